@@ -1,0 +1,83 @@
+// The validated shape of a render configuration; loaders (flags, env, YAML, confd TOML) produce these.
+
+/** Quiescence: coalesce changes arriving within `minMs` of each other, but render at most `maxMs` after the first. */
+export interface WaitConfig {
+  minMs: number;
+  maxMs: number;
+}
+
+/** Send a signal instead of (or as well as) running a reload command. */
+export interface ReloadSignal {
+  signal: NodeJS.Signals;
+  /** Read the pid from this file. */
+  pidFile?: string;
+  /** Or signal this Docker container (name or id) through the Docker API. */
+  container?: string;
+}
+
+/** One template resource: confd's [template] plus sidekick's additions. */
+export interface ResourceConfig {
+  /** Name for logs and errors: the TOML/YAML file name plus index, e.g. "nginx.toml". */
+  name: string;
+  /** Where this resource was defined (file path), for error messages. */
+  origin: string;
+  /** Absolute path of the template file. */
+  src: string;
+  /** Absolute path of the destination file. */
+  dest: string;
+  /** Keys (prefixes) the template reads, relative to `prefix`. */
+  keys: string[];
+  /** Prefix prepended to every key, both for watching and in template helpers (global prefix + resource prefix). */
+  prefix: string;
+  /** File mode for dest; undefined keeps the existing file's mode (0644 for a new file). */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Command to validate the staged file; `{{.src}}` / `{{src}}` is replaced with the staged path. */
+  checkCmd?: string;
+  /** Command to reload the consumer after the swap. */
+  reloadCmd?: string;
+  reloadSignal?: ReloadSignal;
+  /** Timeout for each check/reload command. Default 30 s. */
+  commandTimeoutMs: number;
+  /** Quiescence; undefined renders on every change batch. */
+  wait?: WaitConfig;
+  /**
+   * Refuse a render in which any service/list lookup the template makes (`service`, `getvs`, `gets`)
+   * returns fewer than this many entries. 0 (the default) disables the guard.
+   */
+  minEndpoints: number;
+}
+
+/** Where keys come from. */
+export type BackendConfig =
+  | {
+      kind: 'etcd';
+      nodes: string[];
+      username?: string;
+      password?: string;
+      clientCert?: string;
+      clientKey?: string;
+      clientCaKeys?: string;
+    }
+  | { kind: 'file'; files: string[] }
+  | { kind: 'env' };
+
+/** Everything `sidekick render` needs. */
+export interface RenderConfig {
+  backend: BackendConfig;
+  confdir: string;
+  /** Global prefix (confd's --prefix), already folded into each resource's `prefix`. */
+  prefix: string;
+  onetime: boolean;
+  watch: boolean;
+  /** Polling interval when neither watching nor onetime (confd's --interval). */
+  intervalMs: number;
+  noop: boolean;
+  syncOnly: boolean;
+  keepStageFile: boolean;
+  logLevel: string;
+  resources: ResourceConfig[];
+  /** Config problems found while loading (a bad TOML file): reported, the other resources still run. */
+  problems: string[];
+}

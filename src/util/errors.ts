@@ -1,0 +1,56 @@
+// Error classes: one per kind of failure, each carrying `cause` and where the bad input came from.
+
+/** Marks errors worth retrying (a store that is down, a daemon restarting). */
+export const Recoverable = Symbol('sidekick.recoverable');
+
+/** Base class: `where` names the origin (file:line, key, container, resource). */
+export class SidekickError extends Error {
+  readonly where: string | undefined;
+  constructor(message: string, options: { cause?: unknown; where?: string } = {}) {
+    super(options.where ? `${options.where}: ${message}` : message, { cause: options.cause });
+    this.name = new.target.name;
+    this.where = options.where;
+  }
+}
+
+/** Bad configuration: a flag, a TOML/YAML file, a resource. Fatal at start, skipped on reload. */
+export class ConfigError extends SidekickError {}
+
+/** A template that does not parse, or a helper misused while rendering. */
+export class TemplateError extends SidekickError {}
+
+/** The store could not be read (down, partitioned, compacted). Retryable. */
+export class StoreError extends SidekickError {
+  readonly [Recoverable] = true;
+}
+
+/** A render refused by a guard (too few endpoints, store not synced). */
+export class GuardError extends SidekickError {}
+
+/** A check or reload command that failed, timed out or was killed. */
+export class CommandError extends SidekickError {
+  readonly exitCode: number | undefined;
+  readonly timedOut: boolean;
+  readonly signal: string | undefined;
+  readonly output: string;
+  constructor(
+    message: string,
+    options: { cause?: unknown; where?: string; exitCode?: number; timedOut?: boolean; signal?: string; output?: string },
+  ) {
+    super(message, options);
+    this.exitCode = options.exitCode;
+    this.timedOut = options.timedOut ?? false;
+    this.signal = options.signal;
+    this.output = options.output ?? '';
+  }
+}
+
+/** True when retrying may help. */
+export function isRecoverable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { [Recoverable]?: boolean })[Recoverable] === true;
+}
+
+/** A message for any thrown value. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
