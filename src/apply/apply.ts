@@ -1,0 +1,154 @@
+// Apply a batch of rendered resources: stage → skip if unchanged → check → swap, all of them first;
+// then one reload per distinct reload action, rolling the whole group back if it fails.
+import { createTwoFilesPatch } from 'diff';
+import type { ResourceConfig } from '../config/types.js';
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import { runCommand } from './commands.js';
+import { discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
+import { reloadActionOf } from './reload.js';
+
+/** A resource with the text its template produced. */
+export interface Rendered {
+  resource: ResourceConfig;
+  text: string;
+}
+
+/** Modes that change what apply does (confd's flags). */
+export interface ApplyOptions {
+  /** Print a unified diff of what would change and touch nothing. */
+  noop: boolean;
+  /** Write files but run neither check nor reload commands. */
+  syncOnly: boolean;
+  /** Keep a staged file that failed its check, for inspection. */
+  keepStageFile: boolean;
+  log: Logger;
+  /** Where --noop diffs go; defaults to stdout. */
+  writeDiff?: (patch: string) => void;
+}
+
+/** What happened to one resource. */
+export type ApplyStatus = 'unchanged' | 'noop' | 'applied' | 'rolled-back' | 'failed';
+
+/** One resource's result; `error` is set for failed and rolled-back. */
+export interface ApplyOutcome {
+  resource: string;
+  status: ApplyStatus;
+  error?: Error;
+}
+
+interface Swapped {
+  resource: ResourceConfig;
+  previous: FileState | undefined;
+}
+
+/** Stages, checks and swaps one resource; returns the previous state when it swapped. */
+async function stageCheckSwap(
+  item: Rendered,
+  opts: ApplyOptions,
+): Promise<{ status: 'unchanged' | 'noop' } | { status: 'swapped'; previous: FileState | undefined }> {
+  const { resource } = item;
+  const content = Buffer.from(item.text, 'utf8');
+  const current = await readCurrent(resource.dest);
+  const attrs = targetAttrs(current, resource);
+  if (isUnchanged(current, content, attrs)) return { status: 'unchanged' };
+  if (opts.noop) {
+    const before = current?.content.toString('utf8') ?? '';
+    const patch = createTwoFilesPatch(resource.dest, resource.dest, before, item.text, 'current', 'rendered');
+    (opts.writeDiff ?? ((p: string) => process.stdout.write(p)))(patch);
+    return { status: 'noop' };
+  }
+  const staged = await stageFile(resource.dest, content, attrs);
+  let keep = false;
+  try {
+    if (resource.checkCmd && !opts.syncOnly) {
+      try {
+        await runCommand(resource.checkCmd, {
+          src: staged,
+          timeoutMs: resource.commandTimeoutMs,
+          where: resource.name,
+          purpose: 'check',
+        });
+      } catch (err) {
+        keep = opts.keepStageFile;
+        if (keep) opts.log.info({ resource: resource.name, staged }, 'kept the staged file that failed its check');
+        throw err;
+      }
+    }
+    await swapIn(staged, resource.dest);
+    return { status: 'swapped', previous: current };
+  } finally {
+    if (!keep) await discard(staged);
+  }
+}
+
+/** Applies a batch: every file first, then the reloads, so one reload covers several changed files. */
+export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise<ApplyOutcome[]> {
+  const outcomes = new Map<string, ApplyOutcome>();
+  const swapped: Swapped[] = [];
+  for (const item of items) {
+    const name = item.resource.name;
+    try {
+      const r = await stageCheckSwap(item, opts);
+      if (r.status === 'swapped') {
+        swapped.push({ resource: item.resource, previous: r.previous });
+        outcomes.set(name, { resource: name, status: 'applied' });
+        opts.log.info({ resource: name, dest: item.resource.dest }, 'destination updated');
+      } else {
+        outcomes.set(name, { resource: name, status: r.status });
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      outcomes.set(name, { resource: name, status: 'failed', error });
+      opts.log.error({ resource: name, dest: item.resource.dest, err: error.message }, 'resource not applied; destination left as it was');
+    }
+  }
+  if (!opts.syncOnly) await reloadSwapped(swapped, outcomes, opts.log);
+  return items.map((i) => outcomes.get(i.resource.name) as ApplyOutcome);
+}
+
+/** Runs each distinct reload once; on failure restores the group's previous files and reloads again. */
+async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, log: Logger): Promise<void> {
+  const groups = new Map<string, Swapped[]>();
+  for (const s of swapped) {
+    const action = reloadActionOf(s.resource);
+    if (!action) continue;
+    const group = groups.get(action.key) ?? [];
+    group.push(s);
+    groups.set(action.key, group);
+  }
+  for (const group of groups.values()) {
+    const first = group[0] as Swapped;
+    const action = reloadActionOf(first.resource);
+    if (!action) continue;
+    const names = group.map((g) => g.resource.name).join(', ');
+    const timeout = Math.max(...group.map((g) => g.resource.commandTimeoutMs));
+    try {
+      await action.run(names, timeout);
+      log.info({ resources: names, reload: action.describe }, 'reloaded');
+      continue;
+    } catch (err) {
+      log.error({ resources: names, err: errorMessage(err) }, 'reload failed; restoring the previous files');
+      const report = [`reload failed: ${errorMessage(err)}`];
+      for (const g of group) {
+        try {
+          await restore(g.resource.dest, g.previous);
+        } catch (restoreErr) {
+          report.push(`restoring ${g.resource.dest} failed: ${errorMessage(restoreErr)}`);
+        }
+      }
+      try {
+        await action.run(names, timeout);
+        report.push('previous files restored and reloaded');
+        log.warn({ resources: names }, 'previous files restored and reloaded');
+      } catch (again) {
+        report.push(`reload after restoring also failed: ${errorMessage(again)}`);
+        log.error({ resources: names, err: errorMessage(again) }, 'reload after restoring also failed');
+      }
+      for (const g of group) {
+        const error = new Error(`${g.resource.name}: ${report.join('; ')}`, { cause: err });
+        outcomes.set(g.resource.name, { resource: g.resource.name, status: 'rolled-back', error });
+      }
+    }
+  }
+}
