@@ -1,0 +1,214 @@
+// Template resources: confd's [template] TOML read unchanged, and the same fields as YAML items; one schema, file:line errors.
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { parseDuration } from '../util/duration.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import { describe, isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, type Issue, type Locator } from './diagnostics.js';
+import type { ReloadSignal, ResourceConfig, WaitConfig } from './types.js';
+
+/** confd has no timeout, so one hung reload blocks it forever; ours defaults to 30 s. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+
+/** What resolving a resource needs besides its own fields; the loaders fill the optional parts. */
+export interface ResourceContext {
+  /** Holds templates/: a relative `src` is resolved against `<confdir>/templates`. */
+  confdir: string;
+  /** confd's --prefix, prepended to the resource's own prefix. */
+  globalPrefix: string;
+  /** Resource name when the object has no `name` field; defaults to the origin. */
+  name?: string;
+  /** Absolute path recorded in ResourceConfig.origin; defaults to the origin. */
+  file?: string;
+  /** Names the resource inside a file holding several, e.g. "resources[2]". */
+  label?: string;
+  /** Resolves confd's `owner`/`group` names; defaults to reading /etc/passwd and /etc/group. */
+  lookupId?: (kind: 'user' | 'group', name: string) => number | undefined;
+}
+
+const optString = z.string().optional();
+// Fields with several accepted shapes (mode, wait, owner, …) are z.unknown() and checked by hand for better messages.
+const resourceSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  src: z.string().min(1),
+  dest: z.string().min(1),
+  keys: z.array(z.string()).min(1),
+  prefix: optString,
+  mode: z.unknown().optional(),
+  owner: z.unknown().optional(),
+  group: z.unknown().optional(),
+  uid: z.number().int().nonnegative().optional(),
+  gid: z.number().int().nonnegative().optional(),
+  check_cmd: optString,
+  reload_cmd: optString,
+  reload_signal: optString,
+  pid_file: optString,
+  reload_container: optString,
+  command_timeout: z.unknown().optional(),
+  wait: z.unknown().optional(),
+  min_endpoints: z.number().int().nonnegative().optional(),
+});
+
+/** Every field a resource may hold (confd's plus ours): for "did you mean" hints and docs. */
+export const RESOURCE_FIELDS: readonly string[] = Object.keys(resourceSchema.shape);
+
+/** Joins confd's global prefix and a resource prefix into one normalized absolute key path ("/" for none). */
+export function joinPrefix(...parts: (string | undefined)[]): string {
+  const joined = posix.normalize(posix.join('/', ...parts.map((p) => p ?? '')));
+  return joined.length > 1 ? joined.replace(/\/+$/, '') : '/';
+}
+
+/** Shows a path relative to confdir when it lies inside it ("conf.d/nginx.toml"), as operators read it. */
+export function displayPath(path: string, confdir: string): string {
+  const rel = relative(confdir, path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+/** Parses one confd conf.d TOML file; throws ConfigError with every problem as `file:line: message`. */
+export function parseTomlResource(path: string, text: string, ctx: ResourceContext): ResourceConfig {
+  const origin = displayPath(path, ctx.confdir);
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text);
+  } catch (err) {
+    if (err instanceof TomlError) throw new ConfigError(`invalid TOML: ${tomlErrorText(err)}`, { where: `${origin}:${err.line}:${err.column}`, cause: err });
+    throw new ConfigError(`invalid TOML: ${errorMessage(err)}`, { where: origin, cause: err });
+  }
+  const locator = tomlLocator(text, 'template');
+  const issues: Issue[] = Object.keys(doc)
+    .filter((k) => k !== 'template')
+    .map((k) => ({ path: [k], message: `unknown table "${k}": a template resource file holds one [template] table` }));
+  if (doc.template === undefined) issues.push({ path: [], message: 'missing [template] table' });
+  else if (!isPlainObject(doc.template)) issues.push({ path: ['template'], message: 'template: expected a [template] table' });
+  if (issues.length > 0) throw issuesError(origin, tomlLocator(text), issues);
+  const name = relative(join(ctx.confdir, 'conf.d'), path);
+  return parseResourceObject(doc.template, origin, locator, { ...ctx, name: name.startsWith('..') ? path : name, file: path });
+}
+
+/** Validates one resource object (a TOML [template] table or a YAML `resources:` item) and resolves it. */
+export function parseResourceObject(obj: unknown, origin: string, locator: Locator | undefined, ctx: ResourceContext): ResourceConfig {
+  if (!isPlainObject(obj)) throw issuesError(origin, locator, [{ path: [], message: 'expected a table of resource fields' }], ctx.label);
+  const parsed = resourceSchema.safeParse(obj);
+  if (!parsed.success) throw issuesError(origin, locator, issuesFromZod(parsed.error, obj, RESOURCE_FIELDS), ctx.label);
+  const r = parsed.data;
+  const issues: Issue[] = [];
+  const attempt = <T>(field: string, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      const message = errorMessage(err);
+      const named = /^(\w+):/.exec(message)?.[1];
+      issues.push({ path: [named && RESOURCE_FIELDS.includes(named) ? named : field], message });
+      return undefined;
+    }
+  };
+  if (!posix.isAbsolute(r.dest)) issues.push({ path: ['dest'], message: `dest: must be an absolute path, got "${r.dest}"` });
+  const mode = r.mode === undefined ? undefined : attempt('mode', () => parseMode(r.mode, locator?.literal?.(['mode'])));
+  const lookup = ctx.lookupId ?? lookupSystemId;
+  const uid = attempt('owner', () => ownerId('owner', r.owner, r.uid, (n) => lookup('user', n)));
+  const gid = attempt('group', () => ownerId('group', r.group, r.gid, (n) => lookup('group', n)));
+  const reloadSignal = attempt('reload_signal', () => parseReloadSignal(r.reload_signal, r.pid_file, r.reload_container));
+  const wait = r.wait === undefined ? undefined : attempt('wait', () => parseWait(r.wait));
+  const timeout = r.command_timeout === undefined ? DEFAULT_COMMAND_TIMEOUT_MS : attempt('command_timeout', () => parsePositiveDuration(r.command_timeout, 'command_timeout'));
+  if (issues.length > 0) throw issuesError(origin, locator, issues, ctx.label);
+  const templates = join(ctx.confdir, 'templates');
+  const resource: ResourceConfig = {
+    name: r.name ?? ctx.name ?? origin,
+    origin: ctx.file ?? origin,
+    src: isAbsolute(r.src) ? r.src : resolve(templates, r.src),
+    dest: posix.normalize(r.dest),
+    keys: r.keys.map((k) => joinPrefix(k)),
+    prefix: joinPrefix(ctx.globalPrefix, r.prefix),
+    commandTimeoutMs: timeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    minEndpoints: r.min_endpoints ?? 0,
+  };
+  if (mode !== undefined) resource.mode = mode;
+  if (uid !== undefined) resource.uid = uid;
+  if (gid !== undefined) resource.gid = gid;
+  if (r.check_cmd) resource.checkCmd = r.check_cmd;
+  if (r.reload_cmd) resource.reloadCmd = r.reload_cmd;
+  if (reloadSignal) resource.reloadSignal = reloadSignal;
+  if (wait) resource.wait = wait;
+  return resource;
+}
+
+/** Reads a file mode: "0644", "644", "0o644", or a number as typed (TOML 644 or 0o644, YAML 0644). */
+export function parseMode(value: unknown, literal?: string): number {
+  const bad = (): never => {
+    throw new Error(`mode: expected an octal string like "0644", got ${describe(value)}`);
+  };
+  let text: string;
+  if (typeof value === 'string') text = value.trim();
+  else if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
+    // 0o644 / 0x1a4 literals carry their value; plain digits (644, YAML's 0644) are the octal digits the operator meant.
+    if (literal && /^0[ox]/i.test(literal.trim())) text = `0o${value.toString(8)}`;
+    else text = String(value);
+  } else return bad();
+  const m = /^(?:0o?)?([0-7]{3,4})$/i.exec(text);
+  if (!m) return bad();
+  return parseInt(m[1] as string, 8);
+}
+
+/** Reads `wait`: "2s:10s", "2s" (max = 4 × min), a number of seconds, or { min, max }. */
+export function parseWait(value: unknown): WaitConfig {
+  let min: unknown;
+  let max: unknown;
+  if (typeof value === 'string' && value.includes(':')) [min, max] = value.split(':', 2).map((s) => s.trim());
+  else if (typeof value === 'string' || typeof value === 'number') min = value;
+  else if (isPlainObject(value) && Object.keys(value).every((k) => k === 'min' || k === 'max')) ({ min, max } = value);
+  else throw new Error(`wait: expected "min:max" like "2s:10s", got ${describe(value)}`);
+  const isDuration = (v: unknown): v is string | number => typeof v === 'string' || typeof v === 'number';
+  if (!isDuration(min) || !(max === undefined || isDuration(max))) throw new Error(`wait: expected "min:max" like "2s:10s", got ${describe(value)}`);
+  const minMs = parseDuration(min, 'wait');
+  const maxMs = max === undefined || max === '' ? minMs * 4 : parseDuration(max, 'wait');
+  if (minMs > maxMs) throw new Error(`wait: min must be less than max, got ${describe(value)}`);
+  return { minMs, maxMs };
+}
+
+function parsePositiveDuration(value: unknown, field: string): number {
+  if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`${field}: expected a duration like "30s", got ${describe(value)}`);
+  const ms = parseDuration(value, field);
+  if (ms <= 0) throw new Error(`${field}: must be more than 0, got ${describe(value)}`);
+  return ms;
+}
+
+function parseReloadSignal(signal?: string, pidFile?: string, container?: string): ReloadSignal | undefined {
+  if (signal === undefined) {
+    if (pidFile !== undefined) throw new Error('pid_file: needs reload_signal too (e.g. reload_signal = "HUP")');
+    if (container !== undefined) throw new Error('reload_container: needs reload_signal too (e.g. reload_signal = "HUP")');
+    return undefined;
+  }
+  const name = signal.trim().toUpperCase().replace(/^(SIG)?/, 'SIG');
+  if (!(name in constants.signals)) throw new Error(`reload_signal: unknown signal "${signal}" (e.g. "HUP", "USR2")`);
+  if ((pidFile === undefined) === (container === undefined)) throw new Error('reload_signal: needs exactly one of pid_file or reload_container');
+  if (pidFile !== undefined && !posix.isAbsolute(pidFile)) throw new Error(`pid_file: must be an absolute path, got "${pidFile}"`);
+  const out: ReloadSignal = { signal: name as NodeJS.Signals };
+  if (pidFile !== undefined) out.pidFile = pidFile;
+  if (container !== undefined) out.container = container;
+  return out;
+}
+
+// confd documents `owner`/`group` (names) but ignores them; we honour them, numeric ids included. uid/gid win if both given.
+function ownerId(field: 'owner' | 'group', value: unknown, id: number | undefined, lookup: (name: string) => number | undefined): number | undefined {
+  if (value === undefined || id !== undefined) return id;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (typeof value !== 'string' || value.trim() === '') throw new Error(`${field}: expected a ${field === 'owner' ? 'user' : 'group'} name, got ${describe(value)}`);
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const found = lookup(value.trim());
+  if (found === undefined) throw new Error(`${field}: no ${field === 'owner' ? 'user' : 'group'} "${value}" on this host (set ${field === 'owner' ? 'uid' : 'gid'}, or remove it)`);
+  return found;
+}
+
+function lookupSystemId(kind: 'user' | 'group', name: string): number | undefined {
+  try {
+    const db = readFileSync(kind === 'user' ? '/etc/passwd' : '/etc/group', 'utf8');
+    const line = db.split('\n').find((l) => l.split(':')[0] === name);
+    const id = line?.split(':')[2];
+    return id !== undefined && /^\d+$/.test(id) ? Number(id) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
