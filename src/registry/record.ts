@@ -1,0 +1,206 @@
+// The native service record (design.md §3): schema, strict validation and formatting.
+// Values read from the store end up verbatim in nginx/haproxy configs, so every field is checked
+// against a character set that cannot break out of a config statement (`;`, `{`, `}`, quotes, `#`,
+// whitespace, newlines). The same validators are reused by the registry before it writes a record.
+import { isIP } from 'node:net';
+
+/** One instance of a service as stored at `<prefix>/<name>/<id>`: what templates and the registry exchange. */
+export interface ServiceRecord {
+  name: string;
+  id: string;
+  host: string;
+  port: number;
+  tags: string[];
+  meta: Record<string, string>;
+  node?: string;
+}
+
+/** Outcome of parsing a stored value: the record, or why it was refused (for a log line naming the key). */
+export type ParseResult = { ok: true; record: ServiceRecord } | { ok: false; reason: string };
+
+/** Outcome of one field validator: the normalized value, or a reason that names the field. */
+export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Service names: they become key segments and nginx upstream names, so a conservative charset. */
+export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Tags: registrator-style free words, but nothing that can end a config statement. */
+export const TAG_RE = /^[A-Za-z0-9._:=/@+-]+$/;
+const META_KEY_RE = /^[A-Za-z0-9._-]{1,128}$/;
+// Control characters (C0, DEL, C1), whitespace (incl. Unicode line/paragraph separators) and the
+// characters that end or open a config statement, quote, comment, escape or interpolate.
+// eslint-disable-next-line no-control-regex
+const ID_UNSAFE_RE = /[\u0000-\u0020\u007f-\u009f\s;{}"'`#\\$/]/u;
+// eslint-disable-next-line no-control-regex
+const META_VALUE_UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029;{}"'`]/u;
+const LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const MAX_VALUE_BYTES = 64 * 1024;
+const MAX_ID_LENGTH = 512;
+const MAX_TAGS = 64;
+const MAX_META = 64;
+
+const ok = <T>(value: T): Validation<T> => ({ ok: true, value });
+const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v) : typeof v);
+
+/** Checks a service name (key segment, upstream name); reused by the registry before writing. */
+export function validateServiceName(name: unknown): Validation<string> {
+  if (typeof name !== 'string') return fail(`name must be a string, got ${show(name)}`);
+  if (!SERVICE_NAME_RE.test(name)) {
+    return fail(`name ${show(name)} must match ${SERVICE_NAME_RE.source} (letters, digits, ".", "_", "-"; at most 63)`);
+  }
+  return ok(name);
+}
+
+/**
+ * Checks a host: an IPv4 or IPv6 literal (unbracketed) or an RFC 1123 host name (optional trailing dot);
+ * reused by the registry before writing. Anything that could break a config line is refused.
+ */
+export function validateHost(host: unknown): Validation<string> {
+  if (typeof host !== 'string') return fail(`host must be a string, got ${show(host)}`);
+  if (host === '') return fail('host must not be empty');
+  const family = isIP(host);
+  if (family === 4) return ok(host);
+  if (family === 6) {
+    // Zone ids ("fe80::1%eth0") pass isIP; keep them to a safe charset all the same.
+    return /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/.test(host) ? ok(host) : fail(`host ${show(host)} has unsafe characters`);
+  }
+  if (host.startsWith('[')) return fail(`host ${show(host)} must be written without brackets`);
+  const name = host.endsWith('.') ? host.slice(0, -1) : host;
+  if (name.length === 0 || name.length > 253) return fail(`host ${show(host)} is not a valid host name (1-253 characters)`);
+  const labels = name.split('.');
+  if (!labels.every((l) => LABEL_RE.test(l))) {
+    return fail(`host ${show(host)} is neither an IP address nor an RFC 1123 host name`);
+  }
+  if (/^\d+$/.test(labels[labels.length - 1] as string)) return fail(`host ${show(host)} is not a valid IPv4 address`);
+  return ok(host);
+}
+
+/** Checks a port: an integer 1-65535, or its canonical decimal text (labels, flags); reused by the registry. */
+export function validatePort(port: unknown): Validation<number> {
+  let n: number;
+  if (typeof port === 'number') n = port;
+  else if (typeof port === 'string' && /^[1-9]\d{0,4}$/.test(port)) n = Number(port);
+  else return fail(`port must be an integer 1-65535, got ${show(port)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) return fail(`port must be an integer 1-65535, got ${String(port)}`);
+  return ok(n);
+}
+
+/** Checks an instance id (registrator's `host:container:port[:udp]`); it is also the last key segment. */
+export function validateInstanceId(id: unknown, field = 'id'): Validation<string> {
+  if (typeof id !== 'string') return fail(`${field} must be a string, got ${show(id)}`);
+  if (id === '') return fail(`${field} must not be empty`);
+  if (id.length > MAX_ID_LENGTH) return fail(`${field} is longer than ${MAX_ID_LENGTH} characters`);
+  if (ID_UNSAFE_RE.test(id)) return fail(`${field} ${show(id)} has whitespace, a control character or one of ;{}"'\`#\\$/`);
+  return ok(id);
+}
+
+/** Checks the tag list: strings of {@link TAG_RE}. */
+export function validateTags(tags: unknown): Validation<string[]> {
+  if (tags === undefined) return ok([]);
+  if (!Array.isArray(tags)) return fail('tags must be an array of strings');
+  if (tags.length > MAX_TAGS) return fail(`tags: more than ${MAX_TAGS} tags`);
+  for (const t of tags) {
+    if (typeof t !== 'string' || t.length > 256 || !TAG_RE.test(t)) return fail(`tag ${show(t)} must match ${TAG_RE.source}`);
+  }
+  return ok([...(tags as string[])]);
+}
+
+/** Checks meta: an object of string values without control characters, `;{}` or quotes. */
+export function validateMeta(meta: unknown): Validation<Record<string, string>> {
+  if (meta === undefined) return ok({});
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return fail('meta must be an object of strings');
+  const entries = Object.entries(meta);
+  if (entries.length > MAX_META) return fail(`meta: more than ${MAX_META} entries`);
+  for (const [k, v] of entries) {
+    if (!META_KEY_RE.test(k)) return fail(`meta key ${show(k)} must match ${META_KEY_RE.source}`);
+    if (typeof v !== 'string') return fail(`meta.${k} must be a string, got ${show(v)}`);
+    if (v.length > 1024) return fail(`meta.${k} is longer than 1024 characters`);
+    if (META_VALUE_UNSAFE_RE.test(v)) return fail(`meta.${k} has a control character or one of ;{}"'\``);
+  }
+  return ok(Object.fromEntries(entries) as Record<string, string>);
+}
+
+/** The last two segments of a key: `<name>/<id>`, or undefined when the key is too short. */
+function keySegments(key: string): { name: string; id: string } | undefined {
+  const parts = key.split('/').filter((p) => p !== '');
+  if (parts.length < 2) return undefined;
+  return { name: parts[parts.length - 2] as string, id: parts[parts.length - 1] as string };
+}
+
+/** registrator's plain-text value `host:port` (IPv6 bracketed), name and id taken from the key. */
+function parsePlain(key: string, value: string): ParseResult {
+  const seg = keySegments(key);
+  if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(value);
+  if (!m) return fail(`value is neither a JSON object nor host:port`);
+  const bracketed = m[1];
+  if (bracketed !== undefined && isIP(bracketed) !== 6) return fail(`host ${show(bracketed)} in brackets is not an IPv6 address`);
+  const host = validateHost(bracketed ?? m[2]);
+  if (!host.ok) return host;
+  const port = validatePort(m[3]);
+  if (!port.ok) return port;
+  const name = validateServiceName(seg.name);
+  if (!name.ok) return fail(`key segment ${name.reason}`);
+  const id = validateInstanceId(seg.id);
+  if (!id.ok) return fail(`key segment ${id.reason}`);
+  return { ok: true, record: { name: name.value, id: id.value, host: host.value, port: port.value, tags: [], meta: {} } };
+}
+
+/**
+ * Parses a value read at `key`: the native JSON record, or registrator's plain `host:port`.
+ * Strict: a value that fails any check is refused with a reason, never half-used.
+ */
+export function parseServiceRecord(key: string, value: string): ParseResult {
+  if (Buffer.byteLength(value) > MAX_VALUE_BYTES) return fail(`value is larger than ${MAX_VALUE_BYTES} bytes`);
+  if (!value.startsWith('{')) return parsePlain(key, value);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value);
+  } catch {
+    return fail('value is not valid JSON');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('value is not a JSON object');
+  const o = raw as Record<string, unknown>;
+  const name = validateServiceName(o.name);
+  if (!name.ok) return name;
+  const seg = keySegments(key);
+  if (seg && seg.name !== name.value) return fail(`name ${show(name.value)} does not match the key's service segment ${show(seg.name)}`);
+  const id = validateInstanceId(o.id);
+  if (!id.ok) return id;
+  const host = validateHost(o.host);
+  if (!host.ok) return host;
+  if (typeof o.port !== 'number') return fail(`port must be a JSON number, got ${show(o.port)}`);
+  const port = validatePort(o.port);
+  if (!port.ok) return port;
+  const tags = validateTags(o.tags);
+  if (!tags.ok) return tags;
+  const meta = validateMeta(o.meta);
+  if (!meta.ok) return meta;
+  const record: ServiceRecord = { name: name.value, id: id.value, host: host.value, port: port.value, tags: tags.value, meta: meta.value };
+  if (o.node !== undefined) {
+    const node = validateInstanceId(o.node, 'node');
+    if (!node.ok) return node;
+    record.node = node.value;
+  }
+  return { ok: true, record };
+}
+
+/** Serializes a record with a fixed field order and sorted meta, so equal records give equal bytes (no churn). */
+export function formatServiceRecord(record: ServiceRecord): string {
+  const meta = Object.fromEntries(Object.entries(record.meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const out: Record<string, unknown> = {
+    name: record.name,
+    id: record.id,
+    host: record.host,
+    port: record.port,
+    tags: record.tags,
+    meta,
+  };
+  if (record.node !== undefined) out.node = record.node;
+  return JSON.stringify(out);
+}
+
+/** `host:port` as nginx/haproxy expect it: IPv6 literals in brackets. */
+export function formatAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,131 @@
+// The per-render state helpers read from Handlebars' `options.data`, and the small utilities every
+// helper file shares: argument checks, key mapping under the resource prefix, errors with file:line.
+import { posix } from 'node:path';
+import type { KeyView } from '../store/types.js';
+import { TemplateError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { DnsCache, DnsRequest } from './dns.js';
+
+/** One list lookup a template made (service, getvs, gets): the `min_endpoints` guard reads these. */
+export interface Lookup {
+  helper: string;
+  arg: string;
+  count: number;
+}
+
+/** Everything one render needs; carried in `options.data.sidekick` so helpers never close over a store. */
+export interface RenderState {
+  /** Template path as given to compileTemplate, for error messages. */
+  file: string;
+  view: KeyView;
+  /** Normalized resource prefix: "" for the root, else "/a/b" without a trailing slash. */
+  prefix: string;
+  log: Logger;
+  /** List lookups of this pass, deduplicated by helper+arg. */
+  lookups: Lookup[];
+  /** Value → absolute key it was read from, so `json` can name the key of a bad value. */
+  origins: Map<string, string>;
+  /** Engine-wide DNS cache (survives renders). */
+  dns: DnsCache;
+  /** DNS names this pass needed but found no cached answer for. */
+  dnsMisses: Map<string, DnsRequest>;
+  /** Engine-wide memory of `key\0value` pairs already warned about, so a bad record warns once. */
+  warned: Set<string>;
+}
+
+/** The name under which RenderState travels in Handlebars' data frames. */
+export const DATA_KEY = 'sidekick';
+
+/** The subset of Handlebars' helper options we use (its bundled typings lack `name` and `loc`). */
+export interface HelperOptions {
+  name: string;
+  hash: Record<string, unknown>;
+  data?: Record<string, unknown>;
+  loc?: { start: { line: number; column: number }; end: { line: number; column: number } };
+  fn?: (context: unknown) => string;
+  inverse?: (context: unknown) => string;
+}
+
+/** A helper as Handlebars calls it: positional arguments, then the options object. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Handlebars passes arbitrary template values
+export type Helper = (...args: any[]) => unknown;
+
+/** Splits Handlebars' call into positional arguments and options. */
+export function splitArgs(args: unknown[]): { params: unknown[]; options: HelperOptions } {
+  const options = args[args.length - 1] as HelperOptions;
+  return { params: args.slice(0, -1), options };
+}
+
+/** A TemplateError located at the helper call: `file:line:column: helper: message` (column 1-based). */
+export function helperError(options: HelperOptions, message: string, cause?: unknown): TemplateError {
+  const state = options.data?.[DATA_KEY] as RenderState | undefined;
+  const file = state?.file ?? '<template>';
+  const where = options.loc ? `${file}:${options.loc.start.line}:${options.loc.start.column + 1}` : file;
+  return new TemplateError(`${options.name}: ${message}`, { where, cause });
+}
+
+/** The render state of this call; a helper used outside TemplateEngine.render is a programming error. */
+export function stateOf(options: HelperOptions): RenderState {
+  const state = options.data?.[DATA_KEY] as RenderState | undefined;
+  if (!state) throw helperError(options, 'called outside a sidekick render (no render state in data)');
+  return state;
+}
+
+/** Describes a value for an error message without printing it (store values may be secrets). */
+export function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'list';
+  return typeof v;
+}
+
+/** A string argument; numbers and booleans are accepted as their text, anything else is an error. */
+export function str(options: HelperOptions, v: unknown, what = 'argument'): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (v !== null && typeof v === 'object' && 'toHTML' in v) return String(v); // Handlebars.SafeString
+  throw helperError(options, `expected a string as ${what}, got ${typeName(v)}`);
+}
+
+/** An integer argument (Go `int`): integer numbers or their decimal text. */
+export function int(options: HelperOptions, v: unknown, what = 'argument'): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && /^[+-]?\d{1,15}$/.test(v)) return Number(v);
+  throw helperError(options, `expected an integer as ${what}, got ${typeof v === 'number' ? String(v) : typeName(v)}`);
+}
+
+/** Checks the positional argument count. */
+export function arity(options: HelperOptions, params: unknown[], min: number, max = min): void {
+  if (params.length < min || params.length > max) {
+    const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+    throw helperError(options, `expected ${want} argument${max === 1 ? '' : 's'}, got ${params.length}`);
+  }
+}
+
+/** Normalizes a resource prefix: "" for the root, "/a/b" otherwise. */
+export function normalizePrefix(prefix: string): string {
+  const p = posix.join('/', prefix);
+  return p === '/' ? '' : p.replace(/\/+$/, '');
+}
+
+/** A template key made absolute under the prefix; `..` cannot climb above the prefix. */
+export function absKey(prefix: string, key: string): string {
+  const clean = posix.join('/', key).replace(/(.)\/+$/, '$1');
+  if (prefix === '') return clean;
+  return clean === '/' ? prefix : prefix + clean;
+}
+
+/** An absolute store key as the template sees it (prefix removed), as confd does. */
+export function relKey(prefix: string, key: string): string {
+  if (prefix === '') return key;
+  return key.length === prefix.length ? '/' : key.slice(prefix.length);
+}
+
+/** Records a list lookup once per helper+arg (the view is fixed during a render, so counts agree). */
+export function recordLookup(state: RenderState, helper: string, arg: string, count: number): void {
+  if (!state.lookups.some((l) => l.helper === helper && l.arg === arg)) state.lookups.push({ helper, arg, count });
+}
+
+/** Code-unit string order, like Go's sort.Strings (not locale order, which varies by host). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,190 @@
+// The template engine: an isolated Handlebars environment with sidekick's helpers, eager compilation
+// with file:line:column errors, and two-pass rendering so synchronous helpers can use async DNS.
+//
+// The `}}}` trap: Handlebars reads `}}}` as the end of a triple-stash, so nginx's
+//   {{#each (getvs "/app/*")}}server {{.}};{{/each}}}
+// does not parse. Write `{{/each}} }` or put the closing brace on its own line; the compile error
+// says so. Likewise `{{{` opens a triple-stash: write `{ {{…}}`.
+import { readFile } from 'node:fs/promises';
+import Handlebars from 'handlebars';
+import type { KeyView } from '../store/types.js';
+import { TemplateError, errorMessage } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { DATA_KEY, normalizePrefix, type Lookup, type RenderState } from './context.js';
+import { DnsCache, type DnsCacheOptions } from './dns.js';
+import { registerHelpers } from './helpers.js';
+
+/** What one render reads: the key space, the resource's prefix, and where its warnings go. */
+export interface RenderContext {
+  view: KeyView;
+  prefix: string;
+  log?: Logger;
+}
+
+/** The rendered text plus the list lookups it made (the `min_endpoints` guard checks the counts). */
+export interface RenderResult {
+  text: string;
+  lookups: Lookup[];
+}
+
+/** A template that parsed and compiled; rendering it cannot fail on syntax any more. */
+export interface CompiledTemplate {
+  readonly path: string;
+  render(ctx: RenderContext): Promise<RenderResult>;
+}
+
+/** Options for {@link TemplateEngine}. */
+export interface TemplateEngineOptions {
+  log?: Logger;
+  /** The only folder `fileExists` may look into; without it `fileExists` is always false. */
+  sandboxDir?: string;
+  /** DNS cache tuning and, for tests, a fake resolver. */
+  dns?: DnsCacheOptions;
+}
+
+/** Handlebars compile options for config files: no HTML escaping, missing values render empty. */
+const COMPILE_OPTIONS = { noEscape: true, strict: false } as const;
+/** A pass that finds new DNS names triggers another; chained lookups get at most this many passes. */
+const MAX_PASSES = 3;
+
+/** The slice of Handlebars' jison parser we use to locate a parse error (not in its typings). */
+interface JisonParser {
+  yy: object;
+  lexer?: { yylloc?: { first_line: number; first_column: number } };
+  parse(input: string): unknown;
+}
+
+/** Re-parses with a private error hook to get the failing token's position (Handlebars drops it). */
+function locateParseError(hb: typeof Handlebars, source: string): { line: number; column: number } | undefined {
+  const shared = (hb as unknown as { Parser?: JisonParser }).Parser;
+  if (!shared || typeof shared.parse !== 'function') return undefined;
+  let found: { line: number; column: number } | undefined;
+  const yy = Object.assign(Object.create(shared.yy) as object, {
+    parseError(this: JisonParser, message: string): never {
+      const at = this.lexer?.yylloc;
+      if (at) found = { line: at.first_line, column: at.first_column + 1 };
+      throw new Error(message);
+    },
+  });
+  // A derived parser: the hook lands on it, not on the parser every Handlebars instance shares.
+  const parser = Object.assign(Object.create(shared) as JisonParser, { yy });
+  try {
+    parser.parse(source);
+  } catch {
+    // expected: the same error the real parse raised
+  }
+  return found;
+}
+
+/** Hints for the brace traps nginx and haproxy configs fall into. */
+function braceHints(line: string): string {
+  const hints: string[] = [];
+  if (line.includes('}}}')) {
+    hints.push('"}}}" is read as the end of a triple-stash: write "{{/each}} }" or put the brace on its own line');
+  }
+  if (line.includes('{{{')) hints.push('"{{{" is read as the start of a triple-stash: write "{ {{" with a space');
+  return hints.length > 0 ? `; hint: ${hints.join('; ')}` : '';
+}
+
+/** Turns a Handlebars parse/compile failure into a TemplateError at `path:line:column`. */
+function compileError(hb: typeof Handlebars, path: string, source: string, err: unknown): TemplateError {
+  const message = errorMessage(err);
+  const lines = source.split('\n');
+  const parse = /^(Parse|Lexical) error on line (\d+)/.exec(message);
+  if (parse) {
+    const at = locateParseError(hb, source) ?? { line: Number(parse[2]), column: 1 };
+    const src = (lines[at.line - 1] ?? '').replace(/\r$/, '');
+    const detail = parse[1] === 'Lexical' ? 'unrecognized text' : (message.split('\n').pop() ?? '').trim();
+    const near = src.trim().length > 80 ? `${src.trim().slice(0, 77)}...` : src.trim();
+    return new TemplateError(`parse error: ${detail} near ${JSON.stringify(near)}${braceHints(src)}`, {
+      where: `${path}:${at.line}:${at.column}`,
+      cause: err,
+    });
+  }
+  const e = err as { lineNumber?: unknown; column?: unknown };
+  if (typeof e.lineNumber === 'number') {
+    const column = typeof e.column === 'number' ? e.column + 1 : 1;
+    const text = message.replace(/ - \d+:\d+$/, '');
+    return new TemplateError(text + braceHints(lines[e.lineNumber - 1] ?? ''), { where: `${path}:${e.lineNumber}:${column}`, cause: err });
+  }
+  return new TemplateError(message, { where: path, cause: err });
+}
+
+/** A failure while rendering: helpers already throw located TemplateErrors; others get the path. */
+function renderError(path: string, err: unknown): TemplateError {
+  if (err instanceof TemplateError) return err;
+  const e = err as { lineNumber?: unknown; column?: unknown };
+  const where =
+    typeof e.lineNumber === 'number' ? `${path}:${e.lineNumber}:${typeof e.column === 'number' ? e.column + 1 : 1}` : path;
+  return new TemplateError(errorMessage(err).replace(/ - \d+:\d+$/, ''), { where, cause: err });
+}
+
+/** Compiles and renders templates; one engine per process shares the DNS cache and warning memory. */
+export class TemplateEngine {
+  private readonly hb = Handlebars.create();
+  private readonly log: Logger;
+  private readonly dns: DnsCache;
+  private readonly warned = new Set<string>();
+
+  constructor(opts: TemplateEngineOptions = {}) {
+    this.log = (opts.log ?? silentLogger).child({ component: 'render' });
+    this.dns = new DnsCache(opts.dns);
+    registerHelpers(this.hb, { sandboxDir: opts.sandboxDir });
+  }
+
+  /** Parses and compiles now, so a syntax error surfaces at load time with `path:line:column`. */
+  compileTemplate(path: string, source: string): CompiledTemplate {
+    try {
+      this.hb.precompile(source, COMPILE_OPTIONS); // parse + compile eagerly; compile() alone is lazy
+    } catch (err) {
+      throw compileError(this.hb, path, source, err);
+    }
+    const template = this.hb.compile(source, COMPILE_OPTIONS);
+    const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx);
+    return { path, render };
+  }
+
+  /** Reads and compiles a template file; a missing or unreadable file is a TemplateError naming it. */
+  async loadTemplateFile(path: string): Promise<CompiledTemplate> {
+    let source: string;
+    try {
+      source = await readFile(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'template file not found' : `cannot read template file: ${errorMessage(err)}`;
+      throw new TemplateError(why, { where: path, cause: err });
+    }
+    return this.compileTemplate(path, source);
+  }
+
+  /** Renders; when helpers missed DNS answers, resolves them and renders again (bounded). */
+  private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext): Promise<RenderResult> {
+    const log = ctx.log ?? this.log;
+    const prefix = normalizePrefix(ctx.prefix);
+    for (let pass = 1; ; pass++) {
+      const state: RenderState = {
+        file: path,
+        view: ctx.view,
+        prefix,
+        log,
+        lookups: [],
+        origins: new Map(),
+        dns: this.dns,
+        dnsMisses: new Map(),
+        warned: this.warned,
+      };
+      let text: string;
+      try {
+        text = template({}, { data: { [DATA_KEY]: state } });
+      } catch (err) {
+        throw renderError(path, err);
+      }
+      if (state.dnsMisses.size === 0) return { text, lookups: state.lookups };
+      if (pass >= MAX_PASSES) {
+        log.warn({ template: path, names: [...state.dnsMisses.values()].map((r) => r.name) }, 'DNS names still unresolved after the last pass');
+        return { text, lookups: state.lookups };
+      }
+      await this.dns.resolve(state.dnsMisses.values(), log);
+    }
+  }
+}

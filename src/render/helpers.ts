@@ -1,0 +1,34 @@
+// The helper set templates see: confd's functions under confd's names, Go template built-ins for
+// migration, and the service helpers. Installed into an isolated Handlebars environment.
+import type HandlebarsNS from 'handlebars';
+import { splitArgs, helperError, type Helper } from './context.js';
+import { goHelpers } from './helpers-go.js';
+import { kvHelpers } from './helpers-kv.js';
+import { serviceHelpers } from './helpers-services.js';
+import { sysHelpers } from './helpers-sys.js';
+import { textHelpers } from './helpers-text.js';
+
+/** Options for {@link registerHelpers}. */
+export interface HelperSetOptions {
+  /** The only folder fileExists may look into; without it fileExists is always false. */
+  sandboxDir?: string;
+}
+
+/** Every helper by name; exported so docs and tests can check the set is complete. */
+export function helperSet(opts: HelperSetOptions = {}): Record<string, Helper> {
+  return { ...kvHelpers, ...textHelpers, ...sysHelpers(opts.sandboxDir), ...goHelpers, ...serviceHelpers };
+}
+
+/**
+ * Installs the helpers into `hb` (use `Handlebars.create()`: the global instance is shared). Helpers
+ * read the store, prefix and lookup recorder from `options.data.sidekick`, never from a closure.
+ */
+export function registerHelpers(hb: typeof HandlebarsNS, opts: HelperSetOptions = {}): void {
+  for (const [name, fn] of Object.entries(helperSet(opts))) hb.registerHelper(name, fn);
+  // Handlebars' own message names neither the file nor the line; `{{nohelper 1}}` is usually a typo.
+  hb.registerHelper('helperMissing', (...args: unknown[]) => {
+    const { params, options } = splitArgs(args);
+    if (params.length === 0) return undefined;
+    throw helperError(options, 'no such helper (a typo, or a Go function sidekick does not provide?)');
+  });
+}

@@ -1,0 +1,190 @@
+// The engine: eager compilation with path:line:column errors, the `}}}` hint, two-pass DNS.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Handlebars from 'handlebars';
+import { describe, expect, it } from 'vitest';
+import { TemplateEngine } from '../../../src/render/engine.js';
+import type { DnsResolver, SrvRecord } from '../../../src/render/dns.js';
+import { TemplateError } from '../../../src/util/errors.js';
+import { tempDir } from '../../support/tmp.js';
+import { captureLog, MapView } from './fixtures.js';
+
+function compileErr(source: string, path = 'templates/nginx.tmpl'): TemplateError {
+  try {
+    new TemplateEngine().compileTemplate(path, source);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TemplateError);
+    return err as TemplateError;
+  }
+  throw new Error('expected a compile error');
+}
+
+/** A resolver that answers from a table and counts calls; it never touches the network. */
+function fakeResolver(table: Record<string, string[] | SrvRecord[] | Error>): DnsResolver & { calls: string[] } {
+  const calls: string[] = [];
+  const answer = <T>(name: string): Promise<T> => {
+    calls.push(name);
+    const a = table[name];
+    if (a === undefined) return Promise.reject(new Error(`ENOTFOUND ${name}`));
+    if (a instanceof Error) return Promise.reject(a);
+    return Promise.resolve(a as T);
+  };
+  return { calls, lookupIP: (name) => answer<string[]>(name), lookupSRV: (name) => answer<SrvRecord[]>(name) };
+}
+
+const srv = (target: string, port: number, priority = 10, weight = 5): SrvRecord => ({
+  Target: target,
+  Port: port,
+  Priority: priority,
+  Weight: weight,
+  target,
+  port,
+  priority,
+  weight,
+});
+
+describe('compile errors', () => {
+  it.each([
+    ['unclosed string', 'a\nb {{getv "/x}}\n', /^templates\/nginx\.tmpl:2:10: parse error: /],
+    ['unclosed block', 'x\n{{#each (getvs "/a/*")}}\n  y\n', /^templates\/nginx\.tmpl:4:1: parse error: Expecting/],
+    ['mismatched block (compile-time exception)', 'a\n  {{#if x}}\n{{/each}}', /^templates\/nginx\.tmpl:2:6: if doesn't match each$/],
+    ['invalid path (compile-time exception)', 'a {{foo/../bar}}', /^templates\/nginx\.tmpl:1:5: Invalid path: foo\/\.\.$/],
+    ['partial arguments (compiler exception)', '\n{{> (p) a b}}', /^templates\/nginx\.tmpl:2:1: Unsupported number of partial arguments: 2$/],
+    ['unterminated comment (lexical error)', 'x {{!-- never closed', /^templates\/nginx\.tmpl:1:\d+: parse error: unrecognized text/],
+  ])('%s', (_name, source, re) => {
+    expect(compileErr(source).message).toMatch(re);
+  });
+
+  it('explains the }}} trap of nginx configs', () => {
+    const src = 'upstream app {\n{{#each (getvs "/app/*")}}  server {{this}};\n{{/each}}}\n';
+    const err = compileErr(src);
+    expect(err.message).toMatch(/^templates\/nginx\.tmpl:3:8: parse error: Expecting 'CLOSE'.*got 'CLOSE_UNESCAPED' near "\{\{\/each\}\}\}"/);
+    expect(err.message).toContain('hint: "}}}" is read as the end of a triple-stash: write "{{/each}} }" or put the brace on its own line');
+    expect(err.where).toBe('templates/nginx.tmpl:3:8'); // the column of `}}}`
+    // The suggested fixes parse.
+    new TemplateEngine().compileTemplate('ok.tmpl', 'upstream app {\n{{#each (getvs "/app/*")}}  server {{this}};\n{{/each}} }\n');
+    new TemplateEngine().compileTemplate('ok.tmpl', 'upstream app {\n{{#each (getvs "/app/*")}}  server {{this}};\n{{/each}}\n}\n');
+  });
+
+  it('explains the {{{ trap', () => {
+    expect(compileErr('location / {{{getv "/x"}}\n').message).toContain('"{{{" is read as the start of a triple-stash');
+  });
+
+  it('fails at load time, before any render', () => {
+    // No view is ever given: the error must come from compileTemplate itself.
+    expect(() => new TemplateEngine().compileTemplate('t.tmpl', '{{#if}}')).toThrow(TemplateError);
+  });
+
+  it('leaves the shared Handlebars parser untouched', () => {
+    compileErr('{{x "a}}');
+    expect(() => Handlebars.parse('{{x "a}}')).toThrow(/^Parse error on line 1/);
+    expect(Handlebars.helpers.getv).toBeUndefined();
+  });
+});
+
+describe('render', () => {
+  it('returns text and lookups; noEscape keeps config text verbatim', async () => {
+    const t = new TemplateEngine().compileTemplate('t.tmpl', '{{#each (getvs "/a/*")}}{{this}};{{/each}}');
+    expect(await t.render({ view: new MapView({ '/a/1': '<x & "y">' }), prefix: '' })).toEqual({
+      text: '<x & "y">;',
+      lookups: [{ helper: 'getvs', arg: '/a/*', count: 1 }],
+    });
+  });
+
+  it('an unknown name without arguments renders empty (strict: false)', async () => {
+    const t = new TemplateEngine().compileTemplate('t.tmpl', '[{{nothing}}{{nothing.deeper}}]');
+    expect((await t.render({ view: new MapView(), prefix: '' })).text).toBe('[]');
+  });
+
+  it('runtime errors from Handlebars name the file', async () => {
+    const t = new TemplateEngine().compileTemplate('t.tmpl', '{{#each}}{{/each}}');
+    await expect(t.render({ view: new MapView(), prefix: '' })).rejects.toThrow(/^t\.tmpl: Must pass iterator to #each/);
+  });
+
+  it('helper errors carry file:line:column', async () => {
+    const t = new TemplateEngine().compileTemplate('templates/nginx.tmpl', 'a\nb\n   {{getv "/nginx/port"}}');
+    const err = await t.render({ view: new MapView(), prefix: '' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TemplateError);
+    expect((err as TemplateError).where).toBe('templates/nginx.tmpl:3:4');
+    expect((err as TemplateError).message).toBe('templates/nginx.tmpl:3:4: getv: key /nginx/port does not exist');
+  });
+});
+
+describe('loadTemplateFile', () => {
+  it('reads and compiles; a missing file names the path', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const path = join(dir, 'x.tmpl');
+      await writeFile(path, 'v={{getv "/k"}}');
+      const engine = new TemplateEngine();
+      const t = await engine.loadTemplateFile(path);
+      expect((await t.render({ view: new MapView({ '/k': '1' }), prefix: '' })).text).toBe('v=1');
+      const missing = join(dir, 'missing.tmpl');
+      await expect(engine.loadTemplateFile(missing)).rejects.toThrow(`${missing}: template file not found`);
+      await writeFile(path, '{{/each}}}');
+      await expect(engine.loadTemplateFile(path)).rejects.toThrow(`${path}:1:1: parse error`);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('two-pass DNS', () => {
+  it('resolves localhost through the system resolver on a second pass', async () => {
+    const t = new TemplateEngine().compileTemplate('dns.tmpl', '{{#each (lookupIPV4 "localhost")}}{{this}} {{/each}}|{{len (lookupIP "localhost")}}');
+    const { text } = await t.render({ view: new MapView(), prefix: '' });
+    expect(text).toMatch(/^127\.0\.0\.1 \|[1-9]$/);
+  });
+
+  it('caches answers for the TTL, then looks again', async () => {
+    let now = 1_000_000;
+    const resolver = fakeResolver({ 'app.internal': ['10.0.0.2', '10.0.0.1', 'fd00::1', '10.0.0.1'] });
+    const engine = new TemplateEngine({ dns: { resolver, ttlMs: 30_000, now: () => now } });
+    const t = engine.compileTemplate('dns.tmpl', '{{join (lookupIP "app.internal") ","}}|{{join (lookupIPV4 "app.internal") ","}}|{{join (lookupIPV6 "app.internal") ","}}');
+    const view = new MapView();
+    expect((await t.render({ view, prefix: '' })).text).toBe('10.0.0.1,10.0.0.2,fd00::1|10.0.0.1,10.0.0.2|fd00::1');
+    expect(resolver.calls).toEqual(['app.internal']); // three helpers, one lookup
+    now += 29_000;
+    await t.render({ view, prefix: '' });
+    expect(resolver.calls).toHaveLength(1);
+    now += 2_000;
+    await t.render({ view, prefix: '' });
+    expect(resolver.calls).toHaveLength(2);
+  });
+
+  it('a failed lookup renders empty, warns, and is cached briefly', async () => {
+    let now = 0;
+    const { log, lines } = captureLog();
+    const resolver = fakeResolver({ 'down.internal': new Error('SERVFAIL') });
+    const engine = new TemplateEngine({ log, dns: { resolver, negativeTtlMs: 5_000, now: () => now } });
+    const t = engine.compileTemplate('dns.tmpl', '[{{#each (lookupIP "down.internal")}}{{this}}{{/each}}]');
+    expect((await t.render({ view: new MapView(), prefix: '' })).text).toBe('[]');
+    expect(lines.filter((l) => l.msg === 'DNS lookup failed; using an empty answer')).toEqual([
+      expect.objectContaining({ name: 'down.internal', err: 'SERVFAIL', component: 'render' }),
+    ]);
+    await t.render({ view: new MapView(), prefix: '' });
+    expect(resolver.calls).toHaveLength(1);
+    now += 6_000;
+    await t.render({ view: new MapView(), prefix: '' });
+    expect(resolver.calls).toHaveLength(2);
+  });
+
+  it('lookupSRV builds _service._proto.name and sorts like confd', async () => {
+    const resolver = fakeResolver({ '_http._tcp.example.internal': [srv('b.example.internal.', 80), srv('a.example.internal.', 8080), srv('a.example.internal.', 80)] });
+    const t = new TemplateEngine({ dns: { resolver } }).compileTemplate('srv.tmpl', '{{#each (lookupSRV "http" "tcp" "example.internal")}}{{Target}}:{{Port}} {{/each}}');
+    expect((await t.render({ view: new MapView(), prefix: '' })).text).toBe('a.example.internal.:80 a.example.internal.:8080 b.example.internal.:80 ');
+  });
+
+  it('names derived from a first lookup get another pass, bounded', async () => {
+    const resolver = fakeResolver({ 'a.internal': ['b.internal'], 'b.internal': ['10.9.9.9'] });
+    const t = new TemplateEngine({ dns: { resolver } }).compileTemplate('chain.tmpl', '{{#each (lookupIP "a.internal")}}{{#each (lookupIP this)}}{{this}}{{/each}}{{/each}}');
+    expect((await t.render({ view: new MapView(), prefix: '' })).text).toBe('10.9.9.9');
+  });
+
+  it('never sends malformed names to the resolver', async () => {
+    const resolver = fakeResolver({});
+    const t = new TemplateEngine({ dns: { resolver } }).compileTemplate('bad.tmpl', '[{{lookupIP "a b"}}{{lookupIP ""}}{{lookupIP "x;y"}}]');
+    expect((await t.render({ view: new MapView(), prefix: '' })).text).toBe('[]');
+    expect(resolver.calls).toEqual([]);
+  });
+});
