@@ -1,0 +1,96 @@
+// `sidekick render`: confd's flags and conf.d, rendering from etcd, files or env.
+import { Command } from 'commander';
+import { addRenderOptions, loadRenderConfig } from '../config/render-config.js';
+import type { RenderConfig } from '../config/types.js';
+import { RenderDaemon } from '../daemon/render-daemon.js';
+import { errorMessage } from '../util/errors.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { retryForever } from '../util/backoff.js';
+
+/** Declares `render` with confd-compatible options. */
+export function renderCommand(): Command {
+  const cmd = new Command('render').description(
+    'Render config files from templates whenever the keys they read change; check, swap atomically and reload (confd-compatible)',
+  );
+  addRenderOptions(cmd);
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const config = await loadRenderConfig(opts, process.env);
+    const log = createLogger({ level: config.logLevel });
+    process.exitCode = config.onetime ? await runOnetime(config, log) : await runDaemon(config, log, opts);
+  });
+  return cmd;
+}
+
+/** One render of every resource; exit 1 if any resource failed or was skipped. */
+export async function runOnetime(config: RenderConfig, log: Logger): Promise<number> {
+  const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir });
+  try {
+    await daemon.start();
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'cannot read the store; nothing rendered');
+    await daemon.close().catch(() => undefined);
+    return 1;
+  }
+  const outcomes = await daemon.renderAll();
+  await daemon.close();
+  const bad = outcomes.filter((o) => o.status === 'failed' || o.status === 'rolled-back');
+  return bad.length > 0 || config.problems.length > 0 ? 1 : 0;
+}
+
+/** Starts a daemon, retrying with backoff until the store can be read; resolves once it follows changes. */
+async function startDaemon(config: RenderConfig, log: Logger, stopped: () => boolean): Promise<RenderDaemon | undefined> {
+  return retryForever(
+    async () => {
+      const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir });
+      try {
+        await daemon.start();
+      } catch (err) {
+        await daemon.close().catch(() => undefined);
+        throw err;
+      }
+      await daemon.renderAll();
+      daemon.follow();
+      return daemon;
+    },
+    { log, what: 'store', stopped },
+  );
+}
+
+/** Watch or interval mode until SIGTERM/SIGINT; SIGHUP reloads conf.d and the config file. */
+async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string, unknown>): Promise<number> {
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'stopping');
+      stopping = true;
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  let daemon: RenderDaemon | undefined;
+  let work: Promise<void> = startDaemon(config, log, () => stopping).then((d) => {
+    daemon = d;
+  });
+  const onHup = (): void => {
+    work = work.then(async () => {
+      if (stopping) return;
+      let next: RenderConfig;
+      try {
+        next = await loadRenderConfig(opts, process.env);
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'SIGHUP: config not reloaded; keeping the running one');
+        return;
+      }
+      log.info({ resources: next.resources.length }, 'SIGHUP: reloading configuration');
+      await daemon?.close();
+      daemon = await startDaemon(next, log, () => stopping);
+    });
+  };
+  process.on('SIGHUP', onHup);
+  await stopped;
+  process.off('SIGHUP', onHup);
+  await work;
+  await daemon?.close();
+  return 0;
+}

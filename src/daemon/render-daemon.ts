@@ -1,0 +1,225 @@
+// The render loop: source changes → affected resources → quiescence → render all → apply all.
+// Thin on purpose: each step lives in its own module (store/, render/, apply/).
+import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
+import type { RenderConfig, ResourceConfig } from '../config/types.js';
+import { applyBatch, type ApplyOutcome, type Rendered } from '../apply/apply.js';
+import { Quiescence } from '../apply/quiescence.js';
+import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
+import { createSource } from '../store/index.js';
+import type { Source, SourceState } from '../store/types.js';
+import { errorMessage, GuardError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
+
+/** Everything the daemon needs; `source` lets tests hand in a prepared source. */
+export interface RenderDaemonOptions {
+  config: RenderConfig;
+  log: Logger;
+  source?: Source;
+  /** Folder the fileExists helper may look in. */
+  sandboxDir?: string;
+  /** Where --noop diffs go. */
+  writeDiff?: (patch: string) => void;
+}
+
+/** Per-resource state: its compiled template, quiescence timer and last reported problem. */
+interface Slot {
+  resource: ResourceConfig;
+  template: CompiledTemplate | undefined;
+  quiet: Quiescence;
+  lastProblem: string | undefined;
+}
+
+/** Runs `sidekick render`: one source, many resources, renders serialized, commands after files. */
+export class RenderDaemon {
+  readonly source: Source;
+  private readonly log: Logger;
+  private readonly engine: TemplateEngine;
+  private readonly slots: Slot[];
+  private readonly queued = new Set<Slot>();
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private templateWatcher: FSWatcher | undefined;
+  private intervalTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Outcome of the most recent apply per resource (for /healthz and onetime's exit code). */
+  readonly outcomes = new Map<string, ApplyOutcome>();
+
+  constructor(private readonly opts: RenderDaemonOptions) {
+    const { config } = opts;
+    this.log = opts.log.child({ component: 'render' });
+    this.engine = new TemplateEngine({ log: this.log, sandboxDir: opts.sandboxDir });
+    this.source = opts.source ?? createSource(config.backend, watchedPrefixes(config.resources), opts.log);
+    this.slots = config.resources.map((resource) => {
+      const slot: Slot = { resource, template: undefined, lastProblem: undefined, quiet: undefined as unknown as Quiescence };
+      slot.quiet = new Quiescence(resource.wait, () => this.enqueue([slot]));
+      return slot;
+    });
+  }
+
+  /** Loads templates and makes the first full read; rejects when the store cannot be read. */
+  async start(): Promise<void> {
+    for (const problem of this.opts.config.problems) this.log.error({ problem }, 'resource skipped');
+    await Promise.all(this.slots.map((slot) => this.loadTemplate(slot)));
+    await this.source.start();
+  }
+
+  /** Renders and applies every resource once (onetime mode, and the first pass of watch mode). */
+  async renderAll(): Promise<ApplyOutcome[]> {
+    this.enqueue(this.slots);
+    await this.idle();
+    return this.slots.map((s) => this.outcomes.get(s.resource.name) ?? failed(s.resource.name, s.lastProblem ?? 'not rendered'));
+  }
+
+  /** Follows changes (watch mode) or re-renders on a timer (interval mode), and hot-reloads templates. */
+  follow(): void {
+    const { config } = this.opts;
+    this.source.on('state', (state, error) => this.onState(state, error));
+    if (config.watch) {
+      this.source.on('change', (keys) => {
+        for (const slot of resourcesAffectedBy(this.slots, keys, (s) => s.resource)) slot.quiet.poke();
+      });
+    } else {
+      this.intervalTimer = setInterval(() => this.enqueue(this.slots), config.intervalMs);
+    }
+    this.watchTemplates();
+  }
+
+  /** Resolves when no render is queued or running. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Stops timers, watchers and the source; a render in progress finishes first. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const slot of this.slots) slot.quiet.cancel();
+    if (this.intervalTimer) clearInterval(this.intervalTimer);
+    await this.templateWatcher?.close();
+    await this.idle();
+    await this.source.close();
+  }
+
+  private onState(state: SourceState, error?: Error): void {
+    if (state === 'synced') {
+      this.log.info({ source: this.source.id }, 'store in sync; rendering');
+      this.enqueue(this.slots);
+    } else {
+      this.log.warn(
+        { source: this.source.id, state, err: error ? errorMessage(error) : undefined },
+        'store unreachable; keeping the last good files and not reloading',
+      );
+    }
+  }
+
+  private enqueue(slots: Iterable<Slot>): void {
+    if (this.closed) return;
+    for (const s of slots) this.queued.add(s);
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Renders queued resources in batches until the queue is empty; never throws. */
+  private async drain(): Promise<void> {
+    do {
+      this.rerun = false;
+      await Promise.resolve();
+      if (this.queued.size === 0) break;
+      if (this.source.state !== 'synced') return; // re-queued in full by onState when it syncs again
+      const batch = [...this.queued];
+      this.queued.clear();
+      try {
+        await this.renderAndApply(batch);
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'render pass failed');
+      }
+    } while (this.rerun || this.queued.size > 0);
+  }
+
+  private async renderAndApply(batch: Slot[]): Promise<void> {
+    const rendered: Rendered[] = [];
+    for (const slot of batch) {
+      const text = await this.renderSlot(slot);
+      if (text !== undefined) rendered.push({ resource: slot.resource, text });
+    }
+    if (rendered.length === 0) return;
+    const { config } = this.opts;
+    const outcomes = await applyBatch(rendered, {
+      noop: config.noop,
+      syncOnly: config.syncOnly,
+      keepStageFile: config.keepStageFile,
+      log: this.log,
+      writeDiff: this.opts.writeDiff,
+    });
+    for (const o of outcomes) this.outcomes.set(o.resource, o);
+  }
+
+  /** Renders one resource; a failure is reported (once per distinct message) and yields undefined. */
+  private async renderSlot(slot: Slot): Promise<string | undefined> {
+    const { resource } = slot;
+    try {
+      if (!slot.template) throw new Error(slot.lastProblem ?? 'template not loaded');
+      const result = await slot.template.render({ view: this.source.view, prefix: resource.prefix, log: this.log });
+      if (resource.minEndpoints > 0) {
+        const short = result.lookups.find((l) => l.count < resource.minEndpoints);
+        if (short) {
+          throw new GuardError(
+            `min_endpoints: ${short.helper} "${short.arg}" has ${short.count} entries, fewer than ${resource.minEndpoints}; keeping the last good file`,
+            { where: resource.name },
+          );
+        }
+      }
+      this.report(slot, undefined);
+      return result.text;
+    } catch (err) {
+      const message = errorMessage(err);
+      this.report(slot, message.startsWith(resource.name) ? message : `${resource.name}: ${message}`);
+      this.outcomes.set(resource.name, failed(resource.name, message));
+      return undefined;
+    }
+  }
+
+  private report(slot: Slot, problem: string | undefined): void {
+    if (problem === slot.lastProblem) return;
+    if (problem) this.log.error({ resource: slot.resource.name, err: problem }, 'render failed; destination left as it was');
+    else if (slot.lastProblem) this.log.info({ resource: slot.resource.name }, 'render recovered');
+    slot.lastProblem = problem;
+  }
+
+  private async loadTemplate(slot: Slot): Promise<boolean> {
+    try {
+      slot.template = await this.engine.loadTemplateFile(slot.resource.src);
+      this.report(slot, undefined);
+      return true;
+    } catch (err) {
+      this.report(slot, `${slot.resource.name}: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  private watchTemplates(): void {
+    const paths = [...new Set(this.slots.map((s) => s.resource.src))];
+    if (paths.length === 0) return;
+    this.templateWatcher = chokidarWatch(paths, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
+    const onChange = (path: string): void => {
+      void this.reloadTemplates(path);
+    };
+    this.templateWatcher.on('change', onChange).on('add', onChange);
+  }
+
+  private async reloadTemplates(path: string): Promise<void> {
+    const slots = this.slots.filter((s) => s.resource.src === path);
+    const ok = await Promise.all(slots.map((s) => this.loadTemplate(s)));
+    this.log.info({ template: path, ok: ok.every(Boolean) }, 'template changed');
+    this.enqueue(slots.filter((_, i) => ok[i]));
+  }
+}
+
+function failed(resource: string, message: string): ApplyOutcome {
+  return { resource, status: 'failed', error: new Error(message) };
+}

@@ -1,0 +1,166 @@
+// sidekick render against a real etcd and a real nginx: changes re-render and reload, bad input keeps the last good config.
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RenderConfig, ResourceConfig } from '../../src/config/types.js';
+import { RenderDaemon } from '../../src/daemon/render-daemon.js';
+import { startBackend, type Backend } from '../support/backends.js';
+import { startEtcd, type EtcdHandle } from '../support/etcd.js';
+import { captureLogger } from '../support/logs.js';
+import { freePort } from '../support/ports.js';
+import { httpGet, startNginx, waitFor, type NginxHandle } from '../support/procs.js';
+import { tempDir } from '../support/tmp.js';
+
+const fixtures = join(import.meta.dirname, '../fixtures');
+const record = (name: string, b: Backend): string =>
+  JSON.stringify({ name: 'web', id: name, host: '127.0.0.1', port: b.port, tags: [], meta: {} });
+
+let etcd: EtcdHandle;
+let dir: string;
+let cleanup: () => Promise<void>;
+let nginx: NginxHandle;
+let backends: Record<string, Backend>;
+let nginxPort: number;
+let daemon: RenderDaemon;
+const logs = captureLogger();
+
+function config(resource: Partial<ResourceConfig> = {}): RenderConfig {
+  return {
+    backend: { kind: 'etcd', nodes: [etcd.endpoint] },
+    confdir: dir,
+    prefix: '',
+    onetime: false,
+    watch: true,
+    intervalMs: 600_000,
+    noop: false,
+    syncOnly: false,
+    keepStageFile: false,
+    logLevel: 'debug',
+    problems: [],
+    resources: [
+      {
+        name: 'nginx.toml',
+        origin: join(dir, 'conf.d/nginx.toml'),
+        src: join(dir, 'nginx.conf.tmpl'),
+        dest: join(dir, 'nginx.conf'),
+        keys: ['/services/web'],
+        prefix: '',
+        commandTimeoutMs: 10_000,
+        minEndpoints: 0,
+        checkCmd: nginx?.checkCmd,
+        reloadCmd: nginx ? `${nginx.reloadCmd} && echo reload >> ${join(dir, 'reloads')}` : undefined,
+        ...resource,
+      },
+    ],
+  };
+}
+
+const reloads = async (): Promise<number> =>
+  (await readFile(join(dir, 'reloads'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+const through = async (): Promise<string> => (await httpGet(`http://127.0.0.1:${nginxPort}/`)).body.trim();
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+  etcd = await startEtcd();
+  backends = { a: await startBackend('a'), b: await startBackend('b') };
+  nginxPort = await freePort();
+  process.env.NGINX_DIR = dir;
+  process.env.NGINX_PORT = String(nginxPort);
+  await copyFile(join(fixtures, 'templates/nginx.conf.tmpl'), join(dir, 'nginx.conf.tmpl'));
+  await etcd.put('/services/web/a', record('a', backends.a as Backend));
+  // First render without nginx running (no check, no reload), then start nginx on what was rendered.
+  const first = new RenderDaemon({ config: config(), log: logs.log });
+  await first.start();
+  expect((await first.renderAll()).map((o) => o.status)).toEqual(['applied']);
+  await first.close();
+  nginx = await startNginx(dir, join(dir, 'nginx.conf'));
+  daemon = new RenderDaemon({ config: config(), log: logs.log });
+  await daemon.start();
+  await daemon.renderAll();
+  daemon.follow();
+});
+
+afterAll(async () => {
+  await daemon?.close();
+  await nginx?.stop();
+  await Promise.all(Object.values(backends ?? {}).map((b) => b.close()));
+  await etcd?.cleanup();
+  await cleanup?.();
+});
+
+describe('render → nginx', () => {
+  it('serves through the rendered upstream', async () => {
+    expect(await through()).toBe('a');
+    expect(await readFile(join(dir, 'nginx.conf'), 'utf8')).toContain(`server 127.0.0.1:${backends.a?.port};`);
+  });
+
+  it('a key change re-renders and reloads nginx', async () => {
+    const before = await reloads();
+    await etcd.put('/services/web/b', record('b', backends.b as Backend));
+    await etcd.del('/services/web/a');
+    await waitFor(async () => (await through()) === 'b');
+    const conf = await readFile(join(dir, 'nginx.conf'), 'utf8');
+    expect(conf).toContain(`server 127.0.0.1:${backends.b?.port};`);
+    expect(conf).not.toContain(`server 127.0.0.1:${backends.a?.port};`);
+    expect(await reloads()).toBeGreaterThan(before);
+  });
+
+  it('an invalid record is dropped with a warning naming the key; nginx -t rejects an empty upstream', async () => {
+    const good = await readFile(join(dir, 'nginx.conf'));
+    const before = await reloads();
+    await etcd.put('/services/web/evil', JSON.stringify({ name: 'web', id: 'evil', host: '1.2.3.4; }', port: 80 }));
+    await waitFor(() => logs.lines.some((l) => JSON.stringify(l).includes('/services/web/evil')));
+    await daemon.idle();
+    expect(await readFile(join(dir, 'nginx.conf'))).toEqual(good);
+    // Removing the last valid instance would render `upstream web {}`: nginx -t refuses, last good file stays.
+    await etcd.del('/services/web/b');
+    await waitFor(() => logs.lines.some((l) => String(l.err ?? '').includes('check command')));
+    await daemon.idle();
+    expect(await readFile(join(dir, 'nginx.conf'))).toEqual(good);
+    expect(await reloads()).toBe(before);
+    expect(await through()).toBe('b');
+    await etcd.del('/services/web/evil');
+    await etcd.put('/services/web/b', record('b', backends.b as Backend));
+  });
+
+  it('a broken template is never used: the error names file:line, data changes still render with the last good one', async () => {
+    const tmpl = join(dir, 'nginx.conf.tmpl');
+    const original = await readFile(tmpl, 'utf8');
+    await writeFile(tmpl, `# broken\n${original.replace('{{/each}}', '{{/each}}}')}`);
+    await waitFor(() => logs.lines.some((l) => /nginx\.conf\.tmpl:18:\d+/.test(String(l.err ?? ''))));
+    await etcd.put('/services/web/a', record('a', backends.a as Backend));
+    await waitFor(async () => (await readFile(join(dir, 'nginx.conf'), 'utf8')).includes(`127.0.0.1:${backends.a?.port}`));
+    expect(await readFile(join(dir, 'nginx.conf'), 'utf8')).not.toContain('# broken');
+    await writeFile(tmpl, `# fixed\n${original}`);
+    await waitFor(async () => (await readFile(join(dir, 'nginx.conf'), 'utf8')).startsWith('# fixed'));
+    await daemon.idle();
+  });
+
+  it('etcd stopped and restarted mid-watch: file untouched while down, converges after, no restart', async () => {
+    const before = await readFile(join(dir, 'nginx.conf'));
+    const reloadsBefore = await reloads();
+    await etcd.stop();
+    await waitFor(() => daemon.source.state !== 'synced');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await readFile(join(dir, 'nginx.conf'))).toEqual(before);
+    expect(await reloads()).toBe(reloadsBefore);
+    await etcd.start();
+    await etcd.del('/services/web/a');
+    await waitFor(async () => !(await readFile(join(dir, 'nginx.conf'), 'utf8')).includes(`127.0.0.1:${backends.a?.port}`), 15_000);
+    await waitFor(async () => (await through()) === 'b');
+    expect(daemon.source.state).toBe('synced');
+  });
+
+  it('a failing reload (nginx not running) puts the previous file back and reports both', async () => {
+    const before = await readFile(join(dir, 'nginx.conf'));
+    await nginx.stop();
+    try {
+      await etcd.put('/services/web/a', record('a', backends.a as Backend));
+      await waitFor(() => daemon.outcomes.get('nginx.toml')?.status === 'rolled-back');
+      expect(daemon.outcomes.get('nginx.toml')?.error?.message).toMatch(/reload failed.*reload after restoring also failed/);
+      expect(await readFile(join(dir, 'nginx.conf'))).toEqual(before);
+    } finally {
+      nginx = await startNginx(dir, join(dir, 'nginx.conf'));
+    }
+  });
+});

@@ -1,0 +1,111 @@
+// Real server processes for integration tests: nginx and haproxy from Debian, in temp dirs on loopback.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+/** Resolves when fn stops throwing (or returns true), polling every `everyMs`, failing after `timeoutMs`. */
+export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== false) return v;
+      last = new Error('condition still false');
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`waitFor timed out after ${timeoutMs} ms: ${String(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** An HTTP GET on loopback returning status and body (no keep-alive, so each request sees the current config). */
+export async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: 'close' } });
+  return { status: res.status, body: await res.text() };
+}
+
+/** The nginx main-config lines that keep every path inside `dir` (temp files, pid, logs). */
+export function nginxPreamble(dir: string): string {
+  return [
+    `pid ${join(dir, 'nginx.pid')};`,
+    `error_log ${join(dir, 'error.log')} warn;`,
+    'daemon on;',
+    'worker_processes 1;',
+    'events { worker_connections 64; }',
+  ].join('\n');
+}
+
+/** The nginx http-block lines that keep temp paths inside `dir`. */
+export function nginxHttpPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `${t}_temp_path ${join(dir, `${t}_temp`)};`)
+    .concat(`access_log ${join(dir, 'access.log')};`)
+    .join('\n  ');
+}
+
+/** A running nginx started on a config file under `dir`. */
+export interface NginxHandle {
+  conf: string;
+  reloadCmd: string;
+  checkCmd: string;
+  pid(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Starts nginx (daemonized, pid file in dir) with `conf`; the config must use nginxPreamble(dir). */
+export async function startNginx(dir: string, conf: string): Promise<NginxHandle> {
+  const base = ['/usr/sbin/nginx', '-p', dir, '-e', join(dir, 'error.log')];
+  await execa(base[0] as string, [...base.slice(1), '-c', conf]);
+  const pidFile = join(dir, 'nginx.pid');
+  const pid = async (): Promise<number> => Number.parseInt((await readFile(pidFile, 'utf8')).trim(), 10);
+  await waitFor(pid);
+  return {
+    conf,
+    reloadCmd: `${base.join(' ')} -c ${conf} -s reload`,
+    checkCmd: `${base.join(' ')} -t -q -c {{.src}}`,
+    pid,
+    stop: async () => {
+      await execa(base[0] as string, [...base.slice(1), '-c', conf, '-s', 'stop'], { reject: false });
+      await waitFor(async () => {
+        try {
+          process.kill(await pid(), 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    },
+  };
+}
+
+/** A running haproxy in master-worker mode; reload is SIGUSR2 to the master's pid file. */
+export interface HaproxyHandle {
+  pidFile: string;
+  checkCmd: string;
+  stop(): Promise<void>;
+}
+
+/** Starts haproxy -W -D with `conf`, pid file in dir. */
+export async function startHaproxy(dir: string, conf: string): Promise<HaproxyHandle> {
+  const pidFile = join(dir, 'haproxy.pid');
+  await execa('/usr/sbin/haproxy', ['-W', '-D', '-p', pidFile, '-f', conf]);
+  await waitFor(async () => Number.parseInt(await readFile(pidFile, 'utf8'), 10) > 0);
+  return {
+    pidFile,
+    checkCmd: '/usr/sbin/haproxy -c -q -f {{.src}}',
+    stop: async () => {
+      const pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    },
+  };
+}
