@@ -1,0 +1,113 @@
+// The in-memory copy of the key space: a Map for lookups plus a sorted key array for prefix listing.
+import { keyUnder, normalizePrefix } from './prefix.js';
+import type { Entry, KeyView } from './types.js';
+
+/** Code-unit order, the order `list` returns (Array#sort's default, spelled out). */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** First index in sorted `arr` whose element is >= `target` (code-unit order, like `<`). */
+function lowerBound(arr: readonly string[], target: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((arr[mid] as string) < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Key/value mirror maintained incrementally by a source: `set`/`delete` keep the sorted index up to date
+ * with a binary search, so `list(prefix)` costs O(log n + k) even with tens of thousands of keys.
+ */
+export class Mirror implements KeyView {
+  private readonly values = new Map<string, string>();
+  /** Every key, sorted by JS string order. */
+  private readonly keys: string[] = [];
+
+  /** Stores `value` at `key`; false when the key already held exactly this value. */
+  set(key: string, value: string): boolean {
+    const old = this.values.get(key);
+    if (old === value) return false;
+    if (old === undefined) this.keys.splice(lowerBound(this.keys, key), 0, key);
+    this.values.set(key, value);
+    return true;
+  }
+
+  /** Removes `key`; false when it was not there. */
+  delete(key: string): boolean {
+    if (!this.values.delete(key)) return false;
+    const i = lowerBound(this.keys, key);
+    if (this.keys[i] === key) this.keys.splice(i, 1);
+    return true;
+  }
+
+  /** The value at `key`, or undefined. */
+  get(key: string): string | undefined {
+    return this.values.get(key);
+  }
+
+  /** Entries at or below the path `prefix`, sorted by key. */
+  list(prefix: string): Entry[] {
+    return this.keysUnder(prefix).map((k): Entry => [k, this.values.get(k) as string]);
+  }
+
+  /** Keys at or below the path `prefix`, sorted. */
+  keysUnder(prefix: string): string[] {
+    const p = normalizePrefix(prefix);
+    if (p === '') return this.keys.slice();
+    const out: string[] = [];
+    if (this.values.has(p)) out.push(p);
+    // Keys below p start with p + '/'; in code-unit order they sit in [p + '/', p + '0') ('0' follows '/').
+    const start = lowerBound(this.keys, p + '/');
+    const end = lowerBound(this.keys, p + '0');
+    for (let i = start; i < end; i++) out.push(this.keys[i] as string);
+    return out;
+  }
+
+  /**
+   * Replaces everything under `prefix` with `entries` (a full re-read of that prefix); entries outside the
+   * prefix are ignored. Returns the keys that actually changed (added, modified or removed), sorted.
+   */
+  replacePrefix(prefix: string, entries: Iterable<Entry>): string[] {
+    const fresh = new Map<string, string>();
+    for (const [k, v] of entries) if (keyUnder(k, prefix)) fresh.set(k, v);
+    const gone = this.keysUnder(prefix).filter((k) => !fresh.has(k));
+    let added = 0;
+    for (const k of fresh.keys()) if (!this.values.has(k)) added++;
+    // Many structural changes (a first load): update the map, then sort the index once instead of splicing.
+    const bulk = gone.length + added > 64;
+    const changed: string[] = [];
+    for (const k of gone) {
+      if (bulk) this.values.delete(k);
+      else this.delete(k);
+      changed.push(k);
+    }
+    for (const [k, v] of fresh) {
+      if (this.values.get(k) === v) continue;
+      if (bulk) this.values.set(k, v);
+      else this.set(k, v);
+      changed.push(k);
+    }
+    if (bulk) {
+      this.keys.length = 0;
+      for (const k of this.values.keys()) this.keys.push(k);
+      this.keys.sort(compare);
+    }
+    return changed.sort(compare);
+  }
+
+  /** Drops every key. */
+  clear(): void {
+    this.values.clear();
+    this.keys.length = 0;
+  }
+
+  /** Number of keys held. */
+  get size(): number {
+    return this.values.size;
+  }
+}

@@ -1,0 +1,108 @@
+// Mirror: sorted listing, path-prefix semantics, replacePrefix diffs, and scale.
+import { describe, expect, it } from 'vitest';
+import { Mirror } from '../../../src/store/mirror.js';
+import { collapsePrefixes, keyUnder, prefixRange } from '../../../src/store/prefix.js';
+
+describe('Mirror', () => {
+  it('keeps keys sorted whatever the insertion order', () => {
+    const m = new Mirror();
+    for (const k of ['/b', '/a/2', '/a/10', '/a/1', '/c', '/a']) m.set(k, k.toUpperCase());
+    expect(m.list('/').map(([k]) => k)).toEqual(['/a', '/a/1', '/a/10', '/a/2', '/b', '/c']);
+    expect(m.size).toBe(6);
+    expect(m.get('/a/10')).toBe('/A/10');
+    expect(m.get('/nope')).toBeUndefined();
+  });
+
+  it('treats prefixes as paths: "/a" lists "/a" and "/a/…" but not "/ab" or "/a-b"', () => {
+    const m = new Mirror();
+    for (const k of ['/a', '/a/x', '/a/x/y', '/ab', '/a-b', '/a.b/c', '/b']) m.set(k, '1');
+    expect(m.list('/a').map(([k]) => k)).toEqual(['/a', '/a/x', '/a/x/y']);
+    expect(m.list('/a/').map(([k]) => k)).toEqual(['/a', '/a/x', '/a/x/y']);
+    expect(m.list('/a/x').map(([k]) => k)).toEqual(['/a/x', '/a/x/y']);
+    expect(m.list('/zz')).toEqual([]);
+    expect(m.list('').length).toBe(7);
+    expect(m.list('/').length).toBe(7);
+  });
+
+  it('reports whether set/delete changed anything', () => {
+    const m = new Mirror();
+    expect(m.set('/k', 'v')).toBe(true);
+    expect(m.set('/k', 'v')).toBe(false);
+    expect(m.set('/k', 'w')).toBe(true);
+    expect(m.delete('/k')).toBe(true);
+    expect(m.delete('/k')).toBe(false);
+    expect(m.size).toBe(0);
+    expect(m.list('/')).toEqual([]);
+  });
+
+  it('replacePrefix returns exactly the added, modified and removed keys under the prefix', () => {
+    const m = new Mirror();
+    m.set('/s/keep', '1');
+    m.set('/s/mod', '1');
+    m.set('/s/gone', '1');
+    m.set('/other', 'x');
+    const changed = m.replacePrefix('/s', [
+      ['/s/keep', '1'],
+      ['/s/mod', '2'],
+      ['/s/new', '3'],
+      ['/elsewhere', 'ignored'],
+    ]);
+    expect(changed).toEqual(['/s/gone', '/s/mod', '/s/new']);
+    expect(m.list('/')).toEqual([
+      ['/other', 'x'],
+      ['/s/keep', '1'],
+      ['/s/mod', '2'],
+      ['/s/new', '3'],
+    ]);
+    expect(m.replacePrefix('/s', m.list('/s'))).toEqual([]);
+  });
+
+  it('replacePrefix in bulk (a first load) keeps the index consistent', () => {
+    const m = new Mirror();
+    m.set('/z', 'z');
+    const entries = Array.from({ length: 500 }, (_, i): [string, string] => [`/p/${(i * 7919) % 500}`, String(i)]);
+    expect(m.replacePrefix('/p', entries)).toHaveLength(500);
+    const keys = m.list('/').map(([k]) => k);
+    expect(keys).toEqual([...keys].sort());
+    expect(keys).toHaveLength(501);
+    expect(m.replacePrefix('/p', [])).toHaveLength(500);
+    expect(m.list('/')).toEqual([['/z', 'z']]);
+  });
+
+  it('handles 10,000+ keys with fast incremental updates and listing', () => {
+    const m = new Mirror();
+    const t0 = performance.now();
+    for (let i = 0; i < 12_000; i++) m.set(`/services/svc${i % 100}/inst${i}`, `10.0.${i % 256}.${i % 200}:80`);
+    for (let i = 0; i < 12_000; i += 3) m.delete(`/services/svc${i % 100}/inst${i}`);
+    const one = m.list('/services/svc42');
+    const elapsed = performance.now() - t0;
+    expect(m.size).toBe(8_000);
+    expect(one).toHaveLength(80);
+    expect(one.every(([k]) => k.startsWith('/services/svc42/'))).toBe(true);
+    // Generous bound for a shared CI core; a splice-free rebuild per change would take seconds.
+    expect(elapsed).toBeLessThan(2000);
+    const t1 = performance.now();
+    for (let i = 0; i < 1000; i++) m.list(`/services/svc${i % 100}`);
+    expect(performance.now() - t1).toBeLessThan(1000);
+  });
+});
+
+describe('prefix helpers', () => {
+  it('keyUnder follows path semantics', () => {
+    expect(keyUnder('/a', '/a')).toBe(true);
+    expect(keyUnder('/a/b', '/a/')).toBe(true);
+    expect(keyUnder('/ab', '/a')).toBe(false);
+    expect(keyUnder('anything', '/')).toBe(true);
+  });
+
+  it('collapsePrefixes drops prefixes covered by another one', () => {
+    expect(collapsePrefixes(['/s/web', '/s', '/s/db/', '/sx', '/s'])).toEqual(['/s', '/sx']);
+    expect(collapsePrefixes(['/a', '/'])).toEqual(['']);
+    expect(collapsePrefixes([])).toEqual([]);
+  });
+
+  it('prefixRange covers p, p/… and the root as etcd ranges', () => {
+    expect(prefixRange('/s/')).toEqual({ start: '/s', end: '/s0' });
+    expect(prefixRange('/')).toEqual({ start: '\0', end: '\0' });
+  });
+});
