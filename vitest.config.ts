@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real etcd/nginx/haproxy processes; two cores, so keep parallelism modest.
     maxWorkers: 2,
+    globalSetup: ['test/support/global-setup.ts'],
   },
 });

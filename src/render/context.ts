@@ -1,5 +1,7 @@
 // The per-render state helpers read from Handlebars' `options.data`, and the small utilities every
 // helper file shares: argument checks, key mapping under the resource prefix, errors with file:line.
+import type { ServiceRecord } from '../registry/record.js';
+import type { Entry } from '../store/types.js';
 import { posix } from 'node:path';
 import type { KeyView } from '../store/types.js';
 import { TemplateError } from '../util/errors.js';
@@ -23,14 +25,34 @@ export interface RenderState {
   log: Logger;
   /** List lookups of this pass, deduplicated by helper+arg. */
   lookups: Lookup[];
+  /** helper+arg of `lookups`, so de-duplication stays O(1) with a thousand services. */
+  lookupIds: Set<string>;
   /** Value → absolute key it was read from, so `json` can name the key of a bad value. */
   origins: Map<string, string>;
   /** Engine-wide DNS cache (survives renders). */
   dns: DnsCache;
   /** DNS names this pass needed but found no cached answer for. */
   dnsMisses: Map<string, DnsRequest>;
-  /** Engine-wide memory of `key\0value` pairs already warned about, so a bad record warns once. */
-  warned: Set<string>;
+  /**
+   * Engine-wide cache of parsed service records by key: a value that did not change is not parsed again
+   * (10,000 instances re-parsed per change would dominate a render), and a bad one warns only once.
+   */
+  records: Map<string, CachedRecord>;
+  /** Engine-wide memo of `service` results per folder, reused while the folder's entries are the same strings. */
+  serviceDirs: Map<string, { entries: Entry[]; instances: ServiceInstanceData[] }>;
+}
+
+/** A parsed service record (or why it was refused) for one key, valid while the value is `value`. */
+export interface CachedRecord {
+  value: string;
+  instance?: ServiceInstanceData;
+  reason?: string;
+}
+
+/** One instance as templates see it: the record plus `address` ("host:port", IPv6 bracketed) and its key. */
+export interface ServiceInstanceData extends ServiceRecord {
+  address: string;
+  key: string;
 }
 
 /** The name under which RenderState travels in Handlebars' data frames. */
@@ -122,7 +144,10 @@ export function relKey(prefix: string, key: string): string {
 
 /** Records a list lookup once per helper+arg (the view is fixed during a render, so counts agree). */
 export function recordLookup(state: RenderState, helper: string, arg: string, count: number): void {
-  if (!state.lookups.some((l) => l.helper === helper && l.arg === arg)) state.lookups.push({ helper, arg, count });
+  const id = `${helper}\0${arg}`;
+  if (state.lookupIds.has(id)) return;
+  state.lookupIds.add(id);
+  state.lookups.push({ helper, arg, count });
 }
 
 /** Code-unit string order, like Go's sort.Strings (not locale order, which varies by host). */

@@ -10,7 +10,7 @@ import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { DATA_KEY, normalizePrefix, type Lookup, type RenderState } from './context.js';
+import { DATA_KEY, normalizePrefix, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 
@@ -124,7 +124,8 @@ export class TemplateEngine {
   private readonly hb = Handlebars.create();
   private readonly log: Logger;
   private readonly dns: DnsCache;
-  private readonly warned = new Set<string>();
+  private readonly records = new Map<string, CachedRecord>();
+  private readonly serviceDirs: RenderState['serviceDirs'] = new Map();
 
   constructor(opts: TemplateEngineOptions = {}) {
     this.log = (opts.log ?? silentLogger).child({ component: 'render' });
@@ -168,10 +169,12 @@ export class TemplateEngine {
         prefix,
         log,
         lookups: [],
+        lookupIds: new Set(),
         origins: new Map(),
         dns: this.dns,
         dnsMisses: new Map(),
-        warned: this.warned,
+        records: this.records,
+        serviceDirs: this.serviceDirs,
       };
       let text: string;
       try {

@@ -1,31 +1,37 @@
 // Service-aware helpers over the native layout `<root>/<name>/<id>` (design.md §3): `services` and
 // `service "web"`. Every value goes through parseServiceRecord; a bad one is dropped, never rendered.
 import type { Entry } from '../store/types.js';
-import { formatAddress, parseServiceRecord, validateServiceName, type ServiceRecord } from '../registry/record.js';
-import { absKey, arity, compareStrings, helperError, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState } from './context.js';
+import { formatAddress, parseServiceRecord, validateServiceName } from '../registry/record.js';
+import { absKey, arity, compareStrings, helperError, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
 
 /** One instance as templates see it: the record plus `address` ("host:port", IPv6 bracketed) and its key. */
-export interface ServiceInstance extends ServiceRecord {
-  address: string;
-  key: string;
-}
+export type ServiceInstance = ServiceInstanceData;
 
 const DEFAULT_ROOT = '/services';
-const MAX_WARNED = 10_000;
+/** The record cache is cleared when it outgrows twice the store (deleted keys), or this. */
+const MIN_CACHE = 10_000;
 
 function rootOf(state: RenderState, options: HelperOptions): string {
   const root = options.hash.root === undefined ? DEFAULT_ROOT : str(options, options.hash.root, 'root=');
   return absKey(state.prefix, root);
 }
 
-/** Warns once per key+value: renders repeat every few seconds and must not flood the log. */
-function warnOnce(state: RenderState, key: string, value: string, reason: string): void {
-  const id = `${key}\0${value}`;
-  if (state.warned.has(id)) return;
-  if (state.warned.size >= MAX_WARNED) state.warned.clear();
-  state.warned.add(id);
+/** The instance stored at key, parsed once per distinct value; a bad value warns once and yields undefined. */
+function instanceAt(state: RenderState, key: string, value: string): ServiceInstance | undefined {
+  const cached = state.records.get(key);
+  if (cached?.value === value) return cached.instance;
+  if (state.records.size >= Math.max(MIN_CACHE, 2 * state.view.size)) state.records.clear();
+  const parsed = parseServiceRecord(key, value);
+  if (parsed.ok) {
+    const r = parsed.record;
+    const instance = { ...r, address: formatAddress(r.host, r.port), key };
+    state.records.set(key, { value, instance });
+    return instance;
+  }
+  state.records.set(key, { value, reason: parsed.reason });
   // Not `key`: the logger redacts fields named key (TLS keys).
-  state.log.warn({ storeKey: key, reason, template: state.file }, 'ignoring invalid service record');
+  state.log.warn({ storeKey: key, reason: parsed.reason, template: state.file }, 'ignoring invalid service record');
+  return undefined;
 }
 
 /** Parses `<dir>/<id>` entries (deeper keys ignored); invalid ones are dropped with a warning. */
@@ -33,15 +39,32 @@ function instancesIn(state: RenderState, dir: string, entries: Entry[]): Service
   const out: ServiceInstance[] = [];
   for (const [key, value] of entries) {
     if (!key.startsWith(`${dir}/`) || key.indexOf('/', dir.length + 1) !== -1) continue;
-    const parsed = parseServiceRecord(key, value);
-    if (!parsed.ok) {
-      warnOnce(state, key, value, parsed.reason);
-      continue;
-    }
-    const r = parsed.record;
-    out.push({ ...r, address: formatAddress(r.host, r.port), key });
+    const instance = instanceAt(state, key, value);
+    if (instance) out.push(instance);
   }
   return out.sort((a, b) => compareStrings(a.id, b.id) || compareStrings(a.key, b.key));
+}
+
+/** Same-strings check: the mirror hands out the same string objects until a value changes. */
+function sameEntries(a: Entry[], b: Entry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Entry;
+    const y = b[i] as Entry;
+    if (x[0] !== y[0] || x[1] !== y[1]) return false;
+  }
+  return true;
+}
+
+/** A folder's instances, reused from the last render while its entries are unchanged (templates never mutate them). */
+function memoInstances(state: RenderState, dir: string): ServiceInstance[] {
+  const entries = state.view.list(dir);
+  const memo = state.serviceDirs.get(dir);
+  if (memo && sameEntries(memo.entries, entries)) return memo.instances;
+  const instances = instancesIn(state, dir, entries);
+  if (state.serviceDirs.size >= MIN_CACHE) state.serviceDirs.clear();
+  state.serviceDirs.set(dir, { entries, instances });
+  return instances;
 }
 
 /** The service helpers. */
@@ -52,17 +75,21 @@ export const serviceHelpers: Record<string, Helper> = {
     const state = stateOf(options);
     const root = rootOf(state, options);
     const base = root === '/' ? '' : root;
-    const byName = new Map<string, Entry[]>();
-    for (const entry of state.view.list(root)) {
-      const rest = entry[0].slice(base.length + 1).split('/');
-      if (rest.length !== 2 || !rest[0]) continue;
-      const list = byName.get(rest[0]) ?? [];
-      list.push(entry);
-      byName.set(rest[0], list);
-    }
+    // One pass over the sorted entries: a name counts once it has a valid instance directly below it.
     const names: string[] = [];
-    for (const [name, entries] of byName) {
-      if (validateServiceName(name).ok && instancesIn(state, `${base}/${name}`, entries).length > 0) names.push(name);
+    let current = '';
+    let found = false;
+    for (const [key, value] of state.view.list(root)) {
+      const slash = key.indexOf('/', base.length + 1);
+      if (slash === -1 || key.indexOf('/', slash + 1) !== -1) continue;
+      const name = key.slice(base.length + 1, slash);
+      if (name !== current) {
+        current = name;
+        found = !validateServiceName(name).ok;
+      }
+      if (found || !instanceAt(state, key, value)) continue;
+      found = true;
+      names.push(name);
     }
     return names.sort(compareStrings);
   },
@@ -75,7 +102,7 @@ export const serviceHelpers: Record<string, Helper> = {
     if (!valid.ok) throw helperError(options, valid.reason);
     const root = rootOf(state, options);
     const dir = `${root === '/' ? '' : root}/${name}`;
-    const instances = instancesIn(state, dir, state.view.list(dir));
+    const instances = memoInstances(state, dir);
     // The argument as written; with a non-default root= the root is part of it ("/other/web").
     const arg = options.hash.root === undefined ? name : `${String(options.hash.root).replace(/\/+$/, '')}/${name}`;
     recordLookup(state, 'service', arg, instances.length);

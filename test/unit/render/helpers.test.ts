@@ -212,10 +212,12 @@ describe('registerHelpers on a bare Handlebars instance', () => {
       prefix: '',
       log: silentLogger,
       lookups: [],
+      lookupIds: new Set(),
       origins: new Map(),
       dns: new DnsCache(),
       dnsMisses: new Map(),
-      warned: new Set(),
+      records: new Map(),
+      serviceDirs: new Map(),
     });
     expect(t({}, { data: { [DATA_KEY]: state(new MapView({ '/k': 'one' })) } })).toBe('one');
     expect(t({}, { data: { [DATA_KEY]: state(new MapView({ '/k': 'two' })) } })).toBe('two');

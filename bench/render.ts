@@ -1,0 +1,140 @@
+// Benchmark: change → new config file in place, at 1,000 services × 10 instances (10,000 keys) in a real etcd.
+// Prints p50/p99 over the changes, the etcd put → watch-event floor measured in the same run, and RSS.
+// Run: npm run bench   (targets from issue 2: p50 ≤ 15 ms, p99 ≤ 50 ms, RSS ≤ 150 MB)
+import { Writable } from 'node:stream';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RenderConfig } from '../src/config/types.js';
+import { RenderDaemon } from '../src/daemon/render-daemon.js';
+import { createLogger } from '../src/util/log.js';
+import { startEtcd, testClient } from '../test/support/etcd.js';
+import { tempDir } from '../test/support/tmp.js';
+
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
+const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 60);
+
+const TEMPLATE = `{{#each (services)}}
+upstream {{this}} {
+{{#each (service this)}}
+  server {{address}};
+{{/each}}
+}
+{{/each}}
+`;
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
+
+function recordValue(svc: number, inst: number, port: number): string {
+  return JSON.stringify({ name: `svc${svc}`, id: `i${inst}`, host: `10.0.${svc % 250}.${inst + 1}`, port, tags: ['v1'], meta: {} });
+}
+
+async function main(): Promise<void> {
+  const { dir, cleanup } = await tempDir('sidekick-bench-');
+  const etcd = await startEtcd();
+  const client = testClient(etcd.endpoint);
+  try {
+    process.stdout.write(`loading ${SERVICES * INSTANCES} keys… `);
+    const started = performance.now();
+    for (let s = 0; s < SERVICES; s++) {
+      await Promise.all(
+        Array.from({ length: INSTANCES }, (_, i) => client.put(`/services/svc${s}/i${i}`).value(recordValue(s, i, 8000 + i))),
+      );
+    }
+    console.log(`${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+    await writeFile(join(dir, 'upstreams.tmpl'), TEMPLATE);
+    const dest = join(dir, 'upstreams.conf');
+    const config: RenderConfig = {
+      backend: { kind: 'etcd', nodes: [etcd.endpoint] },
+      confdir: dir,
+      prefix: '',
+      onetime: false,
+      watch: true,
+      intervalMs: 600_000,
+      noop: false,
+      syncOnly: false,
+      keepStageFile: false,
+      logLevel: 'silent',
+      problems: [],
+      resources: [
+        {
+          name: 'bench',
+          origin: 'bench',
+          src: join(dir, 'upstreams.tmpl'),
+          dest,
+          keys: ['/services', '/bench'],
+          prefix: '',
+          commandTimeoutMs: 30_000,
+          minEndpoints: 0,
+        },
+      ],
+    };
+    let onApplied: (() => void) | undefined;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        if (chunk.includes('destination updated')) onApplied?.();
+        cb();
+      },
+    });
+    const daemon = new RenderDaemon({ config, log: createLogger({ level: 'info', destination: sink }) });
+    const t0 = performance.now();
+    await daemon.start();
+    await daemon.renderAll();
+    console.log(`initial read + first render: ${fmt(performance.now() - t0)}`);
+    daemon.follow();
+
+    // Floor: etcd put → watch event, same etcd, same machine, same run.
+    const floor: number[] = [];
+    // Measured on the daemon's own watch, so the floor is what sidekick itself could at best achieve.
+    daemon.source.on('change', (keys) => {
+      if (keys.includes('/bench/floor')) floorResolve?.();
+    });
+    let floorResolve: (() => void) | undefined;
+    for (let i = 0; i < CHANGES; i++) {
+      const t = performance.now();
+      await new Promise<void>((resolve) => {
+        floorResolve = resolve;
+        void client.put('/bench/floor').value(String(i)).exec(); // builders are lazy: exec() sends
+      });
+      floor.push(performance.now() - t);
+      await daemon.idle();
+    }
+
+    // Change → file in place: the daemon logs "destination updated" right after the rename over dest.
+    const lat: number[] = [];
+    for (let i = 0; i < CHANGES; i++) {
+      const svc = (i * 37) % SERVICES;
+      const inst = i % INSTANCES;
+      const port = 20000 + i;
+      const t = performance.now();
+      await new Promise<void>((resolve) => {
+        onApplied = resolve;
+        void client.put(`/services/svc${svc}/i${inst}`).value(recordValue(svc, inst, port)).exec();
+      });
+      lat.push(performance.now() - t);
+      await daemon.idle();
+      const text = await readFile(dest, 'utf8');
+      if (!text.includes(`:${port};`)) throw new Error(`change ${i} not in the rendered file`);
+    }
+    const rssMb = process.memoryUsage().rss / 1024 / 1024;
+    await daemon.close();
+
+    const size = (await readFile(dest)).length;
+    console.log(`keys: ${SERVICES * INSTANCES}, rendered file: ${(size / 1024).toFixed(0)} KiB, changes: ${CHANGES}`);
+    console.log(`etcd put → watch event (floor): p50 ${fmt(pct(floor, 50))}  p99 ${fmt(pct(floor, 99))}`);
+    console.log(`change → new file in place:    p50 ${fmt(pct(lat, 50))}  p99 ${fmt(pct(lat, 99))}   (target p50 ≤ 15 ms, p99 ≤ 50 ms)`);
+    console.log(`sidekick's own share (p50 − floor p50): ${fmt(pct(lat, 50) - pct(floor, 50))}; ratio to floor: ${(pct(lat, 50) / pct(floor, 50)).toFixed(1)}×`);
+    console.log(`RSS of the bench process (daemon + 10k-key mirror + client): ${rssMb.toFixed(0)} MB (target ≤ 150 MB)`);
+  } finally {
+    client.close();
+    await etcd.cleanup();
+    await cleanup();
+  }
+}
+
+await main();
