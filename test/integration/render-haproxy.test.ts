@@ -3,6 +3,7 @@ import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RenderConfig } from '../../src/config/types.js';
+import { etcdRenderConfig } from '../support/config.js';
 import { RenderDaemon } from '../../src/daemon/render-daemon.js';
 import { startBackend, type Backend } from '../support/backends.js';
 import { startEtcd, type EtcdHandle } from '../support/etcd.js';
@@ -24,19 +25,7 @@ const record = (id: string, b: Backend): string =>
   JSON.stringify({ name: 'web', id, host: '127.0.0.1', port: b.port, tags: [], meta: {} });
 
 function config(withHaproxy: boolean): RenderConfig {
-  return {
-    backend: { kind: 'etcd', nodes: [etcd.endpoint] },
-    confdir: dir,
-    prefix: '',
-    onetime: false,
-    watch: true,
-    intervalMs: 600_000,
-    noop: false,
-    syncOnly: false,
-    keepStageFile: false,
-    logLevel: 'debug',
-    problems: [],
-    resources: [
+  return etcdRenderConfig(etcd.endpoint, dir, [
       {
         name: 'haproxy.toml',
         origin: join(dir, 'haproxy.toml'),
@@ -53,8 +42,7 @@ function config(withHaproxy: boolean): RenderConfig {
         checkCmd: '/usr/sbin/haproxy -c -q -f {{.src}}',
         reloadSignal: withHaproxy ? { signal: 'SIGUSR2', pidFile: join(dir, 'haproxy.pid') } : undefined,
       },
-    ],
-  };
+    ]);
 }
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenderConfig, ResourceConfig } from '../../src/config/types.js';
+import { etcdRenderConfig } from '../support/config.js';
 import { RenderDaemon } from '../../src/daemon/render-daemon.js';
 import { startBackend, type Backend } from '../support/backends.js';
 import { startEtcd, type EtcdHandle } from '../support/etcd.js';
@@ -25,19 +26,7 @@ let daemon: RenderDaemon;
 const logs = captureLogger();
 
 function config(resource: Partial<ResourceConfig> = {}): RenderConfig {
-  return {
-    backend: { kind: 'etcd', nodes: [etcd.endpoint] },
-    confdir: dir,
-    prefix: '',
-    onetime: false,
-    watch: true,
-    intervalMs: 600_000,
-    noop: false,
-    syncOnly: false,
-    keepStageFile: false,
-    logLevel: 'debug',
-    problems: [],
-    resources: [
+  return etcdRenderConfig(etcd.endpoint, dir, [
       {
         name: 'nginx.toml',
         origin: join(dir, 'conf.d/nginx.toml'),
@@ -51,8 +40,7 @@ function config(resource: Partial<ResourceConfig> = {}): RenderConfig {
         reloadCmd: nginx ? `${nginx.reloadCmd} && echo reload >> ${join(dir, 'reloads')}` : undefined,
         ...resource,
       },
-    ],
-  };
+    ]);
 }
 
 const reloads = async (): Promise<number> =>
