@@ -39,7 +39,7 @@ export interface RenderState {
    */
   records: Map<string, CachedRecord>;
   /** Engine-wide memo of `service` results per folder, reused while the folder's entries are the same strings. */
-  serviceDirs: Map<string, { entries: Entry[]; instances: ServiceInstanceData[] }>;
+  serviceDirs: Map<string, { entries: Entry[]; instances: ServiceInstanceData[]; view: KeyView; version: number | undefined }>;
 }
 
 /** A parsed service record (or why it was refused) for one key, valid while the value is `value`. */

@@ -58,12 +58,19 @@ function sameEntries(a: Entry[], b: Entry[]): boolean {
 
 /** A folder's instances, reused from the last render while its entries are unchanged (templates never mutate them). */
 function memoInstances(state: RenderState, dir: string): ServiceInstance[] {
-  const entries = state.view.list(dir);
   const memo = state.serviceDirs.get(dir);
-  if (memo && sameEntries(memo.entries, entries)) return memo.instances;
+  // A view that versions its folders (the mirror) answers "unchanged?" without listing the folder.
+  const version = state.view.version?.(dir);
+  if (memo && version !== undefined && memo.view === state.view && memo.version === version) return memo.instances;
+  const entries = state.view.list(dir);
+  if (memo && sameEntries(memo.entries, entries)) {
+    memo.view = state.view;
+    memo.version = version;
+    return memo.instances;
+  }
   const instances = instancesIn(state, dir, entries);
   if (state.serviceDirs.size >= MIN_CACHE) state.serviceDirs.clear();
-  state.serviceDirs.set(dir, { entries, instances });
+  state.serviceDirs.set(dir, { entries, instances, view: state.view, version });
   return instances;
 }
 
@@ -75,6 +82,13 @@ export const serviceHelpers: Record<string, Helper> = {
     const state = stateOf(options);
     const root = rootOf(state, options);
     const base = root === '/' ? '' : root;
+    if (state.view.children) {
+      // Folder by folder: unchanged folders answer from the memo without being listed again.
+      const names = state.view
+        .children(root)
+        .filter((name) => validateServiceName(name).ok && memoInstances(state, `${base}/${name}`).length > 0);
+      return names.sort(compareStrings);
+    }
     // One pass over the sorted entries: a name counts once it has a valid instance directly below it.
     const names: string[] = [];
     let current = '';

@@ -27,6 +27,10 @@ export class Mirror implements KeyView {
   private readonly values = new Map<string, string>();
   /** Every key, sorted by JS string order. */
   private readonly keys: string[] = [];
+  /** Change counter per path: bumped for a changed key and every folder above it (see `version`). */
+  private readonly versions = new Map<string, number>();
+  private tick = 0;
+  private clearedAt = 0;
 
   /** Stores `value` at `key`; false when the key already held exactly this value. */
   set(key: string, value: string): boolean {
@@ -34,6 +38,7 @@ export class Mirror implements KeyView {
     if (old === value) return false;
     if (old === undefined) this.keys.splice(lowerBound(this.keys, key), 0, key);
     this.values.set(key, value);
+    this.touch(key);
     return true;
   }
 
@@ -42,7 +47,42 @@ export class Mirror implements KeyView {
     if (!this.values.delete(key)) return false;
     const i = lowerBound(this.keys, key);
     if (this.keys[i] === key) this.keys.splice(i, 1);
+    this.touch(key);
     return true;
+  }
+
+  /**
+   * A number that changes whenever anything at or below the path `prefix` changes: lets helpers reuse
+   * what they derived from a folder (parsed service instances) until that folder changes.
+   */
+  version(prefix: string): number {
+    return this.versions.get(normalizePrefix(prefix)) ?? this.clearedAt;
+  }
+
+  /** Distinct names directly below the path `prefix` (folders or keys), in key order; skips whole folders. */
+  children(prefix: string): string[] {
+    const base = `${normalizePrefix(prefix)}/`;
+    const end = lowerBound(this.keys, `${base.slice(0, -1)}0`);
+    const names: string[] = [];
+    for (let i = lowerBound(this.keys, base); i < end; ) {
+      const key = this.keys[i] as string;
+      const slash = key.indexOf('/', base.length);
+      const name = key.slice(base.length, slash === -1 ? undefined : slash);
+      names.push(name);
+      // Jump past every key of this child: they sit in [base + name + '/', base + name + '0').
+      i = Math.max(i + 1, lowerBound(this.keys, `${base}${name}0`));
+    }
+    return names;
+  }
+
+  private touch(key: string): void {
+    const tick = ++this.tick;
+    let path = normalizePrefix(key);
+    for (;;) {
+      this.versions.set(path, tick);
+      if (path === '') return;
+      path = path.slice(0, Math.max(0, path.lastIndexOf('/')));
+    }
   }
 
   /** The value at `key`, or undefined. */
@@ -93,6 +133,7 @@ export class Mirror implements KeyView {
       changed.push(k);
     }
     if (bulk) {
+      for (const k of changed) this.touch(k);
       this.keys.length = 0;
       for (const k of this.values.keys()) this.keys.push(k);
       this.keys.sort(compare);
@@ -104,6 +145,8 @@ export class Mirror implements KeyView {
   clear(): void {
     this.values.clear();
     this.keys.length = 0;
+    this.versions.clear();
+    this.clearedAt = ++this.tick;
   }
 
   /** Number of keys held. */

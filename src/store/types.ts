@@ -15,6 +15,10 @@ export interface KeyView {
   list(prefix: string): Entry[];
   /** Number of keys held. */
   readonly size: number;
+  /** Optional: a number that changes whenever anything at or below `prefix` changes (for memoizing). */
+  version?(prefix: string): number;
+  /** Optional: distinct names directly below `prefix` (key order), without listing every key under it. */
+  children?(prefix: string): string[];
 }
 
 /** connecting: no complete read yet; synced: the mirror is complete and current; stale: was synced, now cut off. */

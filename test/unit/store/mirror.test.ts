@@ -106,3 +106,44 @@ describe('prefix helpers', () => {
     expect(prefixRange('/')).toEqual({ start: '\0', end: '\0' });
   });
 });
+
+describe('Mirror.version and Mirror.children', () => {
+  it('a change bumps the version of the key and every folder above it, and nothing beside it', () => {
+    const m = new Mirror();
+    m.set('/services/web/a', '1');
+    m.set('/services/db/a', '1');
+    const web = m.version('/services/web');
+    const db = m.version('/services/db');
+    const root = m.version('/services');
+    m.set('/services/web/a', '2');
+    expect(m.version('/services/web')).not.toBe(web);
+    expect(m.version('/services')).not.toBe(root);
+    expect(m.version('/services/db')).toBe(db);
+    m.set('/services/web/a', '2'); // unchanged value: no bump
+    const after = m.version('/services/web');
+    m.set('/services/web/a', '2');
+    expect(m.version('/services/web')).toBe(after);
+    m.delete('/services/db/a');
+    expect(m.version('/services/db')).not.toBe(db);
+  });
+
+  it('replacePrefix and clear bump what they change', () => {
+    const m = new Mirror();
+    m.set('/a/x/1', '1');
+    const before = m.version('/a/x');
+    m.replacePrefix('/a', Array.from({ length: 100 }, (_, i): [string, string] => [`/a/y/${i}`, 'v']));
+    expect(m.version('/a/x')).not.toBe(before);
+    const y = m.version('/a/y');
+    m.clear();
+    expect(m.version('/a/y')).not.toBe(y);
+  });
+
+  it('children lists distinct names directly below a folder, skipping whole folders', () => {
+    const m = new Mirror();
+    for (const k of ['/s/web/a', '/s/web/b', '/s/web-2/a', '/s/db', '/s/api/x/y', '/sx/no', '/s']) m.set(k, 'v');
+    // Key order: "web-2/…" sorts before "web/…" ('-' < '/'); callers sort names themselves.
+    expect(m.children('/s')).toEqual(['api', 'db', 'web-2', 'web']);
+    expect(m.children('/s/web')).toEqual(['a', 'b']);
+    expect(m.children('/none')).toEqual([]);
+  });
+});
