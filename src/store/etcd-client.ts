@@ -2,23 +2,16 @@
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import type { BackendConfig } from '../config/types.js';
 import { StoreError } from '../util/errors.js';
 
-/** Connection settings for an etcd source (the etcd arm of BackendConfig plus timeouts). */
-export interface EtcdConnectOptions {
-  /** Endpoints, e.g. "http://127.0.0.1:2379"; a bare "host:port" gets http://. */
-  nodes: string[];
-  username?: string;
-  password?: string;
-  /** PEM file paths for TLS: client certificate, its key, and the CA bundle that signed the server. */
-  clientCert?: string;
-  clientKey?: string;
-  clientCaKeys?: string;
+/** Connection settings for an etcd source: the etcd arm of BackendConfig (nodes, auth, TLS file paths) plus timeouts. */
+export type EtcdConnectOptions = Omit<Extract<BackendConfig, { kind: 'etcd' }>, 'kind'> & {
   /** Deadline for each unary request (reads), in ms. Default 5000. */
   requestTimeoutMs?: number;
   /** Upper bound of the watch reconnect backoff, in ms. Default 2000 (etcd3's own default is 30 s). */
   maxBackoffMs?: number;
-}
+};
 
 /** Default per-request deadline: long enough for a large read, short enough to report a down etcd quickly. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
