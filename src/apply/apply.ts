@@ -6,7 +6,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
 import { discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
-import { reloadActionOf } from './reload.js';
+import { reloadActionOf, type ReloadAction } from './reload.js';
 
 /** A resource with the text its template produced. */
 export interface Rendered {
@@ -109,18 +109,15 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
 
 /** Runs each distinct reload once; on failure restores the group's previous files and reloads again. */
 async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, log: Logger): Promise<void> {
-  const groups = new Map<string, Swapped[]>();
+  const groups = new Map<string, { action: ReloadAction; group: Swapped[] }>();
   for (const s of swapped) {
     const action = reloadActionOf(s.resource);
     if (!action) continue;
-    const group = groups.get(action.key) ?? [];
-    group.push(s);
-    groups.set(action.key, group);
+    const entry = groups.get(action.key) ?? { action, group: [] };
+    entry.group.push(s);
+    groups.set(action.key, entry);
   }
-  for (const group of groups.values()) {
-    const first = group[0] as Swapped;
-    const action = reloadActionOf(first.resource);
-    if (!action) continue;
+  for (const { action, group } of groups.values()) {
     const names = group.map((g) => g.resource.name).join(', ');
     const timeout = Math.max(...group.map((g) => g.resource.commandTimeoutMs));
     try {

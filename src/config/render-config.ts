@@ -8,28 +8,17 @@ import { loadConfigFile, type Settings, type SettingsLayer } from './file.js';
 import { joinPrefix, parseResourceObject, type ResourceContext } from './resource.js';
 import type { BackendConfig, RenderConfig, ResourceConfig } from './types.js';
 
-/** The options addRenderOptions declares, as commander returns them; undefined means "not given" so lower layers show through. */
-export interface RenderOptions {
-  backend?: string;
+/**
+ * The options addRenderOptions declares, as commander returns them: the settings under their flag names
+ * (`--node`, `--file` repeat; `--interval` is text) plus the config file. Undefined = not given.
+ */
+export type RenderOptions = Omit<Settings, 'nodes' | 'files' | 'interval'> & {
   node?: string[];
-  confdir?: string;
+  file?: string[];
+  interval?: string;
   config?: string;
   configFile?: string;
-  onetime?: boolean;
-  watch?: boolean;
-  interval?: string;
-  noop?: boolean;
-  prefix?: string;
-  syncOnly?: boolean;
-  keepStageFile?: boolean;
-  logLevel?: string;
-  clientCert?: string;
-  clientKey?: string;
-  clientCaKeys?: string;
-  username?: string;
-  password?: string;
-  file?: string[];
-}
+};
 
 /** Defaults, confd's own except the confdir; help text and README quote them. */
 export const RENDER_DEFAULTS = {

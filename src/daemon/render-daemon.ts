@@ -51,8 +51,12 @@ export class RenderDaemon {
     this.engine = new TemplateEngine({ log: this.log, sandboxDir: opts.sandboxDir });
     this.source = opts.source ?? createSource(config.backend, watchedPrefixes(config.resources), opts.log);
     this.slots = config.resources.map((resource) => {
-      const slot: Slot = { resource, template: undefined, lastProblem: undefined, quiet: undefined as unknown as Quiescence };
-      slot.quiet = new Quiescence(resource.wait, () => this.enqueue([slot]));
+      const slot: Slot = {
+        resource,
+        template: undefined,
+        lastProblem: undefined,
+        quiet: new Quiescence(resource.wait, () => this.enqueue([slot])),
+      };
       return slot;
     });
   }
@@ -128,7 +132,7 @@ export class RenderDaemon {
   private async drain(): Promise<void> {
     do {
       this.rerun = false;
-      await Promise.resolve();
+      await Promise.resolve(); // let enqueue calls made in the same tick join this batch
       if (this.queued.size === 0) break;
       if (this.source.state !== 'synced') return; // re-queued in full by onState when it syncs again
       const batch = [...this.queued];

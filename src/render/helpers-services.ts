@@ -1,6 +1,6 @@
 // Service-aware helpers over the native layout `<root>/<name>/<id>` (design.md §3): `services` and
 // `service "web"`. Every value goes through parseServiceRecord; a bad one is dropped, never rendered.
-import type { Entry } from '../store/types.js';
+import type { Entry, KeyView } from '../store/types.js';
 import { formatAddress, parseServiceRecord, validateServiceName } from '../registry/record.js';
 import { absKey, arity, compareStrings, helperError, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
 
@@ -45,6 +45,18 @@ function instancesIn(state: RenderState, dir: string, entries: Entry[]): Service
   return out.sort((a, b) => compareStrings(a.id, b.id) || compareStrings(a.key, b.key));
 }
 
+/** Names directly below root: the view's own index when it has one (the mirror), else derived from a listing. */
+function childrenOf(view: KeyView, root: string): string[] {
+  if (view.children) return view.children(root);
+  const base = root === '/' ? '' : root;
+  const names = new Set<string>();
+  for (const [key] of view.list(root)) {
+    const rest = key.slice(base.length + 1);
+    if (rest) names.add(rest.split('/', 1)[0] as string);
+  }
+  return [...names];
+}
+
 /** Same-strings check: the mirror hands out the same string objects until a value changes. */
 function sameEntries(a: Entry[], b: Entry[]): boolean {
   if (a.length !== b.length) return false;
@@ -82,29 +94,10 @@ export const serviceHelpers: Record<string, Helper> = {
     const state = stateOf(options);
     const root = rootOf(state, options);
     const base = root === '/' ? '' : root;
-    if (state.view.children) {
-      // Folder by folder: unchanged folders answer from the memo without being listed again.
-      const names = state.view
-        .children(root)
-        .filter((name) => validateServiceName(name).ok && memoInstances(state, `${base}/${name}`).length > 0);
-      return names.sort(compareStrings);
-    }
-    // One pass over the sorted entries: a name counts once it has a valid instance directly below it.
-    const names: string[] = [];
-    let current = '';
-    let found = false;
-    for (const [key, value] of state.view.list(root)) {
-      const slash = key.indexOf('/', base.length + 1);
-      if (slash === -1 || key.indexOf('/', slash + 1) !== -1) continue;
-      const name = key.slice(base.length + 1, slash);
-      if (name !== current) {
-        current = name;
-        found = !validateServiceName(name).ok;
-      }
-      if (found || !instanceAt(state, key, value)) continue;
-      found = true;
-      names.push(name);
-    }
+    // Folder by folder: unchanged folders answer from the memo without being listed again.
+    const names = childrenOf(state.view, root).filter(
+      (name) => validateServiceName(name).ok && memoInstances(state, `${base}/${name}`).length > 0,
+    );
     return names.sort(compareStrings);
   },
   service(...args: unknown[]) {
