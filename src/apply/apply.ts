@@ -25,6 +25,14 @@ export interface ApplyOptions {
   log: Logger;
   /** Where --noop diffs go; defaults to stdout. */
   writeDiff?: (patch: string) => void;
+  /** Told about each distinct reload the batch ran: ok, or failed (its group was rolled back and reloaded again). */
+  onReload?: (reload: ReloadResult) => void;
+}
+
+/** One distinct reload action of a batch and the resources it covered. */
+export interface ReloadResult {
+  resources: string[];
+  ok: boolean;
 }
 
 /** What happened to one resource. */
@@ -103,12 +111,13 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       opts.log.error({ resource: name, dest: item.resource.dest, err: error.message }, 'resource not applied; destination left as it was');
     }
   }
-  if (!opts.syncOnly) await reloadSwapped(swapped, outcomes, opts.log);
+  if (!opts.syncOnly) await reloadSwapped(swapped, outcomes, opts);
   return items.map((i) => outcomes.get(i.resource.name) as ApplyOutcome);
 }
 
 /** Runs each distinct reload once; on failure restores the group's previous files and reloads again. */
-async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, log: Logger): Promise<void> {
+async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, opts: ApplyOptions): Promise<void> {
+  const { log } = opts;
   const groups = new Map<string, { action: ReloadAction; group: Swapped[] }>();
   for (const s of swapped) {
     const action = reloadActionOf(s.resource);
@@ -123,6 +132,7 @@ async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutc
     try {
       await action.run(names, timeout);
       log.info({ resources: names, reload: action.describe }, 'reloaded');
+      opts.onReload?.({ resources: group.map((g) => g.resource.name), ok: true });
       continue;
     } catch (err) {
       log.error({ resources: names, err: errorMessage(err) }, 'reload failed; restoring the previous files');
@@ -146,6 +156,7 @@ async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutc
         const error = new Error(`${g.resource.name}: ${report.join('; ')}`, { cause: err });
         outcomes.set(g.resource.name, { resource: g.resource.name, status: 'rolled-back', error });
       }
+      opts.onReload?.({ resources: group.map((g) => g.resource.name), ok: false });
     }
   }
 }

@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // Entry point of the `sidekick` binary.
-import { normalizeConfdArgv } from '../config/render-config.js';
 import { buildProgram } from './program.js';
 
 const [node = 'node', script = 'sidekick', ...args] = process.argv;
-// confd users pass Go-style flags (`-onetime`, `-backend etcd`); accept them for `render`.
-const argv = args[0] === 'render' ? ['render', ...normalizeConfdArgv(args.slice(1))] : args;
 
-buildProgram()
-  .parseAsync([node, script, ...argv])
-  .catch((err: unknown) => {
-    process.stderr.write(`sidekick: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 2;
-  });
+async function main(): Promise<void> {
+  let argv = args;
+  if (args[0] === 'render') {
+    // confd users pass Go-style flags (`-onetime`, `-backend etcd`); accept them for `render`.
+    const { normalizeConfdArgv } = await import('../config/render-config.js');
+    argv = ['render', ...normalizeConfdArgv(args.slice(1))];
+  }
+  const program = await buildProgram(args[0]);
+  await program.parseAsync([node, script, ...argv]);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sidekick: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
+});

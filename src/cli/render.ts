@@ -1,8 +1,10 @@
 // `sidekick render`: confd's flags and conf.d, rendering from etcd, files or env.
 import { Command } from 'commander';
-import { addRenderOptions, loadRenderConfig } from '../config/render-config.js';
+import { addRenderOptions, listenAddress, loadRenderConfig } from '../config/render-config.js';
 import type { RenderConfig } from '../config/types.js';
 import { RenderDaemon } from '../daemon/render-daemon.js';
+import { RenderStatus } from '../http/checks.js';
+import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { retryForever } from '../util/backoff.js';
@@ -16,7 +18,10 @@ export function renderCommand(): Command {
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = await loadRenderConfig(opts, process.env);
     const log = createLogger({ level: config.logLevel });
-    process.exitCode = config.onetime ? await runOnetime(config, log) : await runDaemon(config, log, opts);
+    const listen = listenAddress(opts, process.env);
+    if (listen !== undefined) parseListen(listen); // a bad address is a usage error, before anything runs
+    if (config.onetime && listen !== undefined) log.warn('--listen is ignored with --onetime');
+    process.exitCode = config.onetime ? await runOnetime(config, log) : await runDaemon(config, log, opts, listen);
   });
   return cmd;
 }
@@ -38,26 +43,37 @@ export async function runOnetime(config: RenderConfig, log: Logger): Promise<num
 }
 
 /** Starts a daemon, retrying with backoff until the store can be read; resolves once it follows changes. */
-async function startDaemon(config: RenderConfig, log: Logger, stopped: () => boolean): Promise<RenderDaemon | undefined> {
+async function startDaemon(config: RenderConfig, log: Logger, stopped: () => boolean, status?: RenderStatus): Promise<RenderDaemon | undefined> {
+  status?.use(undefined, config);
   return retryForever(
     async () => {
-      const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir });
+      const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir, ...(status && { observer: status }) });
       try {
         await daemon.start();
       } catch (err) {
+        status?.startFailed(err);
         await daemon.close().catch(() => undefined);
         throw err;
       }
       await daemon.renderAll();
       daemon.follow();
+      status?.use(daemon, config);
       return daemon;
     },
     { log, what: 'store', stopped },
   );
 }
 
+/** `--listen`: /healthz (store, apply, config) and /metrics for the daemons this process runs. */
+async function observe(listen: string | undefined, config: RenderConfig, log: Logger): Promise<{ obs: Observability; status: RenderStatus } | undefined> {
+  const obs = await startObservability(listen, log);
+  return obs && { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
+}
+
 /** Watch or interval mode until SIGTERM/SIGINT; SIGHUP reloads conf.d and the config file. */
-async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string, unknown>): Promise<number> {
+async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string, unknown>, listen?: string): Promise<number> {
+  const observed = await observe(listen, config, log);
+  const status = observed?.status;
   let stopping = false;
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
@@ -69,7 +85,7 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
     process.once('SIGINT', stop);
   });
   let daemon: RenderDaemon | undefined;
-  let work: Promise<void> = startDaemon(config, log, () => stopping).then((d) => {
+  let work: Promise<void> = startDaemon(config, log, () => stopping, status).then((d) => {
     daemon = d;
   });
   const onHup = (): void => {
@@ -84,12 +100,13 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
       }
       log.info({ resources: next.resources.length }, 'SIGHUP: reloading configuration');
       await daemon?.close();
-      daemon = await startDaemon(next, log, () => stopping);
+      daemon = await startDaemon(next, log, () => stopping, status);
     });
   };
   process.on('SIGHUP', onHup);
   await stopped;
   process.off('SIGHUP', onHup);
+  await observed?.obs.close();
   await work;
   await daemon?.close();
   return 0;

@@ -18,6 +18,7 @@ export type RenderOptions = Omit<Settings, 'nodes' | 'files' | 'interval'> & {
   interval?: string;
   config?: string;
   configFile?: string;
+  listen?: string;
 };
 
 /** Defaults, confd's own except the confdir; help text and README quote them. */
@@ -29,7 +30,7 @@ export const RENDER_DEFAULTS = {
   logLevel: 'info',
 } as const;
 
-const VALUE_FLAGS = ['backend', 'node', 'confdir', 'config', 'config-file', 'interval', 'prefix', 'log-level', 'client-cert', 'client-key', 'client-ca-keys', 'username', 'password', 'file'];
+const VALUE_FLAGS = ['backend', 'node', 'confdir', 'config', 'config-file', 'interval', 'prefix', 'log-level', 'client-cert', 'client-key', 'client-ca-keys', 'username', 'password', 'file', 'listen'];
 const BOOLEAN_FLAGS = ['onetime', 'watch', 'noop', 'sync-only', 'keep-stage-file'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -56,7 +57,8 @@ export function addRenderOptions(cmd: Command): Command {
     .option('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers')
     .option('--username <name>', 'etcd user name')
     .option('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)')
-    .option('--file <path>', 'YAML/JSON key file for the file backend; repeatable', collect);
+    .option('--file <path>', 'YAML/JSON key file for the file backend; repeatable', collect)
+    .option('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off; not with --onetime)');
   // Hidden negations, so a flag can turn off what the config file or env turned on (and confd's -watch=false works).
   for (const flag of BOOLEAN_FLAGS) cmd.addOption(new Option(`--no-${flag}`).hideHelp());
   cmd.addHelpText(
@@ -95,6 +97,14 @@ export function normalizeConfdArgv(argv: readonly string[]): string[] {
     } else out.push(arg);
   }
   return out;
+}
+
+/**
+ * `--listen`, else SIDEKICK_LISTEN (else CONFD_LISTEN, like every render option): where /healthz and /metrics are
+ * served; undefined = off. Not read from the config file: confd has no such setting.
+ */
+export function listenAddress(opts: RenderOptions, env: NodeJS.ProcessEnv): string | undefined {
+  return opts.listen || env.SIDEKICK_LISTEN || env.CONFD_LISTEN || undefined;
 }
 
 /** Extra inputs for loadRenderConfig; tests pin them. */
@@ -186,7 +196,8 @@ function dropDuplicateDests(resources: ResourceConfig[], problems: string[]): Re
   });
 }
 
-function normalizeNode(node: string, tls: boolean, fail: (msg: string) => ConfigError): string {
+/** Validates an etcd node URL, adding http:// (https:// with TLS) to a bare host:port; credentials in it are never echoed. */
+export function normalizeNode(node: string, tls: boolean, fail: (msg: string) => ConfigError): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(node) ? node : `${tls ? 'https' : 'http'}://${node}`;
   const shown = withScheme.replace(/\/\/[^/@]*@/, '//***@'); // never echo credentials embedded in a URL
   let url: URL;

@@ -2,7 +2,7 @@
 // Thin on purpose: each step lives in its own module (store/, render/, apply/).
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { RenderConfig, ResourceConfig } from '../config/types.js';
-import { applyBatch, type ApplyOutcome, type Rendered } from '../apply/apply.js';
+import { applyBatch, type ApplyOutcome, type ReloadResult, type Rendered } from '../apply/apply.js';
 import { Quiescence } from '../apply/quiescence.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
 import { createSource } from '../store/index.js';
@@ -10,6 +10,27 @@ import type { Source, SourceState } from '../store/types.js';
 import { errorMessage, GuardError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
+
+/** What one render pass did, for /metrics. */
+export interface BatchReport {
+  /** Each resource of the pass: its render failure or apply outcome. */
+  outcomes: ApplyOutcome[];
+  /** Each distinct reload action the pass ran: ok, or failed (its resources were rolled back and reloaded again). */
+  reloads: ReloadResult[];
+  /** Watch mode: seconds from the first key change seen for a resource to the end of the pass that applied it. */
+  latencies: { resource: string; seconds: number }[];
+}
+
+/** Hooks for /healthz and /metrics; called synchronously, and a throw is logged and ignored. */
+export interface RenderObserver {
+  /** A render pass finished. */
+  batch?(report: BatchReport): void;
+  /** The source's state moved (watch/interval mode); `error` says why it left `synced`. */
+  sourceState?(state: SourceState, error?: Error): void;
+}
+
+/** Outcomes after which the destination reflects the keys that were read. */
+const DONE = new Set<ApplyOutcome['status']>(['applied', 'unchanged', 'noop']);
 
 /** Everything the daemon needs; `source` lets tests hand in a prepared source. */
 export interface RenderDaemonOptions {
@@ -20,6 +41,7 @@ export interface RenderDaemonOptions {
   sandboxDir?: string;
   /** Where --noop diffs go. */
   writeDiff?: (patch: string) => void;
+  observer?: RenderObserver;
 }
 
 /** Per-resource state: its compiled template, quiescence timer and last reported problem. */
@@ -28,6 +50,8 @@ interface Slot {
   template: CompiledTemplate | undefined;
   quiet: Quiescence;
   lastProblem: string | undefined;
+  /** performance.now() of the first key change not yet applied (watch mode), for the change → apply latency. */
+  changedAt: number | undefined;
 }
 
 /** Runs `sidekick render`: one source, many resources, renders serialized, commands after files. */
@@ -55,6 +79,7 @@ export class RenderDaemon {
         resource,
         template: undefined,
         lastProblem: undefined,
+        changedAt: undefined,
         quiet: new Quiescence(resource.wait, () => this.enqueue([slot])),
       };
       return slot;
@@ -81,7 +106,11 @@ export class RenderDaemon {
     this.source.on('state', (state, error) => this.onState(state, error));
     if (config.watch) {
       this.source.on('change', (keys) => {
-        for (const slot of resourcesAffectedBy(this.slots, keys, (s) => s.resource)) slot.quiet.poke();
+        const now = performance.now();
+        for (const slot of resourcesAffectedBy(this.slots, keys, (s) => s.resource)) {
+          slot.changedAt ??= now;
+          slot.quiet.poke();
+        }
       });
     } else {
       this.intervalTimer = setInterval(() => this.enqueue(this.slots), config.intervalMs);
@@ -105,6 +134,7 @@ export class RenderDaemon {
   }
 
   private onState(state: SourceState, error?: Error): void {
+    this.notify((o) => o.sourceState?.(state, error));
     if (state === 'synced') {
       this.log.info({ source: this.source.id }, 'store in sync; rendering');
       this.enqueue(this.slots);
@@ -146,21 +176,60 @@ export class RenderDaemon {
   }
 
   private async renderAndApply(batch: Slot[]): Promise<void> {
-    const rendered: Rendered[] = [];
+    // The key changes this pass covers; one arriving while it runs starts a new measurement.
+    const seen = new Map<Slot, number>();
     for (const slot of batch) {
-      const text = await this.renderSlot(slot);
-      if (text !== undefined) rendered.push({ resource: slot.resource, text });
+      if (slot.changedAt !== undefined) seen.set(slot, slot.changedAt);
+      slot.changedAt = undefined;
     }
-    if (rendered.length === 0) return;
-    const { config } = this.opts;
-    const outcomes = await applyBatch(rendered, {
-      noop: config.noop,
-      syncOnly: config.syncOnly,
-      keepStageFile: config.keepStageFile,
-      log: this.log,
-      writeDiff: this.opts.writeDiff,
-    });
-    for (const o of outcomes) this.outcomes.set(o.resource, o);
+    const results = new Map<string, ApplyOutcome>();
+    const reloads: ReloadResult[] = [];
+    const rendered: Rendered[] = [];
+    try {
+      for (const slot of batch) {
+        const text = await this.renderSlot(slot);
+        if (text !== undefined) rendered.push({ resource: slot.resource, text });
+        else results.set(slot.resource.name, this.outcomes.get(slot.resource.name) as ApplyOutcome);
+      }
+      if (rendered.length === 0) return;
+      const { config } = this.opts;
+      const outcomes = await applyBatch(rendered, {
+        noop: config.noop,
+        syncOnly: config.syncOnly,
+        keepStageFile: config.keepStageFile,
+        log: this.log,
+        writeDiff: this.opts.writeDiff,
+        onReload: (r) => reloads.push(r),
+      });
+      for (const o of outcomes) {
+        this.outcomes.set(o.resource, o);
+        results.set(o.resource, o);
+      }
+    } finally {
+      this.reportBatch(batch, results, reloads, seen);
+    }
+  }
+
+  /** Measures change → apply latency (a change not applied stays pending) and tells the observer about the pass. */
+  private reportBatch(batch: Slot[], results: Map<string, ApplyOutcome>, reloads: ReloadResult[], seen: Map<Slot, number>): void {
+    const now = performance.now();
+    const latencies: BatchReport['latencies'] = [];
+    for (const [slot, since] of seen) {
+      const status = results.get(slot.resource.name)?.status;
+      if (status && DONE.has(status)) latencies.push({ resource: slot.resource.name, seconds: (now - since) / 1000 });
+      else slot.changedAt = Math.min(since, slot.changedAt ?? since);
+    }
+    const outcomes = batch.flatMap((slot) => results.get(slot.resource.name) ?? []);
+    this.notify((o) => o.batch?.({ outcomes, reloads, latencies }));
+  }
+
+  private notify(call: (observer: RenderObserver) => void): void {
+    if (!this.opts.observer) return;
+    try {
+      call(this.opts.observer);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'render observer failed');
+    }
   }
 
   /** Renders one resource; a failure is reported (once per distinct message) and yields undefined. */

@@ -23,8 +23,8 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string
 
 /** Service names: they become key segments and nginx upstream names, so a conservative charset. */
 export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-/** Tags: registrator-style free words, but nothing that can end a config statement. */
-export const TAG_RE = /^[A-Za-z0-9._:=/@+-]+$/;
+/** Tags: registrator-style free words (a comma comes from an escaped `\,` in SERVICE_TAGS), but nothing that can end a config statement. */
+export const TAG_RE = /^[A-Za-z0-9._:=/@+,-]+$/;
 const META_KEY_RE = /^[A-Za-z0-9._-]{1,128}$/;
 // Control characters (C0, DEL, C1), whitespace (incl. Unicode line/paragraph separators) and the
 // characters that end or open a config statement, quote, comment, escape or interpolate.

@@ -63,16 +63,17 @@ export class Mirror implements KeyView {
   children(prefix: string): string[] {
     const base = `${normalizePrefix(prefix)}/`;
     const end = lowerBound(this.keys, `${base.slice(0, -1)}0`);
-    const names: string[] = [];
+    const names = new Set<string>();
     for (let i = lowerBound(this.keys, base); i < end; ) {
       const key = this.keys[i] as string;
       const slash = key.indexOf('/', base.length);
       const name = key.slice(base.length, slash === -1 ? undefined : slash);
-      names.push(name);
-      // Jump past every key of this child: they sit in [base + name + '/', base + name + '0').
-      i = Math.max(i + 1, lowerBound(this.keys, `${base}${name}0`));
+      names.add(name);
+      // A folder's keys sit in [base + name + '/', base + name + '0'): jump past them. A plain key at `name` is
+      // one key: siblings like `name-x` sort between it and its folder, so only step over it (the Set dedupes).
+      i = slash === -1 ? i + 1 : Math.max(i + 1, lowerBound(this.keys, `${base}${name}0`));
     }
-    return names;
+    return [...names];
   }
 
   private touch(key: string): void {

@@ -1,0 +1,45 @@
+// `sidekick announce`: the sidekick unit beside one service (replaces `while curl …; etcdctl set --ttl`).
+import { Command } from 'commander';
+import { announceSettings, type AnnounceFlags } from '../config/announce-config.js';
+import { addEtcdOptions, addListenOption, addRegistryOptions, addScheduleOptions, envOption, registrySettings } from '../config/sidecar-config.js';
+import { AnnounceDaemon } from '../daemon/announce-daemon.js';
+import { checkMetrics } from '../http/metrics.js';
+import type { CheckResult } from '../health/types.js';
+import { closeSidecar, openSidecar } from './sidecar.js';
+import { stopSignal } from './signals.js';
+
+/** Declares `announce`. */
+export function announceCommand(): Command {
+  const cmd = new Command('announce')
+    .description('Keep one service registered in etcd while its check passes; SIGTERM removes it at once')
+    .addOption(envOption('--name <name>', 'service name (key segment and upstream name), e.g. web'))
+    .addOption(envOption('--address <host:port>', 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080'))
+    .addOption(envOption('--id <id>', 'instance id (default: <node-name>:<name>:<port>)'))
+    .addOption(envOption('--check <kind>', 'http:/PATH (2xx/3xx), tcp, exec:CMD (a host command; exit 0 passes) or none (default: tcp)'))
+    .addOption(envOption('--tags <list>', 'comma-separated tags; repeatable', true))
+    .addOption(envOption('--meta <key=value>', 'metadata; repeatable', true));
+  addScheduleOptions(cmd, 'the service');
+  addListenOption(addRegistryOptions(addEtcdOptions(cmd)));
+  cmd.action(async (flags: AnnounceFlags) => {
+    const settings = registrySettings(flags);
+    const { record, health } = announceSettings(flags, settings);
+    const sidecar = await openSidecar(flags, settings);
+    // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
+    const stopped = stopSignal(sidecar.log);
+    const observe = sidecar.obs && checkMetrics(sidecar.obs.metrics);
+    const daemon = new AnnounceDaemon({
+      registry: sidecar.registry,
+      record,
+      health,
+      log: sidecar.log,
+      ...(observe && { onCheck: (result: CheckResult) => observe(record.name, result) }),
+    });
+    await Promise.race([sidecar.registry.start(), stopped]);
+    daemon.start();
+    sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind }, 'announcing');
+    await stopped;
+    daemon.stop();
+    await closeSidecar(sidecar);
+  });
+  return cmd;
+}

@@ -1,0 +1,90 @@
+// `sidekick elb`: the ELB presence sidekick (replaces CoreOS's elb-presence: register at start, deregister on SIGTERM).
+import { Command } from 'commander';
+import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
+import { addScheduleOptions, envOption } from '../config/sidecar-config.js';
+import { ElbPresence } from '../elb/daemon.js';
+import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
+import { awsErrorInfo, createTarget, type LoadBalancerTarget, type TargetSpec } from '../elb/presence.js';
+import { nextDelay } from '../util/backoff.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { stopSignal } from './signals.js';
+
+/** Declares `elb`. */
+export function elbCommand(): Command {
+  const cmd = new Command('elb')
+    .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it')
+    .addOption(envOption('--load-balancer <name>', 'classic ELB name (or give --target-group)'))
+    .addOption(envOption('--target-group <arn>', 'ALB/NLB target group ARN (or give --load-balancer)'))
+    .addOption(envOption('--check <url>', 'http://HOST[:PORT]/PATH (2xx/3xx), tcp://HOST:PORT, exec:CMD (exit 0 passes) or none'))
+    .addOption(envOption('--instance-id <id>', 'instance to register (default: from EC2 instance metadata, IMDSv2); an IP for ip target groups'))
+    .addOption(envOption('--region <region>', 'AWS region (default: the target group ARN\'s, else AWS_REGION, else AWS_DEFAULT_REGION)'))
+    .addOption(envOption('--port <n>', 'target port in the target group (default: the group\'s port)'))
+    .addOption(envOption('--resync <duration>', `how often membership is read back from AWS and corrected (default: ${ELB_DEFAULTS.resync})`))
+    .addOption(envOption('--stop-timeout <duration>', `how long SIGTERM may spend deregistering (default: ${ELB_DEFAULTS.stopTimeout})`))
+    // No SIDEKICK_DEREGISTER: an Environment= shared by ExecStart= and ExecStopPost= must not turn the daemon into a one-shot.
+    .option('--deregister', 'deregister the instance once and exit (for ExecStopPost=, which runs even after SIGKILL)')
+    .addOption(envOption('--endpoint-url <url>', 'ELB API endpoint override (default: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS)'))
+    .addOption(envOption('--imds-endpoint <url>', `instance metadata endpoint (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT})`))
+    .addOption(envOption('--log-level <level>', 'trace, debug, info, warn or error (default: info)'))
+    .action(async (flags: ElbFlags) => {
+      const settings = elbSettings(flags);
+      const log = createLogger(flags.logLevel ? { level: flags.logLevel } : {});
+      const ok = await runElb(settings, log);
+      if (!ok) process.exitCode = 1;
+    });
+  return addScheduleOptions(cmd, 'the instance');
+}
+
+/** The load balancer and instance the settings name, once the instance id is known. */
+function targetSpec(settings: ElbSettings, instanceId: string): TargetSpec {
+  const { lb } = settings;
+  if (lb.kind === 'classic') return { kind: 'classic', loadBalancer: lb.loadBalancer, instanceId };
+  return { kind: 'target-group', targetGroupArn: lb.targetGroupArn, id: instanceId, ...(lb.port !== undefined && { port: lb.port }) };
+}
+
+/**
+ * Runs `elb` until SIGTERM/SIGINT (or, with --deregister, once): resolves true when the instance ended up
+ * deregistered, false when deregistration did not succeed within --stop-timeout.
+ */
+export async function runElb(settings: ElbSettings, log: Logger): Promise<boolean> {
+  const instanceId = settings.instanceId ?? (await fetchInstanceId({ endpoint: settings.imdsEndpoint, log }));
+  const target = createTarget(targetSpec(settings, instanceId), {
+    region: settings.region,
+    ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }),
+    log,
+  });
+  const where = { ...target.fields, region: settings.region, ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }) };
+  try {
+    if (settings.deregisterOnly) return await deregisterOnce(target, settings.stopTimeoutMs, log, where);
+    const presence = new ElbPresence({ target, health: settings.health, checkTarget: settings.check.target, log, resyncMs: settings.resyncMs });
+    log.child({ component: 'elb' }).info({ ...where, check: settings.health.check.kind, instanceIdFrom: settings.instanceId === undefined ? 'imds' : 'flag' }, 'elb presence starting');
+    presence.start();
+    await stopSignal(log);
+    return await presence.stop(settings.stopTimeoutMs);
+  } finally {
+    target.close();
+  }
+}
+
+/** --deregister: one deregistration, retried with backoff until the timeout. */
+async function deregisterOnce(target: LoadBalancerTarget, timeoutMs: number, log: Logger, where: Record<string, unknown>): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 500;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    try {
+      await target.deregister(AbortSignal.timeout(Math.max(1, remaining)));
+      log.info({ ...where, cause: '--deregister' }, 'deregistered');
+      return true;
+    } catch (err) {
+      const info = awsErrorInfo(err);
+      if (deadline - Date.now() <= delay) {
+        log.error({ ...where, error: { name: info.name, code: info.code, status: info.status, message: info.message } }, 'could not deregister within the stop timeout');
+        return false;
+      }
+      log.warn({ ...where, error: { name: info.name, code: info.code, status: info.status, message: info.message }, retryInMs: delay }, 'deregistration failed; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+      delay = nextDelay(delay, 10_000);
+    }
+  }
+}

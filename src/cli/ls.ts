@@ -1,0 +1,47 @@
+// `sidekick ls`: the registered services as a table, or JSON for scripts.
+import { Command } from 'commander';
+import { addEtcdOptions, envOption, etcdConnection, SIDECAR_DEFAULTS, type SidecarFlags } from '../config/sidecar-config.js';
+import { formatAddress } from '../registry/record.js';
+import { listServices, type ListedService } from '../registry/list.js';
+import { createEtcdClient } from '../store/etcd-client.js';
+import { errorMessage } from '../util/errors.js';
+
+/** Declares `ls`. */
+export function lsCommand(): Command {
+  const cmd = new Command('ls').description('List the services registered in etcd: service, id, address, node, tags, lease TTL left');
+  addEtcdOptions(cmd);
+  cmd
+    .addOption(envOption('--prefix <path>', `key prefix of the records (default: ${SIDECAR_DEFAULTS.prefix})`))
+    .addOption(envOption('--json', 'print JSON (one array) for scripts'));
+  cmd.action(async (flags: SidecarFlags & { json?: boolean }) => {
+    const client = await createEtcdClient(etcdConnection(flags));
+    try {
+      const { services, problems } = await listServices(client, flags.prefix ?? SIDECAR_DEFAULTS.prefix);
+      for (const p of problems) process.stderr.write(`sidekick ls: skipping ${p.key}: ${p.reason}\n`);
+      process.stdout.write(flags.json ? `${JSON.stringify(services, null, 2)}\n` : formatTable(services));
+    } catch (err) {
+      process.stderr.write(`sidekick ls: cannot read etcd: ${errorMessage(err)}\n`);
+      process.exitCode = 1;
+    } finally {
+      client.close();
+    }
+  });
+  return cmd;
+}
+
+const HEADER = ['SERVICE', 'ID', 'ADDRESS', 'NODE', 'TAGS', 'TTL'];
+
+/** Aligned columns, one row per instance; TTL "-" for a key without a lease, "expired" for a dead one. */
+export function formatTable(services: ListedService[]): string {
+  const rows = services.map((s) => [
+    s.name,
+    s.id,
+    formatAddress(s.host, s.port),
+    s.node ?? '-',
+    s.tags.length > 0 ? s.tags.join(',') : '-',
+    s.ttlLeft === null ? '-' : s.ttlLeft < 0 ? 'expired' : `${s.ttlLeft}s`,
+  ]);
+  const all = [HEADER, ...rows];
+  const widths = HEADER.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
+  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
+}

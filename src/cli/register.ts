@@ -1,0 +1,109 @@
+// `sidekick register`: the registrator. Docker events and health checks → lease-bound etcd records.
+import { networkInterfaces } from 'node:os';
+import { Command } from 'commander';
+import { countFlag, durationFlag, listFlag, registrySettings, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
+import { DockerWatcher, dockerFromAddress } from '../docker/client.js';
+import type { MappingOptions } from '../docker/types.js';
+import { containerMonitors } from '../daemon/monitors.js';
+import { RegisterDaemon } from '../daemon/register-daemon.js';
+import { DEFAULT_HEALTH } from '../health/types.js';
+import { dockerCheck } from '../http/checks.js';
+import { checkMetrics, dockerMetrics } from '../http/metrics.js';
+import { validateHost, validateTags } from '../registry/record.js';
+import { ConfigError } from '../util/errors.js';
+import { closeSidecar, openSidecar } from './sidecar.js';
+import { stopSignal } from './signals.js';
+
+interface RegisterFlags extends SidecarFlags {
+  docker?: string;
+  ip?: string;
+  internal?: boolean;
+  explicit?: boolean;
+  tags?: string[];
+  resync?: string;
+  deregister?: string;
+  checkInterval?: string;
+  checkTimeout?: string;
+  rise?: string;
+  fall?: string;
+}
+
+/** Declares `register`. */
+export function registerCommand(): Command {
+  const cmd = new Command('register')
+    .description('Register the services of local Docker containers in etcd while their health checks pass (registrator conventions)')
+    .addOption(envOption('--docker <address>', 'Docker API: unix:///var/run/docker.sock or tcp://host:port (default: $DOCKER_HOST, then the local socket)'))
+    .addOption(envOption('--ip <address>', "address written for published ports and host-network containers (default: this host's first non-loopback IPv4)"))
+    .addOption(envOption('--internal', "register the container's own IP and exposed ports instead of published ones"))
+    .addOption(envOption('--explicit', 'register only containers that set SERVICE_NAME or SERVICE_<port>_NAME'))
+    .addOption(envOption('--tags <list>', 'tags added to every service; comma-separated, repeatable', true))
+    .addOption(envOption('--resync <duration>', 'list containers and repair etcd this often (default: 60s; 0 disables)'))
+    .addOption(envOption('--deregister <when>', 'remove the records of exited containers: always, or on-success (only exit status 0) (default: always)'))
+    .addOption(envOption('--check-interval <duration>', 'default SERVICE_CHECK_INTERVAL (default: 10s)'))
+    .addOption(envOption('--check-timeout <duration>', 'default SERVICE_CHECK_TIMEOUT (default: 2s)'))
+    .addOption(envOption('--rise <n>', 'default passes in a row before a service is registered (default: 1)'))
+    .addOption(envOption('--fall <n>', 'default failures in a row before it is removed (default: 2)'));
+  addListenOption(addRegistryOptions(addEtcdOptions(cmd)));
+  cmd.action(async (flags: RegisterFlags) => {
+    const settings = registrySettings(flags);
+    const mapping = mappingOptions(flags, settings.nodeName);
+    const resyncMs = flags.resync === '0' ? 0 : durationFlag(flags.resync, '60s', '--resync', 1000);
+    const deregister = flags.deregister ?? 'always';
+    if (deregister !== 'always' && deregister !== 'on-success') throw new ConfigError(`--deregister: expected always or on-success, got "${deregister}"`);
+    const docker = dockerFromAddress(flags.docker);
+    const sidecar = await openSidecar(flags, settings);
+    const { log, registry, obs } = sidecar;
+    // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
+    const stopped = stopSignal(log);
+    const watcher = new DockerWatcher({ docker, log: log.child({ component: 'docker' }) });
+    if (obs) {
+      obs.health.add('docker', dockerCheck(watcher));
+      dockerMetrics(obs.metrics, watcher);
+    }
+    const daemon = new RegisterDaemon({
+      docker: watcher,
+      registry,
+      monitors: containerMonitors(log, (id, argv, signal) => watcher.exec(id, argv, signal), obs && checkMetrics(obs.metrics)),
+      mapping,
+      resyncMs,
+      deregister,
+      log,
+    });
+    await Promise.race([registry.start(), stopped]);
+    daemon.start();
+    watcher.start();
+    log.info({ node: settings.nodeName, ip: mapping.hostIp, layouts: settings.layouts, ttl: settings.ttlSec }, 'registering Docker services');
+    await stopped;
+    await watcher.close();
+    await daemon.close();
+    await closeSidecar(sidecar);
+  });
+  return cmd;
+}
+
+/** The mapping settings from the flags; throws ConfigError naming the flag. */
+function mappingOptions(flags: RegisterFlags, node: string): MappingOptions {
+  const ip = validateHost(flags.ip ?? defaultIp());
+  if (!ip.ok) throw new ConfigError(`--ip: ${ip.reason}`);
+  const tags = validateTags(listFlag(flags.tags));
+  if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
+  const intervalMs = durationFlag(flags.checkInterval, `${DEFAULT_HEALTH.intervalMs}ms`, '--check-interval', 100);
+  const timeoutMs = durationFlag(flags.checkTimeout, `${DEFAULT_HEALTH.timeoutMs}ms`, '--check-timeout', 10);
+  if (timeoutMs > intervalMs) throw new ConfigError(`--check-timeout: must not exceed --check-interval (${timeoutMs} ms > ${intervalMs} ms)`);
+  return {
+    hostIp: ip.value,
+    internal: flags.internal === true,
+    explicit: flags.explicit === true,
+    tags: tags.value,
+    node,
+    healthDefaults: { intervalMs, timeoutMs, rise: countFlag(flags.rise, DEFAULT_HEALTH.rise, '--rise'), fall: countFlag(flags.fall, DEFAULT_HEALTH.fall, '--fall') },
+  };
+}
+
+/** registrator's default: the host's address. The first non-internal IPv4, else loopback. */
+function defaultIp(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}

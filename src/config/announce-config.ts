@@ -1,0 +1,94 @@
+// `sidekick announce` settings: the one service, its check and schedule, validated before anything is written.
+import { parseCommand } from '../apply/commands.js';
+import { DEFAULT_HEALTH, type CheckSpec, type HealthSettings } from '../health/types.js';
+import { validateHost, validateInstanceId, validateMeta, validatePort, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
+import { ConfigError } from '../util/errors.js';
+import { countFlag, durationFlag, listFlag, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
+
+/** The options of `announce` beyond the shared etcd/registry flags. */
+export interface AnnounceFlags extends SidecarFlags {
+  name?: string;
+  address?: string;
+  id?: string;
+  check?: string;
+  interval?: string;
+  timeout?: string;
+  rise?: string;
+  fall?: string;
+  tags?: string[];
+  meta?: string[];
+}
+
+/** What announce runs: one record and its health settings. */
+export interface AnnounceSettings {
+  record: ServiceRecord;
+  health: HealthSettings;
+}
+
+/** `host:port`, `[v6]:port` → parts; throws ConfigError naming --address. */
+export function parseAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text.trim());
+  if (!m) throw new ConfigError(`--address: expected host:port or [ipv6]:port, got "${text}"`);
+  const host = validateHost(m[1] ?? m[2]);
+  if (!host.ok) throw new ConfigError(`--address: ${host.reason}`);
+  const port = validatePort(m[3]);
+  if (!port.ok) throw new ConfigError(`--address: ${port.reason}`);
+  return { host: host.value, port: port.value };
+}
+
+/** `http:/health`, `tcp`, `exec:CMD` (a host command; a shell only when CMD is itself a shell line) or `none`. */
+export function parseCheck(text: string | undefined): CheckSpec {
+  const value = (text ?? 'tcp').trim();
+  if (value === 'tcp') return { kind: 'tcp' };
+  if (value === 'none') return { kind: 'none' };
+  if (value.startsWith('http:')) {
+    const path = value.slice('http:'.length) || '/';
+    if (!path.startsWith('/') || /\s/.test(path)) throw new ConfigError(`--check: an http check needs a path like http:/health, got "${text}"`);
+    return { kind: 'http', path };
+  }
+  if (value.startsWith('exec:')) {
+    const line = value.slice('exec:'.length).trim();
+    if (!line) throw new ConfigError('--check: exec: needs a command, e.g. exec:"pg_isready -q"');
+    const cmd = parseCommand(line);
+    return { kind: 'exec', where: 'host', argv: cmd.shell ? ['/bin/sh', '-c', cmd.line] : cmd.argv };
+  }
+  throw new ConfigError(`--check: expected http:/PATH, tcp, exec:CMD or none, got "${text}"`);
+}
+
+/** `k=v` pairs (repeatable or comma-separated) → meta, validated. */
+export function parseMeta(pairs: string[]): Record<string, string> {
+  const meta: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--meta: expected key=value, got "${pair}"`);
+    meta[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const valid = validateMeta(meta);
+  if (!valid.ok) throw new ConfigError(`--meta: ${valid.reason}`);
+  return valid.value;
+}
+
+/** Builds the record and health settings from the flags; every mistake is a ConfigError naming its flag. */
+export function announceSettings(flags: AnnounceFlags, registry: RegistrySettings): AnnounceSettings {
+  if (!flags.name) throw new ConfigError('--name: required (the service name, e.g. web)');
+  if (!flags.address) throw new ConfigError('--address: required (where the service answers, e.g. 127.0.0.1:8080)');
+  const name = validateServiceName(flags.name);
+  if (!name.ok) throw new ConfigError(`--name: ${name.reason}`);
+  const { host, port } = parseAddress(flags.address);
+  const id = validateInstanceId(flags.id ?? `${registry.nodeName}:${name.value}:${port}`);
+  if (!id.ok) throw new ConfigError(`--id: ${id.reason}`);
+  const tags = validateTags(listFlag(flags.tags));
+  if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
+  const intervalMs = durationFlag(flags.interval, `${DEFAULT_HEALTH.intervalMs}ms`, '--interval', 100);
+  const timeoutMs = durationFlag(flags.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, '--timeout', 10);
+  if (timeoutMs > intervalMs) throw new ConfigError(`--timeout: must not exceed --interval (${timeoutMs} ms > ${intervalMs} ms)`);
+  const record: ServiceRecord = { name: name.value, id: id.value, host, port, tags: tags.value, meta: parseMeta(listFlag(flags.meta)), node: registry.nodeName };
+  const health: HealthSettings = {
+    check: parseCheck(flags.check),
+    intervalMs,
+    timeoutMs,
+    rise: countFlag(flags.rise, DEFAULT_HEALTH.rise, '--rise'),
+    fall: countFlag(flags.fall, DEFAULT_HEALTH.fall, '--fall'),
+  };
+  return { record, health };
+}

@@ -1,0 +1,211 @@
+// `sidekick elb` settings: which load balancer, which instance, which check, which AWS region/endpoint; every
+// mistake is a ConfigError naming its flag, raised before any AWS or metadata call is made.
+import { isIP } from 'node:net';
+import { DEFAULT_HEALTH, type CheckSpec, type HealthSettings } from '../health/types.js';
+import type { CheckTarget } from '../health/checks.js';
+import { validateHost, validatePort } from '../registry/record.js';
+import { imdsEndpoint, INSTANCE_ID_RE } from '../elb/imds.js';
+import { ConfigError } from '../util/errors.js';
+import { parseCheck } from './announce-config.js';
+import { countFlag, durationFlag } from './sidecar-config.js';
+
+/** The options of `elb`, as commander returns them. */
+export interface ElbFlags {
+  loadBalancer?: string;
+  targetGroup?: string;
+  check?: string;
+  instanceId?: string;
+  region?: string;
+  interval?: string;
+  timeout?: string;
+  rise?: string;
+  fall?: string;
+  port?: string;
+  resync?: string;
+  stopTimeout?: string;
+  endpointUrl?: string;
+  imdsEndpoint?: string;
+  deregister?: boolean;
+  logLevel?: string;
+}
+
+export const ELB_DEFAULTS = {
+  resync: '60s',
+  stopTimeout: '20s',
+} as const;
+
+/** The load balancer half: a classic ELB by name, or a target group by ARN (and the target's port). */
+export type LoadBalancerSpec = { kind: 'classic'; loadBalancer: string } | { kind: 'target-group'; targetGroupArn: string; port?: number };
+
+/** A parsed `--check`: what to run and where it connects. */
+export interface ElbCheck {
+  spec: CheckSpec;
+  /** Where http/tcp checks connect (exec and none ignore it). */
+  target: CheckTarget;
+}
+
+/** What `elb` runs. */
+export interface ElbSettings {
+  lb: LoadBalancerSpec;
+  /** Given by --instance-id; undefined means "ask instance metadata". */
+  instanceId?: string;
+  region: string;
+  /** --endpoint-url; undefined lets the SDK resolve it (AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL). */
+  endpoint?: string;
+  imdsEndpoint: string;
+  check: ElbCheck;
+  health: HealthSettings;
+  resyncMs: number;
+  stopTimeoutMs: number;
+  /** --deregister: deregister once and exit (ExecStopPost=), no check. */
+  deregisterOnly: boolean;
+}
+
+/** Classic ELB names: 1-32 letters, digits and hyphens, not starting or ending with a hyphen. */
+const CLASSIC_NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
+/** arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id> */
+const TARGET_GROUP_ARN_RE = /^arn:aws(?:-[a-z]+)*:elasticloadbalancing:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{1,32}$/;
+/** us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5 ... */
+const REGION_RE = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
+
+const DEFAULT_PORTS: Record<string, number> = { 'http:': 80 };
+
+/** `[::1]` → `::1`, as validateHost wants it. */
+const bare = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
+
+/**
+ * `--check` as a URL: `http://HOST[:PORT]/PATH` (2xx/3xx pass; port 80 by default), `tcp://HOST:PORT` (a connect),
+ * `exec:CMD` (a host command; exit 0 passes) or `none` (always healthy: elb-presence's behaviour).
+ */
+export function parseCheckUrl(text: string | undefined): ElbCheck {
+  const value = (text ?? '').trim();
+  if (value === '') throw new ConfigError('--check: required, e.g. http://127.0.0.1:80/health, tcp://127.0.0.1:5432, exec:CMD or none');
+  const noTarget: CheckTarget = { host: '127.0.0.1', port: 0 };
+  if (value === 'none') return { spec: { kind: 'none' }, target: noTarget };
+  if (value.startsWith('exec:')) return { spec: parseCheck(value), target: noTarget };
+  if (/^http:\/(?!\/)/i.test(value)) {
+    throw new ConfigError(`--check: needs the host here, e.g. http://127.0.0.1:80${value.slice(5)} (announce's http:/PATH form has its --address), got "${text}"`);
+  }
+  let url: URL;
+  try {
+    // WHATWG URLs forgive "http:host" and "http:\\host"; a check URL is spelled out.
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new Error('not a URL');
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`--check: expected http://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none, got "${text}"`);
+  }
+  if (url.protocol === 'https:') throw new ConfigError('--check: https is not supported; check the service over plain http on loopback, or use tcp://HOST:PORT');
+  if (url.protocol !== 'http:' && url.protocol !== 'tcp:') {
+    throw new ConfigError(`--check: expected http://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none, got "${text}"`);
+  }
+  if (url.username || url.password) throw new ConfigError('--check: credentials in the check URL are not supported');
+  const host = validateHost(bare(url.hostname));
+  if (!host.ok) throw new ConfigError(`--check: ${host.reason}`);
+  const portText = url.port || (DEFAULT_PORTS[url.protocol] === undefined ? '' : String(DEFAULT_PORTS[url.protocol]));
+  if (portText === '') throw new ConfigError(`--check: a tcp check needs a port, e.g. tcp://${url.hostname}:5432`);
+  const port = validatePort(portText);
+  if (!port.ok) throw new ConfigError(`--check: ${port.reason}`);
+  const target = { host: host.value, port: port.value };
+  if (url.protocol === 'tcp:') {
+    if (url.pathname !== '' && url.pathname !== '/') throw new ConfigError(`--check: a tcp check has no path, got "${text}"`);
+    return { spec: { kind: 'tcp' }, target };
+  }
+  return { spec: { kind: 'http', path: `${url.pathname || '/'}${url.search}` }, target };
+}
+
+/** An http(s) base URL for --endpoint-url / --imds-endpoint; throws ConfigError naming the flag. */
+export function parseBaseUrl(value: string, flag: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${flag}: expected a URL like http://127.0.0.1:4566, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${flag}: expected an http or https URL, got "${value}"`);
+  if (url.username || url.password) throw new ConfigError(`${flag}: credentials in the URL are not supported`);
+  if (url.search || url.hash) throw new ConfigError(`${flag}: a base URL has no query or fragment, got "${value}"`);
+  return value.replace(/\/+$/, '');
+}
+
+/** The load balancer flags: exactly one of --load-balancer / --target-group; --port only with a target group. */
+function loadBalancerSpec(flags: ElbFlags): LoadBalancerSpec {
+  const { loadBalancer, targetGroup } = flags;
+  if (loadBalancer !== undefined && targetGroup !== undefined) throw new ConfigError('--load-balancer, --target-group: give one, not both');
+  if (loadBalancer === undefined && targetGroup === undefined) {
+    throw new ConfigError('--load-balancer or --target-group: required (a classic ELB name, or a target group ARN)');
+  }
+  if (loadBalancer !== undefined) {
+    if (!CLASSIC_NAME_RE.test(loadBalancer)) throw new ConfigError(`--load-balancer: expected a classic ELB name (1-32 letters, digits, hyphens), got "${loadBalancer}"`);
+    if (flags.port !== undefined) throw new ConfigError('--port: only for --target-group (a classic ELB sends traffic to its listeners\' instance ports)');
+    return { kind: 'classic', loadBalancer };
+  }
+  const arn = targetGroup as string;
+  if (!TARGET_GROUP_ARN_RE.test(arn)) {
+    throw new ConfigError(`--target-group: expected a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID), got "${arn}"`);
+  }
+  if (flags.port === undefined) return { kind: 'target-group', targetGroupArn: arn };
+  const port = validatePort(flags.port.trim());
+  if (!port.ok) throw new ConfigError(`--port: ${port.reason}`);
+  return { kind: 'target-group', targetGroupArn: arn, port: port.value };
+}
+
+/** The region named inside a target group ARN. */
+export function arnRegion(arn: string): string | undefined {
+  return TARGET_GROUP_ARN_RE.exec(arn)?.[1];
+}
+
+/** --region, else the target group ARN's region, else AWS_REGION, else AWS_DEFAULT_REGION. */
+function region(flags: ElbFlags, lb: LoadBalancerSpec, env: NodeJS.ProcessEnv): string {
+  const fromArn = lb.kind === 'target-group' ? arnRegion(lb.targetGroupArn) : undefined;
+  if (flags.region !== undefined) {
+    if (!REGION_RE.test(flags.region)) throw new ConfigError(`--region: expected a region like us-east-1, got "${flags.region}"`);
+    if (fromArn !== undefined && fromArn !== flags.region) throw new ConfigError(`--region: ${flags.region} differs from the target group's region ${fromArn}`);
+    return flags.region;
+  }
+  if (fromArn !== undefined) return fromArn;
+  const fromEnv = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  if (!fromEnv) throw new ConfigError('--region: required (or set AWS_REGION / AWS_DEFAULT_REGION)');
+  if (!REGION_RE.test(fromEnv)) throw new ConfigError(`--region: AWS_REGION/AWS_DEFAULT_REGION is not a region like us-east-1: "${fromEnv}"`);
+  return fromEnv;
+}
+
+/** --instance-id: an EC2 instance id; for a target group also an IP address (ip target groups). */
+function instanceId(flags: ElbFlags, lb: LoadBalancerSpec): string | undefined {
+  const id = flags.instanceId?.trim();
+  if (id === undefined) return undefined;
+  if (INSTANCE_ID_RE.test(id)) return id;
+  if (lb.kind === 'target-group' && isIP(id) !== 0) return id;
+  const what = lb.kind === 'target-group' ? 'an instance id (i-0123456789abcdef0) or, for an ip target group, an IP address' : 'an instance id like i-0123456789abcdef0';
+  throw new ConfigError(`--instance-id: expected ${what}, got "${flags.instanceId}"`);
+}
+
+/** Validates the flags into settings; every mistake is a ConfigError naming its flag. */
+export function elbSettings(flags: ElbFlags, env: NodeJS.ProcessEnv = process.env): ElbSettings {
+  const lb = loadBalancerSpec(flags);
+  const deregisterOnly = flags.deregister === true;
+  const check = deregisterOnly && flags.check === undefined ? { spec: { kind: 'none' as const }, target: { host: '127.0.0.1', port: 0 } } : parseCheckUrl(flags.check);
+  const intervalMs = durationFlag(flags.interval, `${DEFAULT_HEALTH.intervalMs}ms`, '--interval', 100);
+  const timeoutMs = durationFlag(flags.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, '--timeout', 10);
+  if (timeoutMs > intervalMs) throw new ConfigError(`--timeout: must not exceed --interval (${timeoutMs} ms > ${intervalMs} ms)`);
+  const health: HealthSettings = {
+    check: check.spec,
+    intervalMs,
+    timeoutMs,
+    rise: countFlag(flags.rise, DEFAULT_HEALTH.rise, '--rise'),
+    fall: countFlag(flags.fall, DEFAULT_HEALTH.fall, '--fall'),
+  };
+  const settings: ElbSettings = {
+    lb,
+    region: region(flags, lb, env),
+    imdsEndpoint: parseBaseUrl(imdsEndpoint(flags.imdsEndpoint, env), flags.imdsEndpoint !== undefined ? '--imds-endpoint' : 'AWS_EC2_METADATA_SERVICE_ENDPOINT'),
+    check,
+    health,
+    resyncMs: durationFlag(flags.resync, ELB_DEFAULTS.resync, '--resync', 100),
+    stopTimeoutMs: durationFlag(flags.stopTimeout, ELB_DEFAULTS.stopTimeout, '--stop-timeout', 100),
+    deregisterOnly,
+  };
+  const id = instanceId(flags, lb);
+  if (id !== undefined) settings.instanceId = id;
+  if (flags.endpointUrl !== undefined) settings.endpoint = parseBaseUrl(flags.endpointUrl, '--endpoint-url');
+  return settings;
+}

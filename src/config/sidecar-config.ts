@@ -1,0 +1,148 @@
+// Flags shared by the commands that write or read the registry (`register`, `announce`, `ls`): etcd connection,
+// lease TTL, key layouts, logging. Every option also reads SIDEKICK_<NAME> from the environment (commander's env()).
+import { hostname } from 'node:os';
+import { Option, type Command } from 'commander';
+import { parseLayouts, type Layout } from '../registry/layouts.js';
+import type { EtcdConnectOptions } from '../store/etcd-client.js';
+import { parseDuration } from '../util/duration.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import { validateInstanceId } from '../registry/record.js';
+import { normalizeNode, RENDER_DEFAULTS } from './render-config.js';
+
+export const SIDECAR_DEFAULTS = {
+  etcd: RENDER_DEFAULTS.etcdNode,
+  ttl: '15s',
+  prefix: '/services',
+  layout: 'native',
+  domain: 'sidekick.local',
+  logLevel: 'info',
+} as const;
+
+/** The options declared by {@link addEtcdOptions} and {@link addRegistryOptions}, as commander returns them. */
+export interface SidecarFlags {
+  etcd?: string[];
+  node?: string[];
+  clientCert?: string;
+  clientKey?: string;
+  clientCaKeys?: string;
+  username?: string;
+  password?: string;
+  ttl?: string;
+  prefix?: string;
+  layout?: string[];
+  domain?: string;
+  nodeName?: string;
+  logLevel?: string;
+  listen?: string;
+}
+
+/** Where and how records are written: the registry half of the settings. */
+export interface RegistrySettings {
+  ttlSec: number;
+  prefix: string;
+  layouts: Layout[];
+  domain: string;
+  /** This machine's name in records (`node`) and default ids. */
+  nodeName: string;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+const envList = (raw: string): string[] => raw.split(',').map((v) => v.trim()).filter(Boolean);
+
+/** An option that also reads SIDEKICK_<NAME> (derived from the long flag); list options split on commas. */
+export function envOption(flags: string, description: string, list = false): Option {
+  const long = /--([a-z][a-z-]*)/.exec(flags)?.[1] ?? '';
+  const o = new Option(flags, description).env(`SIDEKICK_${long.replace(/-/g, '_').toUpperCase()}`);
+  return list ? o.argParser((v: string, prev: string[] | undefined) => collect(v, prev).flatMap(envList)) : o;
+}
+
+/** The check schedule of a single-service sidekick (`announce`, `elb`); `what` names what the check admits. */
+export function addScheduleOptions(cmd: Command, what: string): Command {
+  return cmd
+    .addOption(envOption('--interval <duration>', 'time between checks (default: 10s)'))
+    .addOption(envOption('--timeout <duration>', 'deadline of one check (default: 2s)'))
+    .addOption(envOption('--rise <n>', `passes in a row before ${what} is registered (default: 1)`))
+    .addOption(envOption('--fall <n>', `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'} (default: 2)`));
+}
+
+/** etcd connection flags, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
+export function addEtcdOptions(cmd: Command): Command {
+  return cmd
+    .addOption(envOption('--etcd <url>', `etcd client URL; repeat for each cluster member (default: ${SIDECAR_DEFAULTS.etcd})`, true))
+    .addOption(envOption('--node <url>', 'alias of --etcd (confd and render spell it so)', true))
+    .addOption(envOption('--client-cert <file>', 'TLS client certificate for etcd'))
+    .addOption(envOption('--client-key <file>', 'TLS client key for etcd'))
+    .addOption(envOption('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers'))
+    .addOption(envOption('--username <name>', 'etcd user name'))
+    .addOption(envOption('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)'))
+    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`));
+}
+
+/** Lease and key-layout flags of the writers (`register`, `announce`); `ls` takes only --prefix. */
+export function addRegistryOptions(cmd: Command): Command {
+  return cmd
+    .addOption(envOption('--ttl <duration>', `lease TTL: keys vanish this long after the process dies (default: ${SIDECAR_DEFAULTS.ttl})`))
+    .addOption(envOption('--prefix <path>', `key prefix of the native/registrator layouts (default: ${SIDECAR_DEFAULTS.prefix})`))
+    .addOption(
+      envOption('--layout <name>', `key layout to write: native, registrator, skydns or traefik; repeatable (default: ${SIDECAR_DEFAULTS.layout})`, true),
+    )
+    .addOption(envOption('--domain <domain>', `DNS domain of the skydns layout (default: ${SIDECAR_DEFAULTS.domain})`))
+    .addOption(envOption('--node-name <name>', "this machine's name in records and default ids (default: the host name)"));
+}
+
+/** `--listen` of the long-running commands (`register`, `announce`): where /healthz and /metrics are served. */
+export function addListenOption(cmd: Command): Command {
+  return cmd.addOption(envOption('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off)'));
+}
+
+/** The etcd connection the flags describe; throws ConfigError naming the flag. */
+export function etcdConnection(flags: SidecarFlags): EtcdConnectOptions {
+  const tls = Boolean(flags.clientCert || flags.clientCaKeys);
+  const raw = [...(flags.etcd ?? []), ...(flags.node ?? [])];
+  const nodes = (raw.length > 0 ? raw : [SIDECAR_DEFAULTS.etcd]).map((n) => normalizeNode(n, tls, (msg) => new ConfigError(`--etcd: ${msg}`)));
+  const out: EtcdConnectOptions = { nodes };
+  for (const key of ['username', 'password', 'clientCert', 'clientKey', 'clientCaKeys'] as const) if (flags[key]) out[key] = flags[key];
+  return out;
+}
+
+/** Parses a duration flag to ms, or throws ConfigError naming the flag. */
+export function durationFlag(value: string | undefined, fallback: string, flag: string, minMs = 1): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value ?? fallback, flag);
+  } catch (err) {
+    throw new ConfigError(errorMessage(err));
+  }
+  if (ms < minMs) throw new ConfigError(`${flag}: must be at least ${minMs} ms, got "${value}"`);
+  return ms;
+}
+
+/** Parses a positive integer flag, or throws ConfigError naming it. */
+export function countFlag(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  if (!/^[1-9]\d{0,3}$/.test(value.trim())) throw new ConfigError(`${flag}: expected a whole number 1-9999, got "${value}"`);
+  return Number(value);
+}
+
+/** Splits `a,b` lists given once or repeated. */
+export function listFlag(value: string[] | string | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).flatMap(envList);
+}
+
+/** Lease TTL, prefix, layouts, domain and node name from the flags; throws ConfigError naming the flag. */
+export function registrySettings(flags: SidecarFlags): RegistrySettings {
+  const ttlMs = durationFlag(flags.ttl, SIDECAR_DEFAULTS.ttl, '--ttl', 2000);
+  if (ttlMs % 1000 !== 0) throw new ConfigError(`--ttl: etcd leases count whole seconds, got "${flags.ttl}"`);
+  const prefix = `/${(flags.prefix ?? SIDECAR_DEFAULTS.prefix).split('/').filter(Boolean).join('/')}`;
+  let layouts: Layout[];
+  try {
+    layouts = parseLayouts(listFlag(flags.layout ?? [SIDECAR_DEFAULTS.layout]), prefix);
+  } catch (err) {
+    throw new ConfigError(`--layout: ${errorMessage(err)}`);
+  }
+  const nodeName = flags.nodeName ?? hostname();
+  const valid = validateInstanceId(nodeName, 'node name');
+  if (!valid.ok) throw new ConfigError(`--node-name: ${valid.reason}`);
+  return { ttlSec: ttlMs / 1000, prefix, layouts, domain: flags.domain ?? SIDECAR_DEFAULTS.domain, nodeName };
+}

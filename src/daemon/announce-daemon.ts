@@ -1,0 +1,49 @@
+// `sidekick announce`: one service's check keeps one lease-bound record alive while it passes.
+import type { HealthSettings } from '../health/types.js';
+import type { ServiceRecord } from '../registry/record.js';
+import type { Logger } from '../util/log.js';
+import { createMonitor, type CheckObserver } from './monitors.js';
+import { RecordSwitch, type RecordWriter } from './record-switch.js';
+import type { ServiceMonitor } from './register-daemon.js';
+
+export interface AnnounceDaemonOptions {
+  registry: RecordWriter;
+  record: ServiceRecord;
+  health: HealthSettings;
+  log: Logger;
+  /** Told each check attempt's outcome (/metrics). */
+  onCheck?: CheckObserver;
+}
+
+/** Checks one address on its schedule; healthy → the record is written, failing `fall` times → removed. */
+export class AnnounceDaemon {
+  private readonly record: RecordSwitch;
+  private readonly monitor: ServiceMonitor;
+
+  constructor(opts: AnnounceDaemonOptions) {
+    const log = opts.log.child({ component: 'announce' });
+    this.record = new RecordSwitch(opts.record, opts.registry, log);
+    const { record } = opts;
+    this.monitor = createMonitor(
+      { name: record.id, host: record.host, port: record.port, health: opts.health },
+      (healthy) => this.record.set(healthy),
+      log,
+      undefined,
+      opts.onCheck,
+    );
+  }
+
+  /** True while the record is written. */
+  get healthy(): boolean {
+    return this.record.healthy;
+  }
+
+  start(): void {
+    this.monitor.start();
+  }
+
+  /** Stops checking; the caller closes the registry, which revokes the lease so the record vanishes at once. */
+  stop(): void {
+    this.monitor.stop();
+  }
+}

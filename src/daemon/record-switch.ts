@@ -1,0 +1,60 @@
+// The one place where health meets the registry: a record is written when its service turns healthy and removed
+// when it stops being so. Shared by `register` (one per container service) and `announce` (one).
+import type { ServiceRecord } from '../registry/record.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+
+/** The registry as the daemons use it: desired records, and a repair pass on resync. */
+export interface RecordWriter {
+  set(record: ServiceRecord): void;
+  remove(id: string): void;
+  reconcile(): Promise<void>;
+}
+
+/** Follows one service's health: healthy → set, unhealthy or withdrawn → remove; one log line per change. */
+export class RecordSwitch {
+  private on = false;
+  private readonly fields: Record<string, unknown>;
+
+  constructor(
+    readonly record: ServiceRecord,
+    private readonly registry: RecordWriter,
+    private readonly log: Logger,
+    context: Record<string, unknown> = {},
+  ) {
+    this.fields = { ...context, service: record.id, address: `${record.host}:${record.port}` };
+  }
+
+  /** True while the record is (meant to be) written. */
+  get healthy(): boolean {
+    return this.on;
+  }
+
+  /** Health changed: write or remove the record; repeats are ignored. */
+  set(healthy: boolean): void {
+    if (this.on === healthy) return;
+    this.on = healthy;
+    if (healthy) {
+      try {
+        this.registry.set(this.record);
+      } catch (err) {
+        // A record the registry refuses (its keys held by another instance): say so, keep the rest running.
+        this.on = false;
+        this.log.error({ ...this.fields, err: errorMessage(err) }, 'cannot register');
+        return;
+      }
+      this.log.info(this.fields, 'registered');
+    } else {
+      this.registry.remove(this.record.id);
+      this.log.warn(this.fields, 'health check failing; deregistered');
+    }
+  }
+
+  /** The service went away (container gone, shutdown): remove the record if it was written. */
+  withdraw(cause: string): void {
+    if (!this.on) return;
+    this.on = false;
+    this.registry.remove(this.record.id);
+    this.log.info({ ...this.fields, cause }, 'deregistered');
+  }
+}

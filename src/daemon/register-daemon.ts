@@ -1,0 +1,244 @@
+// `sidekick register`: Docker containers → services → health → lease-bound records.
+// Every event and every resync ends in the same step, `converge(container)`: inspect it, map it to service specs,
+// and make the monitors and records match. Steps for one container run one at a time, in order.
+import { containerServices, type InspectedContainer } from '../docker/services.js';
+import type { MappingOptions, ServiceSpec } from '../docker/types.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { RecordSwitch, type RecordWriter } from './record-switch.js';
+
+/** The inspect fields the daemon reads: the mapping's, plus the run state (dockerode's ContainerInfo fits). */
+export type ContainerInfo = InspectedContainer & {
+  State: { Running: boolean; Paused: boolean; Restarting: boolean; ExitCode: number; Health?: { Status: string } };
+};
+
+/** Docker as the daemon uses it (DockerWatcher): events, list, inspect. */
+export interface ContainerSource {
+  listRunning(): Promise<ContainerInfo[]>;
+  inspect(id: string): Promise<ContainerInfo | undefined>;
+  on(event: 'event', listener: (e: { action: string; id: string; attributes?: Record<string, string> }) => void): unknown;
+  on(event: 'connected', listener: () => void): unknown;
+}
+
+
+/** A running health monitor for one service; `report` feeds Docker's own HEALTHCHECK status. */
+export interface ServiceMonitor {
+  start(): void;
+  stop(): void;
+  report(status: string): void;
+}
+
+/** Creates the monitor of one service; it calls `onChange(true)` once healthy and `onChange(false)` once it fails. */
+export type MonitorFactory = (spec: ServiceSpec, onChange: (healthy: boolean) => void) => ServiceMonitor;
+
+export interface RegisterDaemonOptions {
+  docker: ContainerSource;
+  registry: RecordWriter;
+  monitors: MonitorFactory;
+  mapping: MappingOptions;
+  /** List and converge every this many ms (`--resync`); 0 disables the timer (reconnects still resync). */
+  resyncMs: number;
+  /** `always`: a container that exits is deregistered; `on-success`: only when it exits with status 0. */
+  deregister: 'always' | 'on-success';
+  log: Logger;
+}
+
+/** What is known of a container: its inspected state, only that it exited (a `die` event), or nothing (gone). */
+type Observed = ContainerInfo | { exitCode: number } | undefined;
+
+interface Tracked {
+  spec: ServiceSpec;
+  /** The spec as JSON: a changed label or address replaces the monitor. */
+  fingerprint: string;
+  monitor: ServiceMonitor;
+  record: RecordSwitch;
+  /** Exited with a failure under `--deregister on-success`: no monitor runs, the record stays. */
+  kept: boolean;
+}
+
+/** Converges the registry to the running, healthy services of the local Docker daemon. */
+export class RegisterDaemon {
+  private readonly opts: RegisterDaemonOptions;
+  private readonly log: Logger;
+  /** container id → its services, by instance id. */
+  private readonly containers = new Map<string, Map<string, Tracked>>();
+  /** Per-container queue: steps for one container never interleave. */
+  private readonly queues = new Map<string, Promise<void>>();
+  /** Warnings already logged, so a bad label is reported once per container, not at every resync. */
+  private readonly warned = new Set<string>();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncing: Promise<void> | undefined;
+  private closed = false;
+  /** Containers that had an event while a resync runs: what the resync listed about them may be stale. */
+  private readonly changedDuringResync = new Set<string>();
+
+  constructor(opts: RegisterDaemonOptions) {
+    this.opts = opts;
+    this.log = opts.log.child({ component: 'register' });
+  }
+
+  /** Subscribes to Docker; the watcher's first 'connected' runs the initial resync. */
+  start(): void {
+    this.opts.docker.on('event', (e) => this.onEvent(e.action, e.id, e.attributes ?? {}));
+    this.opts.docker.on('connected', () => void this.resync());
+    if (this.opts.resyncMs > 0) {
+      this.resyncTimer = setInterval(() => void this.resync(), this.opts.resyncMs);
+    }
+  }
+
+  /** Lists running containers and converges each; containers no longer running are dropped; then repairs etcd. */
+  resync(): Promise<void> {
+    // A resync already running covers this request.
+    this.resyncing ??= this.doResync().finally(() => {
+      this.resyncing = undefined;
+    });
+    return this.resyncing;
+  }
+
+  /** Resolves once every queued container step has run (tests, bench). */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0 || this.resyncing) {
+      await Promise.all([...this.queues.values(), this.resyncing]);
+    }
+  }
+
+  /** Stops the timers and every monitor; the registry (and its lease) is the caller's to close. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.resyncTimer);
+    await this.idle().catch(() => undefined);
+    for (const services of this.containers.values()) for (const t of services.values()) t.monitor.stop();
+    this.containers.clear();
+  }
+
+  /** Instance ids currently written as healthy (status, tests). */
+  healthyIds(): string[] {
+    const ids: string[] = [];
+    for (const services of this.containers.values()) for (const [id, t] of services) if (t.record.healthy) ids.push(id);
+    return ids.sort();
+  }
+
+  private async doResync(): Promise<void> {
+    this.changedDuringResync.clear();
+    let running: ContainerInfo[];
+    try {
+      running = await this.opts.docker.listRunning();
+    } catch (err) {
+      // The watcher reconnects and emits 'connected' again; that resyncs.
+      this.log.warn({ err: errorMessage(err) }, 'cannot list containers; will resync after Docker reconnects');
+      return;
+    }
+    const seen = new Set(running.map((c) => c.Id));
+    // The listing can take seconds; a container with an event since it began was already applied with newer data
+    // (e.g. it died after being listed as running): inspect it again instead of going back to the listed state.
+    const steps = running.map((info) =>
+      this.enqueue(info.Id, async () => {
+        const stale = this.changedDuringResync.has(info.Id);
+        this.apply(info.Id, stale ? await this.opts.docker.inspect(info.Id) : info, 'resync');
+      }),
+    );
+    for (const id of this.containers.keys()) {
+      // Gone or exited: inspect tells which (an exited container may keep its record under --deregister on-success).
+      if (!seen.has(id)) steps.push(this.enqueue(id, async () => this.apply(id, await this.opts.docker.inspect(id), 'resync')));
+    }
+    await Promise.all(steps);
+    this.changedDuringResync.clear();
+    try {
+      await this.opts.registry.reconcile();
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'cannot reconcile etcd with the registered services; will retry at the next resync');
+    }
+  }
+
+  private onEvent(action: string, id: string, attributes: Record<string, string>): void {
+    if (this.closed) return;
+    if (action.startsWith('health_status')) {
+      const status = action.slice(action.indexOf(':') + 1).trim();
+      for (const t of this.containers.get(id)?.values() ?? []) t.monitor.report(status);
+      return;
+    }
+    // A signal is not an exit: the `die` that follows a fatal one says what happened.
+    if (action === 'kill') return;
+    if (this.resyncing) this.changedDuringResync.add(id);
+    // `die` and `destroy` are final for this run of the container: act on the event itself, without an inspect —
+    // dockerd answers inspects slowly while it is tearing containers down (hundreds of ms when many die at once).
+    if (action === 'die') {
+      const code = Number(attributes.exitCode);
+      void this.enqueue(id, async () => this.apply(id, { exitCode: Number.isInteger(code) ? code : -1 }, action));
+      return;
+    }
+    if (action === 'destroy') {
+      void this.enqueue(id, async () => this.apply(id, undefined, action));
+      return;
+    }
+    // Otherwise inspect says what is true now (events can arrive late or out of order).
+    void this.enqueue(id, async () => this.apply(id, await this.opts.docker.inspect(id), action));
+  }
+
+  private enqueue(id: string, step: () => Promise<void>): Promise<void> {
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const next = previous
+      .then(step)
+      .catch((err: unknown) => this.log.warn({ container: id.slice(0, 12), err: errorMessage(err) }, 'cannot update container; the next resync retries'))
+      .finally(() => {
+        if (this.queues.get(id) === next) this.queues.delete(id);
+      });
+    this.queues.set(id, next);
+    return next;
+  }
+
+  /** Makes this container's monitors and records match what is known of it (see {@link Observed}). */
+  private apply(id: string, observed: Observed, cause: string): void {
+    if (this.closed) return;
+    const info = observed && 'Id' in observed ? observed : undefined;
+    const exitCode = observed === undefined ? undefined : !('Id' in observed) ? observed.exitCode : observed.State.Running ? undefined : observed.State.ExitCode;
+    const wanted = info && this.shouldRegister(info) ? this.specsOf(info) : new Map<string, ServiceSpec>();
+    const keepExited = exitCode !== undefined && exitCode !== 0 && this.opts.deregister === 'on-success';
+    const current = this.containers.get(id) ?? new Map<string, Tracked>();
+    for (const [sid, t] of current) {
+      const next = wanted.get(sid);
+      if (next && !t.kept && JSON.stringify(next) === t.fingerprint) continue;
+      t.monitor.stop();
+      if (keepExited && !next && t.record.healthy) {
+        // registrator's `-deregister on-success`: a failed container keeps its record until it is removed or restarts.
+        if (!t.kept) this.log.info({ container: t.spec.containerName, service: sid, exitCode }, 'container failed; keeping its record (--deregister on-success)');
+        t.kept = true;
+        continue;
+      }
+      current.delete(sid);
+      t.record.withdraw(cause);
+    }
+    for (const [sid, spec] of wanted) {
+      if (current.has(sid)) continue;
+      current.set(sid, this.track(spec, info?.State.Health?.Status));
+    }
+    if (current.size > 0) this.containers.set(id, current);
+    else this.containers.delete(id);
+  }
+
+  /** Running and not paused: only then are its services checked and registered. */
+  private shouldRegister(info: ContainerInfo): boolean {
+    return info.State.Running && !info.State.Paused && !info.State.Restarting;
+  }
+
+  private specsOf(info: ContainerInfo): Map<string, ServiceSpec> {
+    const { services, warnings } = containerServices(info, this.opts.mapping);
+    for (const w of warnings) {
+      const once = `${info.Id}\0${w.label}\0${w.message}`;
+      if (this.warned.has(once)) continue;
+      this.warned.add(once);
+      this.log.warn({ container: w.container, label: w.label }, `skipping service: ${w.message}`);
+    }
+    return new Map(services.map((s) => [s.record.id, s]));
+  }
+
+  private track(spec: ServiceSpec, dockerHealth: string | undefined): Tracked {
+    const record = new RecordSwitch(spec.record, this.opts.registry, this.log, { container: spec.containerName });
+    const monitor = this.opts.monitors(spec, (healthy) => {
+      if (!this.closed) record.set(healthy);
+    });
+    monitor.start();
+    if (spec.health.check.kind === 'docker' && dockerHealth) monitor.report(dockerHealth);
+    return { spec, fingerprint: JSON.stringify(spec), kept: false, monitor, record };
+  }
+}

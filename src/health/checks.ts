@@ -1,0 +1,224 @@
+// Checkers: one attempt of an http, tcp or exec check. Each settles when its signal aborts and never throws.
+import { request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { execa } from 'execa';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import type { CheckResult, CheckSpec, Checker } from './types.js';
+
+/** What an exec check returns: the exit status and, optionally, what it printed. */
+export interface ExecOutcome {
+  exitCode: number;
+  output?: string;
+}
+
+/** Runs a command inside a container (the Docker exec API); must stop the exec when the signal aborts. */
+export type ContainerExec = (argv: string[], signal: AbortSignal) => Promise<ExecOutcome>;
+
+/** Where a check connects to. */
+export interface CheckTarget {
+  host: string;
+  port: number;
+}
+
+/** What {@link checkerFor} needs from the outside; only `exec` checks inside a container use it. */
+export interface CheckerDeps {
+  execInContainer?: ContainerExec;
+}
+
+/** Longest piece of command output quoted in a failure detail. */
+const MAX_DETAIL_OUTPUT = 200;
+/** A command still running this long after SIGTERM gets SIGKILL (as for check/reload commands). */
+const FORCE_KILL_AFTER_MS = 2000;
+/** Output a host command may print before it is killed; a health check has no business printing more. */
+const MAX_COMMAND_OUTPUT = 1024 * 1024;
+
+const TIMEOUT: CheckResult = { ok: false, detail: 'timeout' };
+
+/** A failing result. */
+const fail = (detail: string): CheckResult => ({ ok: false, detail });
+
+/** The errno-style code of a socket error (ECONNREFUSED, ENOTFOUND, ...), else its message. */
+function errorDetail(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== '' ? code : errorMessage(err);
+}
+
+/** "[::1]" → "::1": sockets want the bare address. */
+function bareHost(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** "::1" → "[::1]": for URLs and messages. */
+export function urlHost(host: string): string {
+  const bare = bareHost(host);
+  return bare.includes(':') ? `[${bare}]` : bare;
+}
+
+/**
+ * Resolves with `work`'s result, or with a timeout failure as soon as the signal aborts (whichever comes
+ * first). The work keeps running to its own end (a killed process being reaped) but nobody waits for it.
+ */
+function untilAborted(signal: AbortSignal, work: () => Promise<CheckResult>): Promise<CheckResult> {
+  if (signal.aborted) return Promise.resolve(TIMEOUT);
+  return new Promise<CheckResult>((resolve) => {
+    const onAbort = (): void => resolve(TIMEOUT);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settle = (result: CheckResult): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    Promise.resolve()
+      .then(work)
+      .then(settle, (err: unknown) => settle(fail(errorMessage(err))));
+  });
+}
+
+/** The first non-empty line of command output, trimmed and cut to a readable length. */
+export function firstLine(output: string | undefined): string {
+  const line = (output ?? '').split('\n').find((l) => l.trim() !== '') ?? '';
+  const trimmed = line.trim();
+  return trimmed.length > MAX_DETAIL_OUTPUT ? `${trimmed.slice(0, MAX_DETAIL_OUTPUT)}…` : trimmed;
+}
+
+/** An exit status as a result: 0 passes; otherwise "exit N: first line of output". */
+function exitResult(exitCode: number, output: string | undefined): CheckResult {
+  if (exitCode === 0) return { ok: true, detail: 'exit 0' };
+  const line = firstLine(output);
+  return fail(line ? `exit ${exitCode}: ${line}` : `exit ${exitCode}`);
+}
+
+/**
+ * GET http://host:port/path; 2xx and 3xx pass, redirects are not followed.
+ *
+ * Uses node:http with `agent: false` and `Connection: close` rather than fetch: one attempt every
+ * 10 s per service gains nothing from keep-alive, while fetch's pool would hold an idle socket per
+ * service (500 services → 500 sockets) and add WHATWG-stream overhead. Here each attempt opens one
+ * socket and destroys it as soon as the status line arrives; the body is never read.
+ */
+export function httpChecker(host: string, port: number, path: string): Checker {
+  const hostname = bareHost(host);
+  const reqPath = path.startsWith('/') ? path : `/${path}`;
+  return (signal) => (signal.aborted ? Promise.resolve(TIMEOUT) : httpAttempt(hostname, port, reqPath, signal));
+}
+
+/** One HTTP attempt; see {@link httpChecker}. */
+function httpAttempt(hostname: string, port: number, path: string, signal: AbortSignal): Promise<CheckResult> {
+  return new Promise<CheckResult>((resolve) => {
+    let req: ReturnType<typeof request> | undefined;
+    const finish = (result: CheckResult): void => {
+      signal.removeEventListener('abort', onAbort);
+      req?.destroy();
+      resolve(result);
+    };
+    const onAbort = (): void => finish(TIMEOUT);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      req = request({
+        hostname,
+        port,
+        path,
+        method: 'GET',
+        agent: false,
+        headers: { connection: 'close', accept: '*/*', 'user-agent': 'sidekick-health' },
+      });
+    } catch (err) {
+      // Invalid options (a path with spaces, a bad port) throw synchronously.
+      finish(fail(errorDetail(err)));
+      return;
+    }
+    req.on('error', (err) => finish(fail(errorDetail(err))));
+    req.on('response', (res: IncomingMessage) => {
+      // Destroying the request mid-body makes the response emit 'aborted' errors: nobody cares.
+      res.on('error', () => undefined);
+      const status = res.statusCode ?? 0;
+      finish({ ok: status >= 200 && status < 400, detail: `HTTP ${status}` });
+    });
+    req.end();
+  });
+}
+
+/** A TCP connect to host:port; passes once connected, and the socket is destroyed at once. */
+export function tcpChecker(host: string, port: number): Checker {
+  const bare = bareHost(host);
+  return (signal) =>
+    signal.aborted
+      ? Promise.resolve(TIMEOUT)
+      : new Promise<CheckResult>((resolve) => {
+          const socket = connect({ host: bare, port });
+          const finish = (result: CheckResult): void => {
+            signal.removeEventListener('abort', onAbort);
+            socket.destroy();
+            resolve(result);
+          };
+          const onAbort = (): void => finish(TIMEOUT);
+          signal.addEventListener('abort', onAbort, { once: true });
+          socket.once('connect', () => finish({ ok: true, detail: 'connected' }));
+          socket.on('error', (err) => finish(fail(errorDetail(err))));
+        });
+}
+
+/**
+ * A host command (announce's `--check exec:CMD`), run without a shell; exit 0 passes. When the signal
+ * aborts the command gets SIGTERM (SIGKILL 2 s later) and the attempt settles at once as a timeout.
+ */
+export function commandChecker(argv: string[]): Checker {
+  const [file, ...args] = argv;
+  if (file === undefined || file === '') throw new ConfigError('an exec check needs a command');
+  return (signal) => untilAborted(signal, () => runHostCommand(file, args, signal));
+}
+
+/** Runs one host check command; see {@link commandChecker}. */
+async function runHostCommand(file: string, args: string[], signal: AbortSignal): Promise<CheckResult> {
+  const result = await execa(file, args, {
+    cancelSignal: signal,
+    forceKillAfterDelay: FORCE_KILL_AFTER_MS,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    maxBuffer: MAX_COMMAND_OUTPUT,
+    stripFinalNewline: true,
+  });
+  const output = String(result.all ?? '');
+  if (result.isCanceled) return TIMEOUT;
+  if (result.isMaxBuffer) return fail('output too large');
+  if (result.exitCode !== undefined) return exitResult(result.exitCode, output);
+  if (result.signal) return fail(`killed by ${result.signal}`);
+  // Could not start: ENOENT, EACCES.
+  return fail(errorDetail(result.cause ?? result.originalMessage ?? result.shortMessage));
+}
+
+/** An exec check run by someone else (Docker exec in a container); exit 0 passes, errors fail the attempt. */
+export function execChecker(run: (signal: AbortSignal) => Promise<ExecOutcome>): Checker {
+  return (signal) =>
+    untilAborted(signal, async () => {
+      const { exitCode, output } = await run(signal);
+      return exitResult(exitCode, output);
+    });
+}
+
+/**
+ * The active checker for a spec: http/tcp against `target`, exec on the host or (with
+ * `deps.execInContainer`) in the container. `docker` and `none` have none: the monitor gets their state
+ * from Docker's health_status, or starts healthy.
+ */
+export function checkerFor(spec: CheckSpec, target: CheckTarget, deps: CheckerDeps = {}): Checker | undefined {
+  switch (spec.kind) {
+    case 'http':
+      return httpChecker(target.host, target.port, spec.path);
+    case 'tcp':
+      return tcpChecker(target.host, target.port);
+    case 'exec':
+      return spec.where === 'host' ? commandChecker(spec.argv) : containerChecker(spec.argv, deps);
+    case 'docker':
+    case 'none':
+      return undefined;
+  }
+}
+
+/** An exec check inside the container; needs the Docker side's exec function. */
+function containerChecker(argv: string[], deps: CheckerDeps): Checker {
+  const exec = deps.execInContainer;
+  if (!exec) throw new ConfigError('exec checks inside a container need the Docker API (no exec function given)');
+  if (argv.length === 0 || argv[0] === '') throw new ConfigError('an exec check needs a command');
+  return execChecker((signal) => exec(argv, signal));
+}

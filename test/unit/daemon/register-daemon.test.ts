@@ -1,0 +1,258 @@
+// RegisterDaemon's converge logic without Docker or etcd: a scripted container source, a recording registry and
+// monitors the test flips by hand. The real parts are exercised in test/integration/cli-register.test.ts.
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ServiceSpec } from '../../../src/docker/types.js';
+import { RegisterDaemon, type ContainerInfo, type ContainerSource, type ServiceMonitor } from '../../../src/daemon/register-daemon.js';
+import type { RecordWriter } from '../../../src/daemon/record-switch.js';
+import type { ServiceRecord } from '../../../src/registry/record.js';
+import { captureLogger } from '../../support/logs.js';
+import { container, opts } from '../docker/fixtures.js';
+
+type RunState = ContainerInfo['State'];
+const RUNNING: RunState = { Running: true, Paused: false, Restarting: false, ExitCode: 0 };
+
+/** Containers the test starts, pauses and kills; events are emitted as dockerd would. */
+class FakeDocker extends EventEmitter implements ContainerSource {
+  readonly containers = new Map<string, ContainerInfo>();
+  listCalls = 0;
+  inspectCalls = 0;
+  /** When set, listRunning waits for it (a slow list during which events arrive). */
+  listGate: Promise<void> | undefined;
+
+  add(id: string, labels: Record<string, string>, state: Partial<RunState> = {}): void {
+    const base = container({ id, name: `/${id}`, networkMode: 'host', labels, exposed: [] });
+    this.containers.set(id, { ...base, State: { ...RUNNING, ...state } });
+  }
+  setState(id: string, state: Partial<RunState>): void {
+    const c = this.containers.get(id);
+    if (c) this.containers.set(id, { ...c, State: { ...c.State, ...state } });
+  }
+  event(action: string, id: string, attributes: Record<string, string> = {}): void {
+    this.emit('event', { action, id, attributes });
+  }
+  async listRunning(): Promise<ContainerInfo[]> {
+    this.listCalls++;
+    const listed = [...this.containers.values()].filter((c) => c.State.Running);
+    await this.listGate;
+    return listed;
+  }
+  async inspect(id: string): Promise<ContainerInfo | undefined> {
+    this.inspectCalls++;
+    return this.containers.get(id);
+  }
+}
+
+/** Records the desired state the daemon asks for. */
+class FakeRegistry implements RecordWriter {
+  readonly records = new Map<string, ServiceRecord>();
+  reconciles = 0;
+  set(record: ServiceRecord): void {
+    this.records.set(record.id, record);
+  }
+  remove(id: string): void {
+    this.records.delete(id);
+  }
+  async reconcile(): Promise<void> {
+    this.reconciles++;
+  }
+}
+
+/** Monitors that do nothing until the test says healthy/unhealthy; `none` checks turn healthy at start. */
+class FakeMonitors {
+  readonly live = new Map<string, { spec: ServiceSpec; onChange: (h: boolean) => void; reports: string[]; stopped: boolean }>();
+  readonly factory = (spec: ServiceSpec, onChange: (h: boolean) => void): ServiceMonitor => {
+    const entry = { spec, onChange, reports: [] as string[], stopped: false };
+    this.live.set(spec.record.id, entry);
+    return {
+      start: () => {
+        if (spec.health.check.kind === 'none') onChange(true);
+      },
+      stop: () => {
+        entry.stopped = true;
+      },
+      report: (status) => {
+        entry.reports.push(status);
+        if (status === 'healthy' || status === 'unhealthy') onChange(status === 'healthy');
+      },
+    };
+  };
+  flip(id: string, healthy: boolean): void {
+    this.live.get(id)?.onChange(healthy);
+  }
+}
+
+const daemons: RegisterDaemon[] = [];
+afterEach(async () => {
+  await Promise.all(daemons.splice(0).map((d) => d.close()));
+});
+
+function setup(deregister: 'always' | 'on-success' = 'always') {
+  const docker = new FakeDocker();
+  const registry = new FakeRegistry();
+  const monitors = new FakeMonitors();
+  const { log, lines } = captureLogger();
+  const daemon = new RegisterDaemon({ docker, registry, monitors: monitors.factory, mapping: opts({ hostIp: '127.0.0.1', node: 'h1' }), resyncMs: 0, deregister, log });
+  daemons.push(daemon);
+  daemon.start();
+  return { docker, registry, monitors, daemon, lines };
+}
+
+const WEB = { SERVICE_8080_NAME: 'web' };
+const ids = (r: FakeRegistry) => [...r.records.keys()].sort();
+
+describe('RegisterDaemon', () => {
+  it('registers running containers at connect, and only once their check passes', async () => {
+    const { docker, registry, monitors, daemon } = setup();
+    docker.add('a', WEB);
+    docker.add('b', { SERVICE_8081_NAME: 'api', SERVICE_CHECK_TCP: 'true' });
+    docker.add('c', WEB, { Running: false, ExitCode: 0 });
+    docker.emit('connected');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+    monitors.flip('h1:b:8081', true);
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:b:8081']);
+    monitors.flip('h1:b:8081', false);
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+    expect(registry.reconciles).toBe(1);
+  });
+
+  it('removes a paused container and writes it again on unpause', async () => {
+    const { docker, registry, daemon } = setup();
+    docker.add('a', WEB);
+    docker.event('start', 'a');
+    await daemon.idle();
+    docker.setState('a', { Paused: true });
+    docker.event('pause', 'a');
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+    docker.setState('a', { Paused: false });
+    docker.event('unpause', 'a');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+  });
+
+  it('trusts inspect over the event: a late `start` for a container that already died writes nothing', async () => {
+    const { docker, registry, daemon } = setup();
+    docker.add('a', WEB, { Running: false, ExitCode: 137 });
+    docker.event('start', 'a');
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+  });
+
+  it('with --deregister on-success keeps the record of a container that failed, until it is removed', async () => {
+    const { docker, registry, daemon, lines } = setup('on-success');
+    docker.add('ok', WEB);
+    docker.add('bad', { SERVICE_8081_NAME: 'web' });
+    docker.emit('connected');
+    await daemon.idle();
+    docker.setState('ok', { Running: false, ExitCode: 0 });
+    docker.setState('bad', { Running: false, ExitCode: 1 });
+    docker.event('die', 'ok', { exitCode: '0' });
+    docker.event('die', 'bad', { exitCode: '1' });
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:bad:8081']);
+    // A resync does not undo it: the failed container still exists.
+    await daemon.resync();
+    expect(ids(registry)).toEqual(['h1:bad:8081']);
+    expect(lines.filter((l) => l.msg?.includes('keeping its record'))).toHaveLength(1);
+    docker.containers.delete('bad');
+    docker.event('destroy', 'bad');
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+  });
+
+  it('with --deregister always removes a failed container at once', async () => {
+    const { docker, registry, daemon } = setup('always');
+    docker.add('bad', WEB);
+    docker.emit('connected');
+    await daemon.idle();
+    docker.setState('bad', { Running: false, ExitCode: 1 });
+    docker.event('die', 'bad', { exitCode: '1' });
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+  });
+
+  it('acts on die without an inspect, and ignores kill (a signal, not an exit)', async () => {
+    const { docker, registry, daemon } = setup();
+    docker.add('a', WEB);
+    docker.event('start', 'a');
+    await daemon.idle();
+    const inspects = docker.inspectCalls;
+    docker.event('kill', 'a', { signal: '15' });
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+    docker.event('die', 'a', { exitCode: '143' });
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+    expect(docker.inspectCalls).toBe(inspects);
+  });
+
+  it('a resync does not bring back a container that died while it was listing', async () => {
+    const { docker, registry, monitors, daemon } = setup();
+    docker.add('a', WEB);
+    docker.event('start', 'a');
+    await daemon.idle();
+    let release = (): void => undefined;
+    docker.listGate = new Promise((r) => (release = r));
+    const resync = daemon.resync();
+    await new Promise((r) => setTimeout(r, 0)); // the list has been taken: 'a' is in it as running
+    docker.setState('a', { Running: false, ExitCode: 137 });
+    docker.event('die', 'a', { exitCode: '137' });
+    release();
+    await resync;
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+    expect([...monitors.live.values()].filter((m) => !m.stopped)).toEqual([]);
+  });
+
+  it('resync drops containers whose events were missed (dockerd restarted) and adds new ones', async () => {
+    const { docker, registry, daemon } = setup();
+    docker.add('old', WEB);
+    docker.emit('connected');
+    await daemon.idle();
+    docker.containers.delete('old');
+    docker.add('new', { SERVICE_9090_NAME: 'web' });
+    docker.emit('connected');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:new:9090']);
+  });
+
+  it('feeds health_status events to Docker-HEALTHCHECK monitors, and uses the inspected status at start', async () => {
+    const { docker, registry, monitors, daemon } = setup();
+    docker.add('hc', WEB);
+    const c = docker.containers.get('hc') as ContainerInfo;
+    docker.containers.set('hc', { ...c, Config: { ...c.Config, Healthcheck: { Test: ['CMD', 'true'] } }, State: { ...c.State, Health: { Status: 'healthy' } } });
+    docker.event('start', 'hc');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:hc:8080']);
+    docker.event('health_status: unhealthy', 'hc');
+    expect(ids(registry)).toEqual([]);
+    expect(monitors.live.get('h1:hc:8080')?.reports).toEqual(['healthy', 'unhealthy']);
+  });
+
+  it('logs a malformed label once per container however often it is seen', async () => {
+    const { docker, daemon, lines } = setup();
+    docker.add('bad', { SERVICE_8080_NAME: 'web', SERVICE_CHECK_INTERVAL: 'soon' });
+    for (let i = 0; i < 3; i++) {
+      docker.emit('connected');
+      await daemon.idle();
+    }
+    const warnings = lines.filter((l) => l.msg?.startsWith('skipping service'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ container: 'bad', label: 'SERVICE_CHECK_INTERVAL' });
+  });
+
+  it('stops every monitor on close and ignores events after it', async () => {
+    const { docker, registry, monitors, daemon } = setup();
+    docker.add('a', WEB);
+    docker.event('start', 'a');
+    await daemon.idle();
+    await daemon.close();
+    expect([...monitors.live.values()].every((m) => m.stopped)).toBe(true);
+    docker.add('b', { SERVICE_8081_NAME: 'web' });
+    docker.event('start', 'b');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+  });
+});
