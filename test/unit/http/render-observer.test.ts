@@ -1,0 +1,148 @@
+// The render daemon's hooks feeding /healthz and /metrics, in process: a scripted source, real templates, files,
+// check and reload commands. The binary against a real etcd is in test/integration/http/listen.test.ts.
+import { EventEmitter } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RenderConfig, ResourceConfig } from '../../../src/config/types.js';
+import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
+import { RenderStatus } from '../../../src/http/checks.js';
+import { Health } from '../../../src/http/health.js';
+import { createMetricsRegistry, type MetricsRegistry } from '../../../src/http/metrics.js';
+import { Mirror } from '../../../src/store/mirror.js';
+import type { Source, SourceEvents, SourceState } from '../../../src/store/types.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { waitFor } from '../../support/procs.js';
+import { tempDir } from '../../support/tmp.js';
+import { sample } from './prom.js';
+
+const fixtures = join(import.meta.dirname, '../../fixtures');
+
+/** A source the test drives: puts emit change events, states move when told. */
+class ScriptedSource extends EventEmitter<SourceEvents> implements Source {
+  readonly id = 'scripted';
+  state: SourceState = 'connecting';
+  readonly view = new Mirror();
+  async start(): Promise<void> {
+    this.state = 'synced';
+  }
+  async close(): Promise<void> {}
+  put(key: string, value: string): void {
+    this.view.set(key, value);
+    this.emit('change', [key]);
+  }
+  move(state: SourceState, error?: Error): void {
+    this.state = state;
+    this.emit('state', state, error);
+  }
+}
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let daemon: RenderDaemon | undefined;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  await writeFile(join(dir, 'app.tmpl'), 'value = {{getv "/app/x"}}\n');
+});
+afterEach(async () => {
+  await daemon?.close();
+  daemon = undefined;
+  await cleanup();
+});
+
+function resource(extra: Partial<ResourceConfig> = {}): ResourceConfig {
+  return { name: 'app.toml', origin: join(dir, 'conf.d/app.toml'), src: join(dir, 'app.tmpl'), dest: join(dir, 'app.conf'), keys: ['/app'], prefix: '', commandTimeoutMs: 5000, minEndpoints: 0, ...extra };
+}
+
+function config(r: ResourceConfig): RenderConfig {
+  return { backend: { kind: 'etcd', nodes: ['http://127.0.0.1:1'] }, confdir: dir, prefix: '', onetime: false, watch: true, intervalMs: 600_000, noop: false, syncOnly: false, keepStageFile: false, logLevel: 'silent', resources: [r], problems: [] };
+}
+
+/** A following daemon over a scripted source with x=1, wired to a RenderStatus as `sidekick render --listen` does. */
+async function run(r: ResourceConfig): Promise<{ source: ScriptedSource; health: Health; metrics: MetricsRegistry; reports: BatchReport[] }> {
+  const source = new ScriptedSource();
+  source.view.set('/app/x', '1');
+  const health = new Health();
+  const metrics = createMetricsRegistry();
+  const cfg = config(r);
+  const status = new RenderStatus(health, metrics, cfg);
+  const reports: BatchReport[] = [];
+  const observer = { batch: (b: BatchReport) => (reports.push(b), status.batch(b)), sourceState: status.sourceState.bind(status) };
+  daemon = new RenderDaemon({ config: cfg, log: silentLogger, source, observer });
+  await daemon.start();
+  await daemon.renderAll();
+  daemon.follow();
+  status.use(daemon, cfg);
+  return { source, health, metrics, reports };
+}
+
+const applied = (m: MetricsRegistry) => sample(m, 'sidekick_renders_total{resource="app.toml",result="applied"}');
+
+describe('render daemon → /healthz and /metrics', () => {
+  it('counts renders and reloads, and measures change → apply latency in watch mode only for key changes', async () => {
+    const { source, health, metrics, reports } = await run(resource({ reloadCmd: `sh ${fixtures}/record.sh ${join(dir, 'reloads')} reload` }));
+    expect(health.report().status).toBe('ok');
+    expect(reports).toEqual([{ outcomes: [{ resource: 'app.toml', status: 'applied' }], reloads: [{ resources: ['app.toml'], ok: true }], latencies: [] }]);
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(0);
+    source.put('/app/x', '2');
+    await waitFor(async () => (await applied(metrics)) === 2);
+    expect(await readFile(join(dir, 'app.conf'), 'utf8')).toBe('value = 2\n');
+    expect(await sample(metrics, 'sidekick_reloads_total{result="ok"}')).toBe(2);
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(1);
+    const latency = reports.at(-1)?.latencies[0];
+    expect(latency?.resource).toBe('app.toml');
+    expect(latency?.seconds).toBeGreaterThan(0);
+    expect(latency?.seconds).toBeLessThan(5);
+    // The same value again: the pass finds the file unchanged and runs no reload, but the change was handled.
+    source.put('/app/x', '2');
+    await waitFor(async () => (await sample(metrics, 'sidekick_renders_total{resource="app.toml",result="unchanged"}')) === 1);
+    expect(await sample(metrics, 'sidekick_reloads_total{result="ok"}')).toBe(2);
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(2);
+  });
+
+  it('a failing check_cmd makes /healthz 503 naming the resource; the latency of that change includes the wait', async () => {
+    const { source, health, metrics } = await run(resource({ checkCmd: `sh ${fixtures}/grep-check.sh BAD {{.src}}` }));
+    source.put('/app/x', 'BAD');
+    await waitFor(async () => (await sample(metrics, 'sidekick_renders_total{resource="app.toml",result="failed"}')) === 1);
+    const report = health.report();
+    expect(report.status).toBe('failing');
+    expect(report.checks.apply?.failing?.['app.toml']).toMatch(/^failed: .*rejected: found BAD/);
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    source.put('/app/x', 'good');
+    await waitFor(async () => (await applied(metrics)) === 2);
+    expect(health.report().status).toBe('ok');
+    // Measured from the first change not applied (BAD), not from the one that finally went through.
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(1);
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_sum')).toBeGreaterThanOrEqual(0.2);
+  });
+
+  it('a failed reload counts a rollback and shows rolled-back in /healthz until a reload works', async () => {
+    const { source, health, metrics } = await run(resource({ reloadCmd: `sh ${fixtures}/fail-once.sh ${join(dir, 'marker')}` }));
+    expect(await sample(metrics, 'sidekick_reloads_total{result="failed"}')).toBe(1);
+    expect(await sample(metrics, 'sidekick_rollbacks_total')).toBe(1);
+    expect(await sample(metrics, 'sidekick_renders_total{resource="app.toml",result="rolled-back"}')).toBe(1);
+    expect(health.report().checks.apply?.failing?.['app.toml']).toMatch(/^rolled-back: .*reload failed/);
+    source.put('/app/x', '2');
+    await waitFor(async () => (await applied(metrics)) === 1);
+    expect(await sample(metrics, 'sidekick_reloads_total{result="ok"}')).toBe(1);
+    expect(health.report().status).toBe('ok');
+  });
+
+  it('a stale store makes /healthz 503 with the reason, and the store gauge 0, until it syncs again', async () => {
+    const { source, health, metrics } = await run(resource());
+    expect(await sample(metrics, 'sidekick_store_connected')).toBe(1);
+    source.move('stale', new Error('etcd watch lost: 14 UNAVAILABLE: Connection dropped'));
+    expect(health.report().checks.store).toEqual({ ok: false, detail: 'etcd: stale (was synced, now cut off; keeping the last good files): etcd watch lost: 14 UNAVAILABLE: Connection dropped' });
+    expect(await sample(metrics, 'sidekick_store_connected')).toBe(0);
+    // A change seen while stale is not rendered; it is applied after the resync and its latency spans the outage.
+    source.put('/app/x', '3');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await readFile(join(dir, 'app.conf'), 'utf8')).toBe('value = 1\n');
+    source.move('synced');
+    await waitFor(async () => (await readFile(join(dir, 'app.conf'), 'utf8')) === 'value = 3\n');
+    expect(health.report().status).toBe('ok');
+    await waitFor(async () => (await sample(metrics, 'sidekick_apply_latency_seconds_count')) === 1);
+    expect(await sample(metrics, 'sidekick_apply_latency_seconds_sum')).toBeGreaterThanOrEqual(0.1);
+  });
+});
