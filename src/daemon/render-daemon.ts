@@ -63,6 +63,8 @@ export class RenderDaemon {
   private readonly queued = new Set<Slot>();
   private running: Promise<void> | undefined;
   private rerun = false;
+  /** Set by renderAll(): key changes seen before it are in that pass already. */
+  private firstPassQueued = false;
   private templateWatcher: FSWatcher | undefined;
   private intervalTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -86,35 +88,41 @@ export class RenderDaemon {
     });
   }
 
-  /** Loads templates and makes the first full read; rejects when the store cannot be read. */
+  /** Loads templates and makes the first full read (following key changes from then on in watch mode); rejects when the store cannot be read. */
   async start(): Promise<void> {
     for (const problem of this.opts.config.problems) this.log.error({ problem }, 'resource skipped');
-    await Promise.all(this.slots.map((slot) => this.loadTemplate(slot)));
-    await this.source.start();
-  }
-
-  /** Renders and applies every resource once (onetime mode, and the first pass of watch mode). */
-  async renderAll(): Promise<ApplyOutcome[]> {
-    this.enqueue(this.slots);
-    await this.idle();
-    return this.slots.map((s) => this.outcomes.get(s.resource.name) ?? failed(s.resource.name, s.lastProblem ?? 'not rendered'));
-  }
-
-  /** Follows changes (watch mode) or re-renders on a timer (interval mode), and hot-reloads templates. */
-  follow(): void {
-    const { config } = this.opts;
-    this.source.on('state', (state, error) => this.onState(state, error));
-    if (config.watch) {
+    // Listen before the source starts: a change landing between the first read and follow() (while the first
+    // render runs) would otherwise update the mirror without anything rendering it again.
+    if (this.opts.config.watch) {
       this.source.on('change', (keys) => {
+        if (!this.firstPassQueued) return; // the first pass reads the mirror as it is then
         const now = performance.now();
         for (const slot of resourcesAffectedBy(this.slots, keys, (s) => s.resource)) {
           slot.changedAt ??= now;
           slot.quiet.poke();
         }
       });
-    } else {
-      this.intervalTimer = setInterval(() => this.enqueue(this.slots), config.intervalMs);
     }
+    await Promise.all(this.slots.map((slot) => this.loadTemplate(slot)));
+    await this.source.start();
+  }
+
+  /** Renders and applies every resource once (onetime mode, and the first pass of watch mode). */
+  async renderAll(): Promise<ApplyOutcome[]> {
+    this.firstPassQueued = true;
+    this.enqueue(this.slots);
+    await this.idle();
+    return this.slots.map((s) => this.outcomes.get(s.resource.name) ?? failed(s.resource.name, s.lastProblem ?? 'not rendered'));
+  }
+
+  /** Follows source state, re-renders on a timer (interval mode), and hot-reloads templates. */
+  follow(): void {
+    const { config } = this.opts;
+    this.source.on('state', (state, error) => this.onState(state, error));
+    // Lost since the first render? Say so now; the move back to synced re-renders everything.
+    if (this.source.state !== 'synced') this.onState(this.source.state);
+    // Watch mode: key changes are followed since start().
+    if (!config.watch) this.intervalTimer = setInterval(() => this.enqueue(this.slots), config.intervalMs);
     this.watchTemplates();
   }
 

@@ -119,14 +119,14 @@ beforeAll(async () => {
   }
   register = startSidekick('register', ['register', '--docker', dockerd.address, ...etcdFlags, '--ip', '127.0.0.1', '--node-name', 'h1', '--ttl', `${TTL_S}s`]);
   procs.push(register);
-  render = startSidekick('render', renderArgs(fx, endpoints));
+  render = startSidekick('render', renderArgs(fx, endpoints), { SIDEKICK_LOG_LEVEL: process.env.FAULT_RENDER_LOG_LEVEL ?? 'info' });
   procs.push(render);
 
   try {
     await converged(truth(), 60_000);
   } catch (err) {
     console.log('DEBUG', JSON.stringify({ want: truth(), file: await fx.ids(), etcd: await etcdIds().catch(String) }));
-    for (const p of procs) console.log('DEBUG', p.label, p.running, p.stderr().slice(-1500));
+    for (const p of procs) console.log('DEBUG', p.label, p.running, p === render ? p.stderr() : p.stderr().slice(-1500));
     throw err;
   }
 }, 180_000);

@@ -1,6 +1,5 @@
 // The render daemon's hooks feeding /healthz and /metrics, in process: a scripted source, real templates, files,
 // check and reload commands. The binary against a real etcd is in test/integration/http/listen.test.ts.
-import { EventEmitter } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,33 +8,13 @@ import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemo
 import { RenderStatus } from '../../../src/http/checks.js';
 import { Health } from '../../../src/http/health.js';
 import { createMetricsRegistry, type MetricsRegistry } from '../../../src/http/metrics.js';
-import { Mirror } from '../../../src/store/mirror.js';
-import type { Source, SourceEvents, SourceState } from '../../../src/store/types.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { waitFor } from '../../support/procs.js';
+import { ScriptedSource } from '../../support/scripted-source.js';
 import { tempDir } from '../../support/tmp.js';
 import { sample } from './prom.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures');
-
-/** A source the test drives: puts emit change events, states move when told. */
-class ScriptedSource extends EventEmitter<SourceEvents> implements Source {
-  readonly id = 'scripted';
-  state: SourceState = 'connecting';
-  readonly view = new Mirror();
-  async start(): Promise<void> {
-    this.state = 'synced';
-  }
-  async close(): Promise<void> {}
-  put(key: string, value: string): void {
-    this.view.set(key, value);
-    this.emit('change', [key]);
-  }
-  move(state: SourceState, error?: Error): void {
-    this.state = state;
-    this.emit('state', state, error);
-  }
-}
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -1,0 +1,82 @@
+// The render daemon's start → first render → follow sequence, in process: a scripted source, a real template and
+// destination file. Changes that land while the first render runs must not be lost.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RenderConfig } from '../../../src/config/types.js';
+import { RenderDaemon } from '../../../src/daemon/render-daemon.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { waitFor } from '../../support/procs.js';
+import { ScriptedSource } from '../../support/scripted-source.js';
+import { tempDir } from '../../support/tmp.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let daemon: RenderDaemon | undefined;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  await writeFile(join(dir, 'app.tmpl'), 'value = {{getv "/app/x"}}\n');
+});
+afterEach(async () => {
+  await daemon?.close();
+  daemon = undefined;
+  await cleanup();
+});
+
+function config(watch: boolean): RenderConfig {
+  const resource = { name: 'app.toml', origin: join(dir, 'conf.d/app.toml'), src: join(dir, 'app.tmpl'), dest: join(dir, 'app.conf'), keys: ['/app'], prefix: '', commandTimeoutMs: 5000, minEndpoints: 0 };
+  return { backend: { kind: 'etcd', nodes: ['http://127.0.0.1:1'] }, confdir: dir, prefix: '', onetime: !watch, watch, intervalMs: 600_000, noop: false, syncOnly: false, keepStageFile: false, logLevel: 'silent', resources: [resource], problems: [] };
+}
+
+const dest = (): Promise<string> => readFile(join(dir, 'app.conf'), 'utf8');
+
+describe('RenderDaemon start → renderAll → follow', () => {
+  it('watch mode: a key change that lands while the first render is applied is rendered afterwards', async () => {
+    const source = new ScriptedSource();
+    source.view.set('/app/x', '1');
+    let passes = 0;
+    // The first pass's report comes after its file is written and before the caller gets to follow(): the window in
+    // which a watch event used to update the mirror with nobody rendering it again.
+    const observer = { batch: () => ++passes === 1 && source.put('/app/x', '2') };
+    daemon = new RenderDaemon({ config: config(true), log: silentLogger, source, observer });
+    await daemon.start();
+    await daemon.renderAll();
+    expect(await dest()).toBe('value = 1\n');
+    daemon.follow();
+    await waitFor(async () => (await dest()) === 'value = 2\n', 5000);
+    expect(passes).toBe(2);
+  });
+
+  it('watch mode: a change made before the first read completes is in that first render, rendered once', async () => {
+    const source = new ScriptedSource();
+    source.view.set('/app/x', '1');
+    const start = source.start.bind(source);
+    source.start = async () => {
+      source.put('/app/x', '3');
+      await start();
+    };
+    let passes = 0;
+    daemon = new RenderDaemon({ config: config(true), log: silentLogger, source, observer: { batch: () => void passes++ } });
+    await daemon.start();
+    await daemon.renderAll();
+    daemon.follow();
+    expect(await dest()).toBe('value = 3\n');
+    await daemon.idle();
+    expect(passes).toBe(1);
+  });
+
+  it('follow() on a source that went stale after the first render reports it, and re-renders once it syncs', async () => {
+    const source = new ScriptedSource();
+    source.view.set('/app/x', '1');
+    const states: string[] = [];
+    daemon = new RenderDaemon({ config: config(true), log: silentLogger, source, observer: { sourceState: (s) => void states.push(s) } });
+    await daemon.start();
+    await daemon.renderAll();
+    source.move('stale');
+    source.view.set('/app/x', '4'); // a re-read after the gap, without a change event
+    daemon.follow();
+    expect(states).toEqual(['stale']);
+    source.move('synced');
+    await waitFor(async () => (await dest()) === 'value = 4\n', 5000);
+  });
+});
