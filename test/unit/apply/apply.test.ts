@@ -77,6 +77,36 @@ describe('applyBatch', () => {
     expect((await stat(r.dest)).mode & 0o777).toBe(0o640);
   });
 
+  it('the staged file already has the configured mode (0640, never world-readable) when the check reads it', async () => {
+    const seen = join(dir, 'seen');
+    const r = resource('a', { mode: 0o640, checkCmd: `${fixtures}/stat-check.sh ${seen} {{.src}}` });
+    const [out] = await applyBatch([{ resource: r, text: 'secret = 1\n' }], opts());
+    expect(out?.status).toBe('applied');
+    const [mode] = (await lines(seen))[0]?.split(' ') ?? [];
+    expect(mode).toBe('640');
+    expect((await stat(r.dest)).mode & 0o777).toBe(0o640);
+  });
+
+  it('with no mode configured, the staged file takes the existing destination\'s (0600), not a wider default', async () => {
+    const seen = join(dir, 'seen');
+    const r = resource('a', { checkCmd: `${fixtures}/stat-check.sh ${seen} {{.src}}` });
+    await writeFile(r.dest, 'old\n');
+    await chmod(r.dest, 0o600);
+    await applyBatch([{ resource: r, text: 'new\n' }], opts());
+    expect((await lines(seen))[0]?.split(' ')[0]).toBe('600');
+    expect((await stat(r.dest)).mode & 0o777).toBe(0o600);
+  });
+
+  it.runIf(process.getuid?.() === 0)('as root, the staged file and the destination get the configured owner and group', async () => {
+    const seen = join(dir, 'seen');
+    const r = resource('a', { mode: 0o640, uid: 65534, gid: 65534, checkCmd: `${fixtures}/stat-check.sh ${seen} {{.src}}` });
+    const [out] = await applyBatch([{ resource: r, text: 'x\n' }], opts());
+    expect(out?.status).toBe('applied');
+    expect(await lines(seen)).toEqual(['640 65534:65534']);
+    const st = await stat(r.dest);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o640]);
+  });
+
   it('a failing check leaves dest untouched, removes the stage file and does not stop the others', async () => {
     const bad = resource('bad', { checkCmd: `${fixtures}/grep-check.sh BROKEN {{.src}}` });
     const good = resource('good', { checkCmd: `${fixtures}/grep-check.sh BROKEN {{.src}}` });
