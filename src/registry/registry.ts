@@ -21,7 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type IRequestOp, type Lease } from 'etcd3';
 import { nextDelay } from '../util/backoff.js';
-import { SidekickError, StoreError, errorMessage } from '../util/errors.js';
+import { ACCESS_DENIED_MSG, SidekickError, StoreError, errorMessage, isAccessDenied } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { entriesFor, layoutPrefixes, normalizeDomain, parseLayouts, type Layout, type LayoutOptions } from './layouts.js';
 import {
@@ -697,10 +697,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private noteFailure(err: unknown, what: string): void {
     if (this.failing) return;
     this.failing = true;
-    this.log.warn(
-      { err: errorMessage(err), op: what, pending: this.dirty.size, lease: hexLease(this.currentLeaseId) },
-      'etcd unreachable; retrying with backoff',
-    );
+    const fields = { err: errorMessage(err), op: what, pending: this.dirty.size, lease: hexLease(this.currentLeaseId) };
+    if (isAccessDenied(err)) this.log.error(fields, ACCESS_DENIED_MSG);
+    else this.log.warn(fields, 'etcd unreachable; retrying with backoff');
   }
 
   private noteSuccess(): void {

@@ -1,5 +1,5 @@
 // Retry with capped exponential backoff and jitter, logging once per state change rather than per attempt.
-import { errorMessage } from './errors.js';
+import { ACCESS_DENIED_MSG, errorMessage, isAccessDenied } from './errors.js';
 import type { Logger } from './log.js';
 
 /** Options for {@link retryForever}. */
@@ -38,7 +38,11 @@ export async function retryForever<T>(fn: () => Promise<T>, opts: RetryOptions):
       if (failing) opts.log.info({ what: opts.what }, `${opts.what} reachable again`);
       return value;
     } catch (err) {
-      if (!failing) opts.log.warn({ what: opts.what, err: errorMessage(err) }, `${opts.what} unreachable; retrying with backoff`);
+      if (!failing) {
+        const fields = { what: opts.what, err: errorMessage(err) };
+        if (isAccessDenied(err)) opts.log.error(fields, ACCESS_DENIED_MSG);
+        else opts.log.warn(fields, `${opts.what} unreachable; retrying with backoff`);
+      }
       failing = true;
       await sleepUnless(delay, opts.stopped);
       delay = nextDelay(delay, maxMs);

@@ -54,3 +54,17 @@ export function isRecoverable(err: unknown): boolean {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** etcd's answers when it knows who we are, or that we may not do this: retrying alone will not fix them. */
+const ACCESS_DENIED = /etcdserver: (authentication failed|permission denied|user name (is empty|not found)|role is not granted)/;
+
+/** Logged once when etcd refuses access; the caller keeps retrying, as an operator may fix the user or role live. */
+export const ACCESS_DENIED_MSG = 'etcd refused our credentials or permissions (check --username, the password and the role); retrying with backoff';
+
+/** True when err (or an error it wraps as `cause`) is etcd refusing our credentials or permissions. */
+export function isAccessDenied(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (ACCESS_DENIED.test(e.message)) return true;
+  }
+  return false;
+}
