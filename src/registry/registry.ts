@@ -59,8 +59,10 @@ export interface RegistryOptions {
   retryMaxMs?: number;
   /** How long set()/remove() changes gather before a flush, in ms (default 5). */
   batchMs?: number;
-  /** Deadline of each etcd request the registry makes (grant, txn, read, revoke), in ms (default 2000: a write held
-   * through a leader election fails and is retried on the new leader instead of waiting out a long deadline). */
+  /** Deadline of each etcd write the registry makes (grant, txn, revoke), in ms (default 1000: etcd holds a write that
+   * reaches it while the leader is dead or being elected until the client gives up, so a short deadline lets the
+   * retry land on the new leader within the issue's 2 s; writes on our lease are idempotent). Reconcile reads get
+   * five times this: a full read of a large prefix may legitimately take longer, and nothing waits on it. */
   requestTimeoutMs?: number;
 }
 
@@ -245,7 +247,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.retryInitialMs = opts.retryInitialMs ?? 500;
     this.retryMaxMs = opts.retryMaxMs ?? 1_000;
     this.batchMs = opts.batchMs ?? 5;
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 1000;
   }
 
   /**
@@ -627,7 +629,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     for (const prefix of this.prefixes) {
       let kvs;
       try {
-        ({ kvs } = await this.client.getAll().prefix(prefix).options({ deadline: Date.now() + this.requestTimeoutMs }).exec());
+        ({ kvs } = await this.client.getAll().prefix(prefix).options({ deadline: Date.now() + 5 * this.requestTimeoutMs }).exec());
       } catch (err) {
         throw new StoreError(`cannot read the registry's keys for a reconcile: ${errorMessage(err)}`, { cause: err, where: prefix });
       }
