@@ -306,8 +306,10 @@ function hostNetworkPorts(info: InspectedContainer, settings: Settings, opts: Ma
 
 /** --internal: the container's IP and every exposed or published container port. */
 function internalPorts(info: InspectedContainer, problems: Problem[]): Candidate[] {
-  const keys = new Set([...Object.keys(info.Config?.ExposedPorts ?? {}), ...Object.keys(info.NetworkSettings?.Ports ?? {})]);
-  const ports = portKeys([...keys], 'Config.ExposedPorts', problems);
+  const exposed = Object.keys(info.Config?.ExposedPorts ?? {});
+  const publishedOnly = Object.keys(info.NetworkSettings?.Ports ?? {}).filter((k) => !exposed.includes(k));
+  // Each bad key is blamed on the field it came from.
+  const ports = [...portKeys(exposed, 'Config.ExposedPorts', problems), ...portKeys(publishedOnly, 'NetworkSettings.Ports', problems)];
   if (ports.length === 0) return [];
   const ip = containerIp(info);
   if (!ip) {

@@ -2,14 +2,15 @@
 // folder) and the DNS lookups (served from the engine's cache; misses trigger a second pass).
 import { realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { isLookupName, requestKey, type DnsRequest } from './dns.js';
 import { arity, splitArgs, stateOf, str, type Helper, type HelperOptions } from './context.js';
 
 /** True when `child` is `dir` or below it (both absolute, same notation). */
 function inside(dir: string, child: string): boolean {
   const rel = relative(dir, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  // "..foo" is a name inside dir; only ".." itself or a "../" prefix climbs out.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /**

@@ -47,8 +47,7 @@ function labelExists(info: InspectedContainer, o: MappingOptions, w: { label: st
       return info.Name !== undefined;
     case 'Config.ExposedPorts': {
       const key = portKeyIn(w.message);
-      if (key !== undefined && Object.hasOwn(exposed, key)) return true;
-      return key !== undefined && Object.hasOwn(ports, key) && tolerate('exposedPortsLabel');
+      return key !== undefined && Object.hasOwn(exposed, key);
     }
     case 'NetworkSettings.Ports': {
       const key = portKeyIn(w.message);
@@ -261,7 +260,7 @@ describe('known bugs, pinned with their minimal input (it.fails: flips to a fail
     expect(back.ok).toBe(true);
   });
 
-  it.fails('exposedPortsLabel: with --internal a bad key only in NetworkSettings.Ports is blamed on Config.ExposedPorts', () => {
+  it('exposedPortsLabel (fixed): with --internal a bad key only in NetworkSettings.Ports is blamed on NetworkSettings.Ports', () => {
     const info = container({ ports: { abc: null }, exposed: [], ip: '172.17.0.2' });
     delete (info.Config as { ExposedPorts?: unknown }).ExposedPorts;
     const out = containerServices(info, opts({ internal: true }));

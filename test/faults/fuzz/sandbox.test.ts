@@ -14,7 +14,7 @@ import { TemplateEngine } from '../../../src/render/engine.js';
 import { helperSet } from '../../../src/render/helpers.js';
 import { fileExistsIn } from '../../../src/render/helpers-sys.js';
 import { Mirror } from '../../../src/store/mirror.js';
-import { fcParams, SEED, STRICT, tolerate, toleratedSummary } from './support/common.js';
+import { fcParams, SEED, STRICT, toleratedSummary } from './support/common.js';
 
 // Every synchronous fs call the render code makes while `on` is set, by function name.
 const spy = vi.hoisted(() => ({ on: false, calls: [] as Array<{ fn: string; path: string }> }));
@@ -111,14 +111,11 @@ function probe(p: string, run: () => boolean = () => fileExistsIn(sandbox, p)): 
   return answer;
 }
 
-/** The helper's answer must be the truth; a false negative is only tolerated as the known dotdotName bug. */
+/** The helper's answer must be the truth. */
 function check(p: string, answer: boolean): void {
   const want = truth(p);
   if (answer && !want) expect.fail(`fileExists(${JSON.stringify(p)}) is true for a path outside the sandbox`);
-  if (!answer && want) {
-    const rel = resolve(sandbox, p).slice(sandbox.length + 1);
-    expect(rel.startsWith('..') && tolerate('dotdotName'), `fileExists(${JSON.stringify(p)}) is false for a file in the sandbox`).toBe(true);
-  }
+  if (!answer && want) expect.fail(`fileExists(${JSON.stringify(p)}) is false for a file in the sandbox`);
 }
 
 const OUTSIDE = (): string[] => [
@@ -253,7 +250,7 @@ describe('fileExists stays in its sandbox', () => {
 });
 
 describe('known bugs, pinned with their minimal input (it.fails: flips to a failure once fixed)', () => {
-  it.fails('dotdotName: a file named "..foo" inside the sandbox is reported missing', () => {
+  it('dotdotName (fixed): a file named "..foo" inside the sandbox is found', () => {
     expect(fileExistsIn(sandbox, '..foo')).toBe(true);
   });
 });

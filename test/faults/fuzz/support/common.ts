@@ -34,9 +34,6 @@ export const KNOWN_BUGS = {
   caseFoldNames: 'SERVICE_NAME_RE allows "Web" and "web" side by side; nginx upstream names are case-insensitive: "duplicate upstream"',
   trailingSlash: 'record.ts keySegments drops empty segments: key /services/web/ parses as name "services", id "web" and is rendered as an instance of web',
   oversizeRecord: 'docker/services.ts (and registry validation) accept records whose JSON exceeds the 64 KiB parseServiceRecord limit: the renderer drops them',
-  dotdotName:
-    'render/helpers-sys.ts inside(): a path whose relative form starts with ".." (a file named "..foo" in the sandbox) counts as outside: fileExists answers false (the safe direction)',
-  exposedPortsLabel: 'docker/services.ts internalPorts names Config.ExposedPorts for a bad port key that is only in NetworkSettings.Ports',
 } as const;
 export type KnownBug = keyof typeof KNOWN_BUGS;
 
