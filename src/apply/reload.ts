@@ -13,8 +13,33 @@ export interface ReloadAction {
   run(where: string, timeoutMs: number): Promise<void>;
 }
 
-/** Builds the reload action of a resource, or undefined when it has none. */
+/**
+ * Runs of one reload action start at least this long after the previous one ended. nginx starts new workers on a
+ * reload and tells the old ones to quit about 100 ms later; a second reload inside that window has left an old
+ * worker running, serving the previous upstreams (seen in render-nginx.test.ts with reloads 32 ms apart). Changes
+ * that arrive meanwhile are rendered into the next pass, so a burst still ends in one file and one reload.
+ */
+export const MIN_RELOAD_GAP_MS = 250;
+const lastReloadEnd = new Map<string, number>();
+
+/** Waits out MIN_RELOAD_GAP_MS since this action's last run, then runs it. */
+async function paced(key: string, run: () => Promise<void>): Promise<void> {
+  const wait = (lastReloadEnd.get(key) ?? -Infinity) + MIN_RELOAD_GAP_MS - performance.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  try {
+    await run();
+  } finally {
+    lastReloadEnd.set(key, performance.now());
+  }
+}
+
+/** Builds the reload action of a resource, or undefined when it has none; runs of one action are paced. */
 export function reloadActionOf(resource: ResourceConfig): ReloadAction | undefined {
+  const action = unpacedActionOf(resource);
+  return action && { ...action, run: (where, timeoutMs) => paced(action.key, () => action.run(where, timeoutMs)) };
+}
+
+function unpacedActionOf(resource: ResourceConfig): ReloadAction | undefined {
   const cmd = resource.reloadCmd;
   if (cmd) {
     return {
