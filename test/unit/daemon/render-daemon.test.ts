@@ -1,34 +1,23 @@
 // The render daemon's start → first render → follow sequence, in process: a scripted source, a real template and
 // destination file. Changes that land while the first render runs must not be lost.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../../../src/config/types.js';
 import { RenderDaemon } from '../../../src/daemon/render-daemon.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { waitFor } from '../../support/procs.js';
-import { ScriptedSource } from '../../support/scripted-source.js';
-import { tempDir } from '../../support/tmp.js';
+import { appConfig, appResource, ScriptedSource, useAppTemplateDir } from '../../support/scripted-source.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
+const app = useAppTemplateDir();
 let daemon: RenderDaemon | undefined;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  await writeFile(join(dir, 'app.tmpl'), 'value = {{getv "/app/x"}}\n');
-});
 afterEach(async () => {
   await daemon?.close();
   daemon = undefined;
-  await cleanup();
 });
 
-function config(watch: boolean): RenderConfig {
-  const resource = { name: 'app.toml', origin: join(dir, 'conf.d/app.toml'), src: join(dir, 'app.tmpl'), dest: join(dir, 'app.conf'), keys: ['/app'], prefix: '', commandTimeoutMs: 5000, minEndpoints: 0 };
-  return { backend: { kind: 'etcd', nodes: ['http://127.0.0.1:1'] }, confdir: dir, prefix: '', onetime: !watch, watch, intervalMs: 600_000, noop: false, syncOnly: false, keepStageFile: false, logLevel: 'silent', resources: [resource], problems: [] };
-}
-
-const dest = (): Promise<string> => readFile(join(dir, 'app.conf'), 'utf8');
+const config = (watch: boolean): RenderConfig => appConfig(app.dir, appResource(app.dir), watch);
+const dest = (): Promise<string> => readFile(join(app.dir, 'app.conf'), 'utf8');
 
 describe('RenderDaemon start → renderAll → follow', () => {
   it('watch mode: a key change that lands while the first render is applied is rendered afterwards', async () => {

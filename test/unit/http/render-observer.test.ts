@@ -1,41 +1,28 @@
 // The render daemon's hooks feeding /healthz and /metrics, in process: a scripted source, real templates, files,
 // check and reload commands. The binary against a real etcd is in test/integration/http/listen.test.ts.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RenderConfig, ResourceConfig } from '../../../src/config/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ResourceConfig } from '../../../src/config/types.js';
 import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
 import { RenderStatus } from '../../../src/http/checks.js';
 import { Health } from '../../../src/http/health.js';
 import { createMetricsRegistry, type MetricsRegistry } from '../../../src/http/metrics.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { waitFor } from '../../support/procs.js';
-import { ScriptedSource } from '../../support/scripted-source.js';
-import { tempDir } from '../../support/tmp.js';
+import { appConfig, appResource, ScriptedSource, useAppTemplateDir } from '../../support/scripted-source.js';
 import { sample } from './prom.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures');
 
-let dir: string;
-let cleanup: () => Promise<void>;
+const app = useAppTemplateDir();
 let daemon: RenderDaemon | undefined;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  await writeFile(join(dir, 'app.tmpl'), 'value = {{getv "/app/x"}}\n');
-});
 afterEach(async () => {
   await daemon?.close();
   daemon = undefined;
-  await cleanup();
 });
 
-function resource(extra: Partial<ResourceConfig> = {}): ResourceConfig {
-  return { name: 'app.toml', origin: join(dir, 'conf.d/app.toml'), src: join(dir, 'app.tmpl'), dest: join(dir, 'app.conf'), keys: ['/app'], prefix: '', commandTimeoutMs: 5000, minEndpoints: 0, ...extra };
-}
-
-function config(r: ResourceConfig): RenderConfig {
-  return { backend: { kind: 'etcd', nodes: ['http://127.0.0.1:1'] }, confdir: dir, prefix: '', onetime: false, watch: true, intervalMs: 600_000, noop: false, syncOnly: false, keepStageFile: false, logLevel: 'silent', resources: [r], problems: [] };
-}
+const resource = (extra: Partial<ResourceConfig> = {}): ResourceConfig => appResource(app.dir, extra);
 
 /** A following daemon over a scripted source with x=1, wired to a RenderStatus as `sidekick render --listen` does. */
 async function run(r: ResourceConfig): Promise<{ source: ScriptedSource; health: Health; metrics: MetricsRegistry; reports: BatchReport[] }> {
@@ -43,7 +30,7 @@ async function run(r: ResourceConfig): Promise<{ source: ScriptedSource; health:
   source.view.set('/app/x', '1');
   const health = new Health();
   const metrics = createMetricsRegistry();
-  const cfg = config(r);
+  const cfg = appConfig(app.dir, r);
   const status = new RenderStatus(health, metrics, cfg);
   const reports: BatchReport[] = [];
   const observer = { batch: (b: BatchReport) => (reports.push(b), status.batch(b)), sourceState: status.sourceState.bind(status) };
@@ -59,13 +46,13 @@ const applied = (m: MetricsRegistry) => sample(m, 'sidekick_renders_total{resour
 
 describe('render daemon → /healthz and /metrics', () => {
   it('counts renders and reloads, and measures change → apply latency in watch mode only for key changes', async () => {
-    const { source, health, metrics, reports } = await run(resource({ reloadCmd: `sh ${fixtures}/record.sh ${join(dir, 'reloads')} reload` }));
+    const { source, health, metrics, reports } = await run(resource({ reloadCmd: `sh ${fixtures}/record.sh ${join(app.dir, 'reloads')} reload` }));
     expect(health.report().status).toBe('ok');
     expect(reports).toEqual([{ outcomes: [{ resource: 'app.toml', status: 'applied' }], reloads: [{ resources: ['app.toml'], ok: true }], latencies: [] }]);
     expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(0);
     source.put('/app/x', '2');
     await waitFor(async () => (await applied(metrics)) === 2);
-    expect(await readFile(join(dir, 'app.conf'), 'utf8')).toBe('value = 2\n');
+    expect(await readFile(join(app.dir, 'app.conf'), 'utf8')).toBe('value = 2\n');
     expect(await sample(metrics, 'sidekick_reloads_total{result="ok"}')).toBe(2);
     expect(await sample(metrics, 'sidekick_apply_latency_seconds_count')).toBe(1);
     const latency = reports.at(-1)?.latencies[0];
@@ -97,7 +84,7 @@ describe('render daemon → /healthz and /metrics', () => {
   });
 
   it('a failed reload counts a rollback and shows rolled-back in /healthz until a reload works', async () => {
-    const { source, health, metrics } = await run(resource({ reloadCmd: `sh ${fixtures}/fail-once.sh ${join(dir, 'marker')}` }));
+    const { source, health, metrics } = await run(resource({ reloadCmd: `sh ${fixtures}/fail-once.sh ${join(app.dir, 'marker')}` }));
     expect(await sample(metrics, 'sidekick_reloads_total{result="failed"}')).toBe(1);
     expect(await sample(metrics, 'sidekick_rollbacks_total')).toBe(1);
     expect(await sample(metrics, 'sidekick_renders_total{resource="app.toml",result="rolled-back"}')).toBe(1);
@@ -117,9 +104,9 @@ describe('render daemon → /healthz and /metrics', () => {
     // A change seen while stale is not rendered; it is applied after the resync and its latency spans the outage.
     source.put('/app/x', '3');
     await new Promise((r) => setTimeout(r, 100));
-    expect(await readFile(join(dir, 'app.conf'), 'utf8')).toBe('value = 1\n');
+    expect(await readFile(join(app.dir, 'app.conf'), 'utf8')).toBe('value = 1\n');
     source.move('synced');
-    await waitFor(async () => (await readFile(join(dir, 'app.conf'), 'utf8')) === 'value = 3\n');
+    await waitFor(async () => (await readFile(join(app.dir, 'app.conf'), 'utf8')) === 'value = 3\n');
     expect(health.report().status).toBe('ok');
     await waitFor(async () => (await sample(metrics, 'sidekick_apply_latency_seconds_count')) === 1);
     expect(await sample(metrics, 'sidekick_apply_latency_seconds_sum')).toBeGreaterThanOrEqual(0.1);
