@@ -163,14 +163,14 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
     });
     watcher.on('disconnected', (err: Error) => {
       pin();
-      if (mine()) this.lose(w, err, 'watch disconnected; etcd3 reconnects and resumes');
+      if (mine()) this.lose(w, err, 'etcd watch lost');
     });
     // A cancel from the server (history compacted past our revision, or a permission change): the watcher is
     // dead and the gap cannot be replayed, so re-read the prefix and watch again from there.
     watcher.on('error', (err: Error) => {
       if (!mine()) return;
       w.watcher = undefined;
-      this.lose(w, err, 'watch canceled by etcd (compacted?); re-reading prefix');
+      this.lose(w, err, 'etcd watch canceled by etcd (compacted?), re-reading the prefix');
       void this.resync(w);
     });
   }
@@ -261,13 +261,17 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
     if (watcher) watcher.request.start_revision = String(w.applied + 1);
   }
 
-  private lose(w: Watch, err: Error, msg: string): void {
+  /**
+   * Marks a watch lost. The source logs at debug only: its consumer gets the state change with the reason and
+   * logs the outage once (render: "store unreachable…"), so an outage is one warning, not one per component.
+   */
+  private lose(w: Watch, err: Error, what: string): void {
     w.gen++;
     w.target = 0;
     if (!w.synced) return;
     w.synced = false;
-    if (this._state === 'synced') this.log.warn({ prefix: w.prefix, err: errorMessage(err) }, msg);
-    this.setState('stale', new StoreError(`etcd watch lost: ${errorMessage(err)}`, { cause: err, where: this.id }));
+    if (this._state === 'synced') this.log.debug({ prefix: w.prefix, err: errorMessage(err) }, what);
+    this.setState('stale', new StoreError(`${what}: ${errorMessage(err)}`, { cause: err, where: this.id }));
   }
 
   private markSynced(w: Watch): void {
@@ -275,7 +279,7 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
     w.synced = true;
     this.onWatchSynced?.();
     if (this._state === 'stale' && this.watches.every((x) => x.synced)) {
-      this.log.info({ revision: w.applied }, 'etcd watches caught up');
+      this.log.debug({ revision: w.applied }, 'etcd watches caught up');
       this.setState('synced');
     }
   }
