@@ -22,10 +22,12 @@
 // - On the host network, `--internal` makes no difference (the container has no IP of its own).
 import type { CheckSpec, HealthSettings } from '../health/types.js';
 import {
+  formatServiceRecord,
   validateHost,
   validateInstanceId,
   validateMeta,
   validatePort,
+  validateRecordSize,
   validateServiceName,
   validateTags,
   type ServiceRecord,
@@ -374,6 +376,8 @@ function buildService(c: Candidate, ctx: Context): ServiceSpec | undefined {
     meta: serviceMeta(c.exposed, settings),
     node,
   };
+  // Many long SERVICE_* values can make a record larger than the renderer reads: refused here, not in every renderer.
+  need(validateRecordSize(formatServiceRecord(record)), 'SERVICE_* labels');
   const health = healthSettings(c.exposed, ctx);
   ctx.seenIds.add(record.id);
   return {

@@ -21,19 +21,24 @@ export type ParseResult = { ok: true; record: ServiceRecord } | { ok: false; rea
 /** Outcome of one field validator: the normalized value, or a reason that names the field. */
 export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** Service names: they become key segments and nginx upstream names, so a conservative charset. */
-export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/**
+ * Service names: they become key segments and nginx upstream names, so a conservative charset. Lower case only:
+ * nginx compares upstream names case-insensitively, so "Web" beside "web" would be a duplicate upstream.
+ */
+export const SERVICE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** Tags: registrator-style free words (a comma comes from an escaped `\,` in SERVICE_TAGS), but nothing that can end a config statement. */
 export const TAG_RE = /^[A-Za-z0-9._:=/@+,-]+$/;
 const META_KEY_RE = /^[A-Za-z0-9._-]{1,128}$/;
-// Control characters (C0, DEL, C1), whitespace (incl. Unicode line/paragraph separators) and the
-// characters that end or open a config statement, quote, comment, escape or interpolate.
-// eslint-disable-next-line no-control-regex
-const ID_UNSAFE_RE = /[\u0000-\u0020\u007f-\u009f\s;{}"'`#\\$/]/u;
+/**
+ * Instance ids (and node names): registrator's `host:container:port[:udp]` charset, which is also what haproxy
+ * accepts in a server name (templates write `server {{id}} …`), and a key segment with no `/`.
+ */
+const ID_RE = /^[A-Za-z0-9._:-]+$/;
 // eslint-disable-next-line no-control-regex
 const META_VALUE_UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029;{}"'`]/u;
 const LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-const MAX_VALUE_BYTES = 64 * 1024;
+/** The largest stored value the renderer reads; the registry refuses to write a larger one. */
+export const MAX_VALUE_BYTES = 64 * 1024;
 const MAX_ID_LENGTH = 512;
 const MAX_TAGS = 64;
 const MAX_META = 64;
@@ -46,14 +51,16 @@ const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.l
 export function validateServiceName(name: unknown): Validation<string> {
   if (typeof name !== 'string') return fail(`name must be a string, got ${show(name)}`);
   if (!SERVICE_NAME_RE.test(name)) {
-    return fail(`name ${show(name)} must match ${SERVICE_NAME_RE.source} (letters, digits, ".", "_", "-"; at most 63)`);
+    return fail(`name ${show(name)} must match ${SERVICE_NAME_RE.source} (lower-case letters, digits, ".", "_", "-"; at most 63)`);
   }
   return ok(name);
 }
 
 /**
  * Checks a host: an IPv4 or IPv6 literal (unbracketed) or an RFC 1123 host name (optional trailing dot);
- * reused by the registry before writing. Anything that could break a config line is refused.
+ * reused by the registry before writing. Anything that could break a config line is refused. An IPv6 literal
+ * comes back in its canonical text (RFC 5952), the one form nginx and haproxy both parse ("1:2:3:4:5:6:7::"
+ * is valid but nginx refuses it); zone ids ("fe80::1%eth0") are refused: neither nginx nor haproxy takes one.
  */
 export function validateHost(host: unknown): Validation<string> {
   if (typeof host !== 'string') return fail(`host must be a string, got ${show(host)}`);
@@ -61,8 +68,8 @@ export function validateHost(host: unknown): Validation<string> {
   const family = isIP(host);
   if (family === 4) return ok(host);
   if (family === 6) {
-    // Zone ids ("fe80::1%eth0") pass isIP; keep them to a safe charset all the same.
-    return /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/.test(host) ? ok(host) : fail(`host ${show(host)} has unsafe characters`);
+    if (host.includes('%')) return fail(`host ${show(host)} has a zone id, which nginx and haproxy refuse`);
+    return ok(canonicalIpv6(host));
   }
   if (host.startsWith('[')) return fail(`host ${show(host)} must be written without brackets`);
   const name = host.endsWith('.') ? host.slice(0, -1) : host;
@@ -73,6 +80,11 @@ export function validateHost(host: unknown): Validation<string> {
   }
   if (/^\d+$/.test(labels[labels.length - 1] as string)) return fail(`host ${show(host)} is not a valid IPv4 address`);
   return ok(host);
+}
+
+/** The RFC 5952 text of an IPv6 literal (lower case, longest zero run as "::", IPv4-mapped tail in hex). */
+function canonicalIpv6(host: string): string {
+  return new URL(`http://[${host}]/`).hostname.slice(1, -1);
 }
 
 /** Checks a port: an integer 1-65535, or its canonical decimal text (labels, flags); reused by the registry. */
@@ -90,7 +102,7 @@ export function validateInstanceId(id: unknown, field = 'id'): Validation<string
   if (typeof id !== 'string') return fail(`${field} must be a string, got ${show(id)}`);
   if (id === '') return fail(`${field} must not be empty`);
   if (id.length > MAX_ID_LENGTH) return fail(`${field} is longer than ${MAX_ID_LENGTH} characters`);
-  if (ID_UNSAFE_RE.test(id)) return fail(`${field} ${show(id)} has whitespace, a control character or one of ;{}"'\`#\\$/`);
+  if (!ID_RE.test(id)) return fail(`${field} ${show(id)} may only hold letters, digits, ".", "_", ":" and "-"`);
   return ok(id);
 }
 
@@ -120,11 +132,21 @@ export function validateMeta(meta: unknown): Validation<Record<string, string>> 
   return ok(Object.fromEntries(entries) as Record<string, string>);
 }
 
-/** The last two segments of a key: `<name>/<id>`, or undefined when the key is too short. */
+/**
+ * The last two segments of a key: `<name>/<id>`, or undefined when the key is too short or either is empty
+ * (`/services/web/` is not an instance of "services" with id "web").
+ */
 function keySegments(key: string): { name: string; id: string } | undefined {
-  const parts = key.split('/').filter((p) => p !== '');
-  if (parts.length < 2) return undefined;
-  return { name: parts[parts.length - 2] as string, id: parts[parts.length - 1] as string };
+  const parts = key.split('/');
+  const name = parts[parts.length - 2];
+  const id = parts[parts.length - 1];
+  return name && id ? { name, id } : undefined;
+}
+
+/** Refuses a value the renderer would refuse for its size; the registry and the label mapper check before writing. */
+export function validateRecordSize(value: string): Validation<string> {
+  const bytes = Buffer.byteLength(value);
+  return bytes > MAX_VALUE_BYTES ? fail(`value is ${bytes} bytes, larger than ${MAX_VALUE_BYTES}`) : ok(value);
 }
 
 /** registrator's plain-text value `host:port` (IPv6 bracketed), name and id taken from the key. */
@@ -151,7 +173,8 @@ function parsePlain(key: string, value: string): ParseResult {
  * Strict: a value that fails any check is refused with a reason, never half-used.
  */
 export function parseServiceRecord(key: string, value: string): ParseResult {
-  if (Buffer.byteLength(value) > MAX_VALUE_BYTES) return fail(`value is larger than ${MAX_VALUE_BYTES} bytes`);
+  const size = validateRecordSize(value);
+  if (!size.ok) return size;
   if (!value.startsWith('{')) return parsePlain(key, value);
   let raw: unknown;
   try {
@@ -164,9 +187,12 @@ export function parseServiceRecord(key: string, value: string): ParseResult {
   const name = validateServiceName(o.name);
   if (!name.ok) return name;
   const seg = keySegments(key);
-  if (seg && seg.name !== name.value) return fail(`name ${show(name.value)} does not match the key's service segment ${show(seg.name)}`);
+  if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
+  if (seg.name !== name.value) return fail(`name ${show(name.value)} does not match the key's service segment ${show(seg.name)}`);
   const id = validateInstanceId(o.id);
   if (!id.ok) return id;
+  // Two keys carrying one id would render two servers of one name (haproxy -c refuses): the key's segment rules.
+  if (seg.id !== id.value) return fail(`id ${show(id.value)} does not match the key's last segment ${show(seg.id)}`);
   const host = validateHost(o.host);
   if (!host.ok) return host;
   if (typeof o.port !== 'number') return fail(`port must be a JSON number, got ${show(o.port)}`);

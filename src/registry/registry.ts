@@ -25,10 +25,12 @@ import { ACCESS_DENIED_MSG, SidekickError, StoreError, errorMessage, isAccessDen
 import type { Logger } from '../util/log.js';
 import { entriesFor, layoutPrefixes, normalizeDomain, parseLayouts, type Layout, type LayoutOptions } from './layouts.js';
 import {
+  formatServiceRecord,
   validateHost,
   validateInstanceId,
   validateMeta,
   validatePort,
+  validateRecordSize,
   validateServiceName,
   validateTags,
   type ServiceRecord,
@@ -158,6 +160,8 @@ export function checkRecord(record: ServiceRecord): ServiceRecord {
   const meta = must(validateMeta(record.meta), where);
   const out: ServiceRecord = { name, id, host, port, tags, meta };
   if (record.node !== undefined) out.node = must(validateInstanceId(record.node, 'node'), where);
+  // A value the renderer would refuse for its size is refused here, before it is written.
+  must(validateRecordSize(formatServiceRecord(out)), where);
   return out;
 }
 

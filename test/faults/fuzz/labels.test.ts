@@ -3,24 +3,42 @@
 // broken port maps, hostile flags) through containerServices. Asserted: it never throws; every ServiceSpec's
 // record passes the record.ts validators again (formatServiceRecord → parseServiceRecord gives it back) and its
 // health settings are usable; every warning names the container and a label/env var (or Docker field, or flag)
-// that really is on the input, once; a single bad label skips its service with exactly one warning naming it;
-// clean containers register every published port without a warning.
+// that really is on the input (or 'SERVICE_* labels', the size rule's one synthetic label, only for a record over
+// 64 KiB), once; a single bad label skips its service with exactly one warning naming it; records near 64 KiB are
+// registered when they fit and skipped with that warning when not; clean containers register every published port
+// without a warning.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { containerServices, type InspectedContainer } from '../../../src/docker/services.js';
 import type { ContainerMapping } from '../../../src/docker/services.js';
 import type { MappingOptions } from '../../../src/docker/types.js';
-import { formatServiceRecord, parseServiceRecord, validateHost, validateInstanceId, validateMeta, validatePort, validateServiceName, validateTags } from '../../../src/registry/record.js';
+import {
+  formatServiceRecord,
+  MAX_VALUE_BYTES,
+  parseServiceRecord,
+  validateHost,
+  validateInstanceId,
+  validateMeta,
+  validatePort,
+  validateServiceName,
+  validateTags,
+  type ServiceRecord,
+} from '../../../src/registry/record.js';
+import { checkRecord } from '../../../src/registry/registry.js';
 import { bind, container, opts } from '../../unit/docker/fixtures.js';
-import { fcParams, SEED, STRICT, tolerate, toleratedSummary } from './support/common.js';
+import { fcParams, SEED, STRICT, toleratedSummary } from './support/common.js';
 import { containerArb, optsArb, registrableContainerArb } from './support/docker-arbs.js';
 
 /** setTimeout's ceiling: a longer delay becomes 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const RUNS = { chaos: 6000, single: 3000, clean: 1000 };
+const RUNS = { chaos: 6000, single: 3000, size: 500, clean: 1000 };
+/** The label of the warning for a record larger than the renderer reads: no single label is to blame. */
+const SIZE_LABEL = 'SERVICE_* labels';
 let mapped = 0;
 let specs = 0;
 let warnings = 0;
+/** 'SERVICE_* labels' warnings seen (records that would have been over 64 KiB). */
+let oversize = 0;
 
 /** The container name warnings must carry: Name without "/", else the short id. */
 const nameOf = (info: InspectedContainer): string => (info.Name ?? '').replace(/^\//, '') || info.Id.slice(0, 12);
@@ -30,6 +48,26 @@ function settingNames(info: InspectedContainer): Set<string> {
   const names = new Set(Object.keys(info.Config?.Labels ?? {}));
   for (const kv of info.Config?.Env ?? []) if (kv.indexOf('=') > 0) names.add(kv.slice(0, kv.indexOf('=')));
   return names;
+}
+
+/** UTF-8 bytes of the SERVICE_* labels and env vars (names and values) and the --tags: what a record's meta and tags come from. */
+function settingBytes(info: InspectedContainer, o: MappingOptions): number {
+  let n = Buffer.byteLength(o.tags.join(','));
+  for (const [k, v] of Object.entries(info.Config?.Labels ?? {})) if (/^SERVICE_/i.test(k)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  for (const kv of info.Config?.Env ?? []) if (/^SERVICE_/i.test(kv)) n += Buffer.byteLength(kv);
+  return n;
+}
+
+/**
+ * A 'SERVICE_* labels' warning is the size rule's: it says how large the record would have been, more than
+ * MAX_VALUE_BYTES, and no more than the SERVICE_* settings can make it (meta values may double when JSON escapes
+ * a backslash; 4 KiB for the name, id, host, node and field names).
+ */
+function sizeWarningHolds(info: InspectedContainer, o: MappingOptions, message: string): boolean {
+  const m = /^SERVICE_\* labels: value is (\d+) bytes, larger than (\d+)$/.exec(message);
+  if (!m || Number(m[2]) !== MAX_VALUE_BYTES) return false;
+  const bytes = Number(m[1]);
+  return bytes > MAX_VALUE_BYTES && bytes <= 2 * settingBytes(info, o) + 4096;
 }
 
 /** The port key a "port "X" is not <1-65535>…" message is about. */
@@ -63,6 +101,8 @@ function labelExists(info: InspectedContainer, o: MappingOptions, w: { label: st
       return !validateTags(o.tags).ok;
     case 'SERVICE_*':
       return [...settingNames(info)].filter((n) => n.startsWith('SERVICE_')).length > 64;
+    case SIZE_LABEL:
+      return sizeWarningHolds(info, o, w.message);
   }
   const field = /^NetworkSettings\.Ports\[(.*)\]\.(HostIp|HostPort)$/.exec(w.label);
   if (field) return Object.hasOwn(ports, field[1] as string);
@@ -89,11 +129,11 @@ function checkMapping(info: InspectedContainer, o: MappingOptions, out: Containe
     for (const v of [validateServiceName(r.name), validateInstanceId(r.id), validateHost(r.host), validatePort(r.port), validateTags(r.tags), validateMeta(r.meta)]) {
       expect(v.ok, `${JSON.stringify(r).slice(0, 300)}: ${v.ok ? '' : v.reason}`).toBe(true);
     }
-    // What the registry writes is what every renderer reads back.
+    // What the registry writes is what every renderer reads back: never over 64 KiB, the same record.
     const text = formatServiceRecord(r);
-    const back = parseServiceRecord(`/services/${r.name}/${r.id}`, text);
-    if (!back.ok && Buffer.byteLength(text) > 65_536) expect(tolerate('oversizeRecord'), `record of ${Buffer.byteLength(text)} bytes is refused by the renderer`).toBe(true);
-    else expect(back, JSON.stringify(r).slice(0, 300)).toEqual({ ok: true, record: r });
+    expect(Buffer.byteLength(text), `record of ${Buffer.byteLength(text)} bytes`).toBeLessThanOrEqual(MAX_VALUE_BYTES);
+    expect(parseServiceRecord(`/services/${r.name}/${r.id}`, text), JSON.stringify(r).slice(0, 300)).toEqual({ ok: true, record: r });
+    expect(checkRecord(r)).toEqual(r);
     const h = s.health;
     for (const [what, ms] of [['intervalMs', h.intervalMs], ['timeoutMs', h.timeoutMs]] as const) {
       expect(ms, what).toBeGreaterThan(0);
@@ -112,6 +152,7 @@ function checkMapping(info: InspectedContainer, o: MappingOptions, out: Containe
   }
   const seen = new Set<string>();
   for (const w of out.warnings) {
+    if (w.label === SIZE_LABEL) oversize++;
     expect(w.container).toBe(name);
     expect(typeof w.message === 'string' && w.message.length > 0).toBe(true);
     expect(labelExists(info, o, w), `warning names ${JSON.stringify(w.label)}, not on the input: ${w.message.slice(0, 200)}`).toBe(true);
@@ -172,6 +213,8 @@ describe('labels → records under hostile input', () => {
       }),
       fcParams(RUNS.chaos),
     );
+    // The generators do reach the size rule (up to 64 labels of up to 1024 three-byte characters).
+    expect(oversize).toBeGreaterThan(0);
   }, 120_000);
 
   it(`${RUNS.single} containers with exactly one bad label: that service is skipped with one warning naming the label`, () => {
@@ -197,6 +240,50 @@ describe('labels → records under hostile input', () => {
     );
   }, 120_000);
 
+  it(`${RUNS.size} containers with records near 64 KiB: registered when the record fits, else skipped with one '${SIZE_LABEL}' warning`, () => {
+    const sizeArb = fc.record({
+      n: fc.integer({ min: 0, max: 64 }),
+      len: fc.integer({ min: 1, max: 1024 }),
+      ch: fc.constantFrom('x', 'é', '€', '\\'),
+      ports: fc.uniqueArray(fc.constantFrom('80/tcp', '443/tcp', '53/udp', '8080/tcp'), { minLength: 1, maxLength: 3 }),
+      where: fc.constantFrom('label' as const, 'env' as const),
+    });
+    let fit = 0;
+    let skipped = 0;
+    fc.assert(
+      fc.property(sizeArb, ({ n, len, ch, ports, where }) => {
+        const big = Array.from({ length: n }, (_, i): [string, string] => [`SERVICE_M${i}`, ch.repeat(len)]);
+        const make = (settings: Array<[string, string]>): InspectedContainer =>
+          container({
+            ports: Object.fromEntries(ports.map((k, i) => [k, bind(32768 + i)])),
+            labels: where === 'label' ? Object.fromEntries(settings) : {},
+            env: where === 'env' ? settings.map(([k, v]) => `${k}=${v}`) : [],
+          });
+        const o = opts();
+        // The same container without the big labels: the records they would be added to.
+        const base = containerServices(make([]), o);
+        expect(base.warnings).toEqual([]);
+        expect(base.services).toHaveLength(ports.length);
+        const meta = Object.fromEntries(big.map(([k, v]) => [k.slice('SERVICE_'.length).toLowerCase(), v]));
+        const expected = base.services.map((s): ServiceRecord => ({ ...s.record, meta: { ...s.record.meta, ...meta } }));
+        const sizes = expected.map((r) => Buffer.byteLength(formatServiceRecord(r)));
+        const info = make(big);
+        const out = containerServices(info, o);
+        checkMapping(info, o, out);
+        expect(out.services.map((s) => s.record)).toEqual(expected.filter((_, i) => (sizes[i] as number) <= MAX_VALUE_BYTES));
+        // One warning per distinct size (warnings are deduplicated), in port order: compared sorted.
+        const over = [...new Set(sizes.filter((b) => b > MAX_VALUE_BYTES))].sort();
+        expect(out.warnings.map((w) => [w.label, w.message]).sort()).toEqual(over.map((b) => [SIZE_LABEL, `${SIZE_LABEL}: value is ${b} bytes, larger than ${MAX_VALUE_BYTES}`]));
+        fit += out.services.length;
+        skipped += sizes.length - out.services.length;
+      }),
+      fcParams(RUNS.size),
+    );
+    // Both sides of the limit are exercised.
+    expect(fit).toBeGreaterThan(0);
+    expect(skipped).toBeGreaterThan(0);
+  }, 120_000);
+
   it(`${RUNS.clean} clean containers: every published port registers, no warning`, () => {
     const portsArb = fc.uniqueArray(fc.constantFrom('80/tcp', '443/tcp', '53/udp', '8080/tcp', '9000'), { minLength: 1, maxLength: 4 });
     const goodArb = fc.subarray([...GOOD.filter(([k]) => k !== 'NAME')]).chain((gs) => fc.tuple(...gs.map(([k, vs]) => fc.constantFrom(...vs).map((v): [string, string] => [k, v]))));
@@ -218,12 +305,13 @@ describe('labels → records under hostile input', () => {
       }),
       fcParams(RUNS.clean),
     );
-    console.info(`[fuzz labels] seed=${SEED} strict=${STRICT} containers=${mapped} services=${specs} warnings=${warnings}\n${toleratedSummary()}`);
-    expect(mapped).toBeGreaterThanOrEqual(Math.min(10_000, fcParams(RUNS.chaos).numRuns + fcParams(RUNS.single).numRuns + fcParams(RUNS.clean).numRuns));
+    console.info(`[fuzz labels] seed=${SEED} strict=${STRICT} containers=${mapped} services=${specs} warnings=${warnings} oversize=${oversize}\n${toleratedSummary()}`);
+    const runs = fcParams(RUNS.chaos).numRuns + fcParams(RUNS.single).numRuns + fcParams(RUNS.size).numRuns + fcParams(RUNS.clean).numRuns;
+    expect(mapped).toBeGreaterThanOrEqual(Math.min(10_000, runs));
   }, 120_000);
 });
 
-describe('known bugs, pinned with their minimal input (it.fails: flips to a failure once fixed)', () => {
+describe('fixed bugs, pinned with their minimal input', () => {
   // Fixed: an interval beyond 24h (597h would overflow Node's timers, 400 nines are Infinity) skips the service
   // with one warning naming the label, instead of a timer that fires every millisecond.
   it.each(['597h', '9'.repeat(400)])('hugeDuration: SERVICE_CHECK_INTERVAL=%s is refused, never a timer past 2^31-1 ms', (value) => {
@@ -250,14 +338,29 @@ describe('known bugs, pinned with their minimal input (it.fails: flips to a fail
     }
   });
 
-  it.fails('oversizeRecord: 22 labels of 1024 "€" map to a record the renderer refuses (> 64 KiB)', () => {
-    const labels = Object.fromEntries(Array.from({ length: 22 }, (_, i) => [`SERVICE_M${i}`, '€'.repeat(1024)]));
-    const out = containerServices(container({ labels }), opts());
+  // oversizeRecord: 22 labels of 1024 "€" mapped to a record the renderer refused (> 64 KiB), without a warning.
+  const euroLabels = (n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`SERVICE_M${i}`, '€'.repeat(1024)]));
+
+  it(`oversizeRecord: 22 labels of 1024 "€" (a record > 64 KiB) skip the service with one '${SIZE_LABEL}' warning`, () => {
+    const out = containerServices(container({ labels: euroLabels(22) }), opts());
+    expect(out.services).toEqual([]);
+    expect(out.warnings.map((w) => [w.container, w.label])).toEqual([['web-1', SIZE_LABEL]]);
+    expect(out.warnings[0]?.message).toMatch(new RegExp(`^SERVICE_\\* labels: value is \\d+ bytes, larger than ${MAX_VALUE_BYTES}$`));
+  });
+
+  it('oversizeRecord: 21 such labels still fit, and the record reads back', () => {
+    const out = containerServices(container({ labels: euroLabels(21) }), opts());
     expect(out.warnings).toEqual([]);
-    const r = out.services[0]?.record;
-    expect(r).toBeDefined();
-    const back = parseServiceRecord(`/services/${r?.name}/${r?.id}`, formatServiceRecord(r as NonNullable<typeof r>));
-    expect(back.ok).toBe(true);
+    const r = out.services[0]?.record as ServiceRecord;
+    expect(out.services).toHaveLength(1);
+    expect(parseServiceRecord(`/services/${r.name}/${r.id}`, formatServiceRecord(r))).toEqual({ ok: true, record: r });
+  });
+
+  it('oversizeRecord: the registry refuses to write a record over 64 KiB (checkRecord)', () => {
+    const meta = Object.fromEntries(Object.entries(euroLabels(22)).map(([k, v]) => [k.toLowerCase(), v]));
+    const record: ServiceRecord = { name: 'web', id: 'host1:web-1:80', host: '10.0.0.1', port: 80, tags: [], meta };
+    expect(() => checkRecord(record)).toThrow(`larger than ${MAX_VALUE_BYTES}`);
+    expect(checkRecord({ ...record, meta: Object.fromEntries(Object.entries(meta).slice(0, 21)) }).meta).toEqual(Object.fromEntries(Object.entries(meta).slice(0, 21)));
   });
 
   it('exposedPortsLabel (fixed): with --internal a bad key only in NetworkSettings.Ports is blamed on NetworkSettings.Ports', () => {

@@ -249,7 +249,7 @@ describe('fileExists stays in its sandbox', () => {
   });
 });
 
-describe('known bugs, pinned with their minimal input (it.fails: flips to a failure once fixed)', () => {
+describe('fixed bugs, pinned with their minimal input', () => {
   it('dotdotName (fixed): a file named "..foo" inside the sandbox is found', () => {
     expect(fileExistsIn(sandbox, '..foo')).toBe(true);
   });

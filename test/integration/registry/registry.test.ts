@@ -156,10 +156,10 @@ describe('Registry', () => {
     expect(reg.stats.writes).toBe(6);
   });
 
-  it('writes the registrator layout as plain host:port', async () => {
+  it('writes the registrator layout as plain host:port (IPv6 in canonical text)', async () => {
     const { reg } = await makeRegistry(h, etcd.endpoint, { layouts: ['registrator'], prefix: 't2/services/' });
     await reg.start();
-    reg.set(rec({ id: 'a:b:80', host: 'fd00::5', port: 80 }));
+    reg.set(rec({ id: 'a:b:80', host: 'FD00:0:0::5', port: 80 }));
     reg.set(rec({ id: 'a:c:81', host: 'web.internal', port: 81 }));
     await within(5000, 'flush', reg.flushed());
     const kvs = await keysUnder(etcd.client, '/t2/services/');
@@ -238,6 +238,11 @@ describe('Registry', () => {
       [{ tags: ['ok', 'not ok'] }, /tag "not ok"/],
       [{ meta: { k: 'v;' } }, /meta\.k/],
       [{ node: 'a b' }, /node "a b"/],
+      [{ id: 'web@1' }, /id "web@1" may only hold/],
+      [{ name: 'Web' }, /name "Web"/],
+      [{ host: 'fe80::1%eth0' }, /zone id/],
+      // 22 values of 1024 "€" (3 bytes each): a JSON value the renderer would refuse for its size.
+      [{ meta: Object.fromEntries(Array.from({ length: 22 }, (_, i) => [`m${i}`, '€'.repeat(1024)])) }, /larger than 65536/],
     ];
     for (const [over, message] of bad) {
       const record = { ...rec(), ...over } as ReturnType<typeof rec>;

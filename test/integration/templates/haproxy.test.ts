@@ -59,7 +59,7 @@ function expected(opts: { internal: boolean }): string {
     backend('api', '/', [['h1:api:9000', '[::1]:9000'], ['h2:api:9000', '[fd00::12]:9000']]),
     backend('elasticsearch', '/', [['es-1', '10.0.0.21:9200'], ['es-2', '[fd00::22]:9200']]),
     ...(opts.internal ? [backend('internal', '/', [['i1', `127.0.0.1:${p.internal.port}`]])] : []),
-    backend('odd', '/health_check_x', [['odd_1_x', '10.0.0.7:80']]),
+    backend('odd', '/health_check_x', [['odd:1', '10.0.0.7:80']]),
     backend('web', '/healthz', [['h1:web-1:8080', `127.0.0.1:${p.webA.port}`], ['h2:web-2:8080', `127.0.0.1:${p.webB.port}`]]),
     backend('worker', '/', [['w1', 'localhost:7000']]),
     empty('bad_name__x'),
@@ -121,7 +121,7 @@ describe('templates/haproxy', () => {
   it('values that would break the config never reach it: refused records are dropped with a warning, the rest is whitelisted', async () => {
     const text = await rendered();
     expect(text).not.toContain(EVIL_HOST.split(';')[0]);
-    for (const bad of ['#comment', '$evil', 'ignored.example.test', 'odd@1', 'bad\nname', 'check#x']) expect(text).not.toContain(bad);
+    for (const bad of ['#comment', '$evil', 'ignored.example.test', 'odd@2', '10.0.0.8', 'bad\nname', 'check#x']) expect(text).not.toContain(bad);
     const lines = text.split('\n');
     for (const l of lines.filter((x) => x.includes('use_backend'))) {
       expect(l).toMatch(/^ {4}use_backend be_[A-Za-z0-9._-]+ if \{ hdr\(host\),field\(1,:\) -i [A-Za-z0-9._-]+ \}$/);
@@ -131,7 +131,7 @@ describe('templates/haproxy', () => {
     const run = await conf.render(store, env());
     expect(run.exitCode).toBe(0);
     const warned = logLines(String(run.stderr)).filter((l) => l.msg === 'ignoring invalid service record');
-    expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil']);
+    expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil', '/services/odd/odd@2+x']);
   });
 
   it('a service that loses its last instance keeps its pinned backend with no server: haproxy -c accepts it, requests get 503', async () => {

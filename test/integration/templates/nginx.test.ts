@@ -101,14 +101,14 @@ describe('templates/nginx', () => {
   it('values that would break the config never reach it: refused records are dropped with a warning, the rest is whitelisted', async () => {
     const text = await rendered();
     expect(text).not.toContain(EVIL_HOST.split(';')[0]);
-    for (const bad of ['#comment', '$evil', 'ignored.example.test', 'bad\nname']) expect(text).not.toContain(bad);
+    for (const bad of ['#comment', '$evil', 'ignored.example.test', '10.0.0.8', 'bad\nname']) expect(text).not.toContain(bad);
     // Every line is one of the template's own shapes; every store-derived word is [A-Za-z0-9._-].
     for (const line of text.split('\n').filter((l) => l.includes('server_name'))) expect(line).toMatch(/^ {4}server_name [A-Za-z0-9._-]+;$/);
     for (const line of text.split('\n').filter((l) => l.startsWith('#'))) expect(line).toMatch(/^# [A-Za-z0-9._-]+( \(pinned vhost\)(: no valid instance, 503)?)?$/);
     const run = await conf.render(store, env());
     expect(run.exitCode).toBe(0);
     const warned = logLines(String(run.stderr)).filter((l) => l.msg === 'ignoring invalid service record');
-    expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil']);
+    expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil', '/services/odd/odd@2+x']);
   });
 
   it('a service that loses its last instance gets no empty upstream: its pinned vhost answers 503 after the reload', async () => {

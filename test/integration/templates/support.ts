@@ -157,7 +157,7 @@ export function fixtureStore(p: FixturePorts): StoreSpec {
       { name: 'worker', id: 'w1', host: 'localhost', port: 7000 },
       {
         name: 'odd',
-        id: 'odd@1+x',
+        id: 'odd:1',
         host: '10.0.0.7',
         port: 80,
         meta: { vhost: 'odd.example.test $evil #comment', health_path: '/health check#x' },
@@ -165,7 +165,11 @@ export function fixtureStore(p: FixturePorts): StoreSpec {
       { name: 'elasticsearch', id: 'es-1', host: '10.0.0.21', port: 9200 },
       { name: 'elasticsearch', id: 'es-2', host: 'fd00::22', port: 9200, meta: { scheme: 'https' } },
     ],
-    raw: [['billing', 'evil', JSON.stringify({ name: 'billing', id: 'evil', host: EVIL_HOST, port: 80 })]],
+    raw: [
+      ['billing', 'evil', JSON.stringify({ name: 'billing', id: 'evil', host: EVIL_HOST, port: 80 })],
+      // An id haproxy would refuse as a server name: the record is dropped, not renamed.
+      ['odd', 'odd@2+x', JSON.stringify({ name: 'odd', id: 'odd@2+x', host: '10.0.0.8', port: 80 })],
+    ],
     pins: { billing: 'billing.example.test', gone: 'gone.example.test', internal: 'internal.example.test', 'bad\nname #x': 'x.example.test' },
   };
 }

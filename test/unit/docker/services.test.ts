@@ -433,6 +433,14 @@ describe('containerServices: malformed labels and fields give one warning and sk
     ['name with a ;', { env: ['SERVICE_80_NAME=web;evil'] }, 'SERVICE_80_NAME', 'must match'],
     ['tag with a space', { labels: { SERVICE_80_TAGS: 'ok,blue green' } }, 'SERVICE_80_TAGS', 'tag "blue green"'],
     ['id with a space', { labels: { SERVICE_80_ID: 'a b' } }, 'SERVICE_80_ID', 'id'],
+    ['id haproxy would refuse as a server name', { labels: { SERVICE_80_ID: 'web@1' } }, 'SERVICE_80_ID', 'may only hold letters'],
+    ['upper-case name (nginx folds upstream names)', { labels: { SERVICE_80_NAME: 'Web' } }, 'SERVICE_80_NAME', 'must match'],
+    [
+      'meta making the record larger than the renderer reads',
+      { labels: Object.fromEntries(Array.from({ length: 22 }, (_, i) => [`SERVICE_80_M${i}`, '€'.repeat(1024)])) },
+      'SERVICE_* labels',
+      'larger than 65536',
+    ],
     ['meta value with a ;', { labels: { SERVICE_80_OWNER: 'x;y' } }, 'SERVICE_80_OWNER', 'meta.owner'],
     ['meta key outside the charset', { labels: { 'SERVICE_80_A/B': '1' } }, 'SERVICE_80_A/B', 'meta key "a/b"'],
     [

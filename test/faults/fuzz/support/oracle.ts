@@ -3,7 +3,6 @@
 // are checked against it separately), the instances in render order, and a strict grammar for server addresses.
 import { isIP } from 'node:net';
 import { parseServiceRecord, type ParseResult, type ServiceRecord } from '../../../../src/registry/record.js';
-import { tolerate } from './common.js';
 
 /** One accepted instance as the templates see it. */
 export interface Instance {
@@ -25,7 +24,11 @@ export interface Expectation {
   parse(key: string): ParseResult;
 }
 
-const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/**
+ * Folder names the multi-service templates list: lower case only (nginx upstream names are case-insensitive, so
+ * "Web" beside "web" would be a duplicate upstream). A copy, not record.ts's own: the oracle states the rule.
+ */
+export const SERVICE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 export const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** `/services/<folder>/<segment>` (segment without "/", possibly empty), else undefined. */
@@ -85,24 +88,27 @@ const IPV4_RE = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
 
 /**
  * A server address as nginx and haproxy take it: IPv4, bracketed IPv6 or an RFC 1123 host name, then ":" and
- * a port 1-65535 without leading zeros. An IPv6 zone id is tolerated only as the known bug zoneId.
+ * a port 1-65535 without leading zeros. IPv6 only in its canonical RFC 5952 text (what validateHost hands out,
+ * the one form both checkers parse): no zone id, no upper case, no "1:2:3:4:5:6:7::" (NGINX_BAD_V6).
  */
 export function strictAddress(addr: string): boolean {
   const m = /^(.*):([1-9]\d{0,4})$/.exec(addr);
   if (!m || Number(m[2]) > 65535) return false;
   const host = m[1] as string;
-  const v6 = /^\[([0-9A-Fa-f:.]+)(%[A-Za-z0-9._-]+)?\]$/.exec(host);
+  const v6 = /^\[([0-9a-f:.]+)\]$/.exec(host);
   if (v6) {
     const inner = v6[1] as string;
-    if (isIP(inner) !== 6) return false;
-    if (v6[2] !== undefined && !tolerate('zoneId')) return false;
-    return !NGINX_BAD_V6.test(inner) || tolerate('nginxIpv6');
+    if (isIP(inner) !== 6 || NGINX_BAD_V6.test(inner)) return false;
+    return inner === canonicalV6(inner);
   }
   if (IPV4_RE.test(host)) return true;
   if (host.length > 254 || !HOSTNAME_RE.test(host)) return false;
   const labels = host.replace(/\.$/, '').split('.');
   return !/^\d+$/.test(labels[labels.length - 1] as string);
 }
+
+/** The RFC 5952 text of an IPv6 literal, as the WHATWG URL parser writes it. */
+export const canonicalV6 = (host: string): string => new URL(`http://[${host}]/`).hostname.slice(1, -1);
 
 /** IPv6 texts nginx 1.22 refuses although they are valid: seven groups and a trailing "::". */
 export const NGINX_BAD_V6 = /^(?:[0-9A-Fa-f]{1,4}:){7}:$/;

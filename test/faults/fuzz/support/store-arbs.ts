@@ -1,7 +1,10 @@
 // fast-check arbitraries for the store → render path: keys and values as an attacker (or a broken writer) could
 // put them into etcd. Every generated entry carries the generator's own verdict (`intent`), independent of
 // record.ts: "valid" values must be accepted, "invalid" ones refused; "unknown" ones (random bytes, random JSON,
-// odd keys) are only checked for safety.
+// odd keys) are only checked for safety. The rules the verdicts encode: a record lives at `/services/<name>/<id>`
+// with both segments non-empty, a lower-case service name equal to the folder, an id of [A-Za-z0-9._:-] (≤ 512)
+// equal to the key's last segment, a host that is IPv4, IPv6 without a zone id (any valid text: it comes back
+// canonical) or an RFC 1123 name, and at most 64 KiB. Most generated values are valid, so that renders are full.
 import fc from 'fast-check';
 import { BREAKERS } from './common.js';
 
@@ -23,17 +26,24 @@ const insertAt = (s: string, ch: string, at: number): string => {
 
 // ---------------------------------------------------------------- hosts
 
-/** Hosts validateHost accepts. Zone ids are accepted too (a known bug: nginx and haproxy refuse them). */
+/**
+ * Hosts validateHost accepts. IPv6 in any valid text (upper case, IPv4 tail, seven groups and "::" that nginx
+ * itself refuses): the record carries its canonical RFC 5952 form, which the renders must show.
+ */
 export const validHostArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 6, arbitrary: fc.ipV4() },
   { weight: 3, arbitrary: fc.ipV6() },
+  { weight: 1, arbitrary: fc.ipV6().map((h) => h.toUpperCase()) },
   { weight: 4, arbitrary: fc.constant('localhost') },
   { weight: 2, arbitrary: fc.domain({ size: 'small' }) },
   {
     weight: 2,
     arbitrary: pick(['localhost.', 'db-1.internal', 'a', '0a.example', `${'a'.repeat(63)}.example`, '::', '::1', '::ffff:127.0.0.1', '0.0.0.0', '255.255.255.255', '127.0.0.1']),
   },
-  { weight: 1, arbitrary: pick(['fe80::1%eth0', 'fe80::a%lo', 'fe80::1%en0.5']) },
+  {
+    weight: 1,
+    arbitrary: pick(['1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', 'FE80::1', '2001:DB8:0:0:0:0:0:1', '0:0:0:0:0:0:0:1', '::FFFF:10.0.0.1', '1:0:0:1:0:0:0:1', '64:ff9b::192.0.2.33']),
+  },
 );
 
 /** Hosts that must be refused: statement breakers, brackets, bad IPs, bad host names, unicode. */
@@ -44,19 +54,16 @@ export const HOSTILE_HOSTS: readonly string[] = [
   'a..b', '.', '..', '.a', `${'a'.repeat(64)}.com`, `${'a.'.repeat(127)}aa`, '999.1.1.1', '1.2.3.4.', '1.2.3', '01.02.03.04',
   '0x7f.0.0.1', '2130706433', 'example.123', 'ünïcode.com', 'xn--; evil', 'a_b.com', 'a*b', 'a/b', 'a\\b', 'a@b', 'unix:/tmp/x',
   'ipv4@1.2.3.4', '1.2.3.4:80', 'a\u200bb', '\ufeffa', 'backup weight=100', '127.0.0.1 backup', '1.2.3.4\tx', 'host\r',
+  // Zone ids: valid for isIP, refused by nginx and haproxy, so by validateHost.
+  'fe80::1%eth0', 'fe80::a%lo', 'fe80::1%en0.5', '::1%1', 'FE80::1%ETH0',
 ];
 
-/** Characters that break any host when inserted anywhere ("%", ":", ".", "-" excluded: they can keep one valid). */
-const HOST_POISON = [...BREAKERS, '/', '@', '*', '|', '<', '>', '(', ')', ',', '!', '&', '=', '?', '[', ']', '~', '^', 'é', '\u200b', '_'];
+/** Characters that break any host when inserted anywhere (":", ".", "-" excluded: they can keep one valid; "%" makes a zone id at best). */
+const HOST_POISON = [...BREAKERS, '/', '@', '*', '|', '<', '>', '(', ')', ',', '!', '&', '=', '?', '[', ']', '~', '^', 'é', '\u200b', '_', '%'];
 
 export const hostileHostArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: pick(HOSTILE_HOSTS) },
-  {
-    weight: 3,
-    arbitrary: fc
-      .tuple(validHostArb.filter((h) => !h.includes('%')), pick(HOST_POISON), fc.nat())
-      .map(([h, ch, at]) => insertAt(h, ch, at)),
-  },
+  { weight: 3, arbitrary: fc.tuple(validHostArb, pick(HOST_POISON), fc.nat()).map(([h, ch, at]) => insertAt(h, ch, at)) },
 );
 
 // ---------------------------------------------------------------- ports
@@ -73,33 +80,44 @@ export const BAD_PORT_TEXTS: readonly string[] = [
 
 // ---------------------------------------------------------------- ids, names, tags, meta, node
 
+/** Instance ids: registrator's `host:container:port[:udp]` charset, which is haproxy's server-name charset. */
 const SAFE_ID = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,24}$/);
-const WIDE_ID_UNIT = pick([
-  ...'abcXYZ019.:-_', '(', ')', ',', '!', '@', '%', '&', '=', '?', '[', ']', '~', '^', '*', '|', '<', '>', '+', 'é', 'ß', '\u200b', '😀', '\ud800',
-]);
-/** Instance ids validateInstanceId accepts: mostly haproxy-safe, some with characters haproxy refuses (a known gap). */
+/** Instance ids validateInstanceId accepts: that charset, 1-512 characters. */
 export const validIdArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 10, arbitrary: SAFE_ID },
-  { weight: 2, arbitrary: fc.string({ unit: WIDE_ID_UNIT, minLength: 1, maxLength: 16 }) },
-  { weight: 1, arbitrary: pick(['..', '.', 'host1:web-1:80', 'host1:web-1:53:udp', 'x'.repeat(512)]) },
+  { weight: 1, arbitrary: pick(['..', '.', '-', ':', '_', 'same', 'host1:web-1:80', 'host1:web-1:53:udp', 'x'.repeat(512)]) },
 );
+/** Printable characters outside the id charset: haproxy refuses them in a server name. */
+const ID_FOREIGN = ['(', ')', ',', '!', '@', '%', '&', '=', '?', '[', ']', '~', '^', '*', '|', '<', '>', '+', 'é', 'ß', '\u200b', '😀', '\ud800'];
 /** Characters validateInstanceId must refuse (no "/": these ids also become key segments). */
-const ID_POISON = [...BREAKERS, '\u2028', '\u0001', '\u009f', '\u2003'];
+const ID_POISON = [...BREAKERS, '\u2028', '\u0001', '\u009f', '\u2003', ...ID_FOREIGN];
+const WIDE_ID_UNIT = pick([...'abcXYZ019.:-_', ...ID_FOREIGN]);
 /** Ids (and key segments) that must be refused. */
 export const hostileIdArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(SAFE_ID, pick(ID_POISON), fc.nat()).map(([s, ch, at]) => insertAt(s, ch, at)) },
-  { weight: 1, arbitrary: pick(['x'.repeat(513), ' ', '\n', 'a;b', '{x}', "'", '"', '#', '$x', '\\', '`id`', 'a\u2029b']) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.string({ unit: WIDE_ID_UNIT, maxLength: 16 }), pick(ID_FOREIGN), fc.nat()).map(([s, ch, at]) => insertAt(s, ch, at)),
+  },
+  { weight: 1, arbitrary: pick(['x'.repeat(513), ' ', '\n', 'a;b', '{x}', "'", '"', '#', '$x', '\\', '`id`', 'a\u2029b', 'a(b', 'é']) },
 );
 
-export const VALID_NAMES = ['web', 'api', 'web-api', 'web.v2', 'web_x', 'Web', 'WEB', 'a', '0', 'db', 'web-api.v2'] as const;
+/** Service names: lower case only (nginx upstream names are case-insensitive: "Web" would collide with "web"). */
+const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const VALID_NAMES = ['web', 'api', 'web-api', 'web.v2', 'web_x', 'a', '0', 'db', 'web-api.v2', '0web', 'a'.repeat(63)] as const;
 /** Folder names that must never become a service (no "/": they are key segments). */
-export const HOSTILE_NAMES: readonly string[] = ['we b', 'web;', '-web', '.web', '..', '.', 'a'.repeat(64), 'wéb', 'web\n', '{web}', 'web#', '_web', 'web\u2028', "web'", 'w$b'];
+export const HOSTILE_NAMES: readonly string[] = [
+  'we b', 'web;', '-web', '.web', '..', '.', 'a'.repeat(64), 'wéb', 'web\n', '{web}', 'web#', '_web', 'web\u2028', "web'", 'w$b',
+  'Web', 'WEB', 'wEb', 'Api', 'DB', 'Web-Api.V2', 'web:1',
+];
 export const nameArb: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: pick(VALID_NAMES) },
-  { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,12}$/) },
+  { weight: 5, arbitrary: pick(VALID_NAMES) },
+  { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,12}$/) },
   { weight: 1, arbitrary: pick(HOSTILE_NAMES) },
+  // One upper-case letter in an otherwise valid name.
+  { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,8}[A-Z][a-z0-9._-]{0,3}$/) },
 );
-export const nameIsValid = (n: string): boolean => /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(n);
+export const nameIsValid = (n: string): boolean => NAME_RE.test(n);
 
 const validTagsArb = fc.array(fc.stringMatching(/^[A-Za-z0-9._:=/@+,-]{1,16}$/), { maxLength: 4 });
 export const BAD_TAGS: readonly unknown[] = [
@@ -113,17 +131,16 @@ export const BAD_META: readonly unknown[] = [
   { k: 'a}b' }, { k: '"' }, { k: "'" }, { k: '`' }, { k: '\u2028' }, { k: '\u0085' }, { k: '\u0000' }, { k: 'x'.repeat(1025) },
   Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])), { ['k'.repeat(129)]: 'x' }, { 'ké': 'x' }, { 'k/1': 'x' },
 ];
-export const BAD_NODES: readonly unknown[] = ['', 'a b', 'x;', 1, null, false, 'x/y', '#', 'n\n', 'x'.repeat(513)];
+export const BAD_NODES: readonly unknown[] = ['', 'a b', 'x;', 1, null, false, 'x/y', '#', 'n\n', 'x'.repeat(513), 'a(b', 'nöde', 'n,1'];
 const BAD_IDS_TYPED: readonly unknown[] = [1, null, true, [], {}, ['a'], ''];
 const BAD_HOSTS_TYPED: readonly unknown[] = [123, null, true, [], {}, ['1.2.3.4'], { host: '1.2.3.4' }];
 
 // ---------------------------------------------------------------- values
 
-/** A valid record object for service `name` (extra unknown fields included sometimes: they are ignored). */
-export function recordObjArb(name: string): fc.Arbitrary<Record<string, unknown>> {
+/** A valid record object for service `name` stored at `/services/<name>/<id>` (extra unknown fields sometimes: ignored). */
+export function recordObjArb(name: string, id: string): fc.Arbitrary<Record<string, unknown>> {
   return fc
     .record({
-      id: validIdArb,
       host: validHostArb,
       port: validPortArb,
       tags: fc.option(validTagsArb, { nil: undefined }),
@@ -132,7 +149,7 @@ export function recordObjArb(name: string): fc.Arbitrary<Record<string, unknown>
       extra: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined, freq: 4 }),
     })
     .map((r) => {
-      const o: Record<string, unknown> = { name, id: r.id, host: r.host, port: r.port };
+      const o: Record<string, unknown> = { name, id, host: r.host, port: r.port };
       if (r.tags !== undefined) o.tags = r.tags;
       if (r.meta !== undefined) o.meta = r.meta;
       if (r.node !== undefined) o.node = r.node;
@@ -146,29 +163,21 @@ const formatAddr = (host: string, port: number): string => (host.includes(':') ?
 const escapeChars = (json: string, set: RegExp): string =>
   json.replace(set, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`);
 
-/** A generated value plus whether it is plain host:port (plain values also need a valid key id segment). */
+/** A generated value with its verdict at a key whose segments are valid (name and id the ones it was made for). */
 interface GenValue {
   value: string;
   intent: Intent;
   why: string;
-  plain: boolean;
 }
 
-/** Values that must be accepted at `/services/<name>/<valid id>`. */
-export function validValueArb(name: string): fc.Arbitrary<GenValue> {
-  const json = recordObjArb(name);
+/** Values that must be accepted at `/services/<name>/<id>` (name and id valid). */
+export function validValueArb(name: string, id: string): fc.Arbitrary<GenValue> {
+  const json = recordObjArb(name, id);
+  const valid = (why: string) => (value: string): GenValue => ({ value, intent: 'valid', why });
   return fc.oneof(
-    { weight: 5, arbitrary: json.map((o) => ({ value: JSON.stringify(o), intent: 'valid' as const, why: 'json', plain: false })) },
-    { weight: 1, arbitrary: json.map((o) => ({ value: JSON.stringify(o, null, 2), intent: 'valid' as const, why: 'json-pretty', plain: false })) },
-    {
-      weight: 1,
-      arbitrary: json.map((o) => ({
-        value: JSON.stringify(o).replace(/"port":(\d+)/, '"port":$1.0'),
-        intent: 'valid' as const,
-        why: 'json-port-float-text',
-        plain: false,
-      })),
-    },
+    { weight: 5, arbitrary: json.map((o) => JSON.stringify(o)).map(valid('json')) },
+    { weight: 1, arbitrary: json.map((o) => JSON.stringify(o, null, 2)).map(valid('json-pretty')) },
+    { weight: 1, arbitrary: json.map((o) => JSON.stringify(o).replace(/"port":(\d+)/, '"port":$1.0')).map(valid('json-port-float-text')) },
     {
       // Every letter and dot \u-escaped: the same record. Only without x-extra (no true/false/null literal to
       // break) and without escapes already in the text (a name like "web\n"); otherwise the plain JSON. No
@@ -177,42 +186,43 @@ export function validValueArb(name: string): fc.Arbitrary<GenValue> {
       arbitrary: json.map((o) => {
         const text = JSON.stringify(o);
         const escapable = o['x-extra'] === undefined && !text.includes('\\');
-        return { value: escapable ? escapeChars(text, /[a-z.]/g) : text, intent: 'valid' as const, why: escapable ? 'json-escaped' : 'json', plain: false };
+        return { value: escapable ? escapeChars(text, /[a-z.]/g) : text, intent: 'valid' as const, why: escapable ? 'json-escaped' : 'json' };
       }),
     },
     {
-      // A hostile host first, overridden by the valid one (JSON.parse keeps the last).
+      // A hostile host (or another id) first, overridden by the valid one (JSON.parse keeps the last).
       weight: 1,
-      arbitrary: fc.tuple(json, hostileHostArb).map(([o, bad]) => ({
-        value: `{"host":${JSON.stringify(bad)},${JSON.stringify(o).slice(1)}`,
-        intent: 'valid' as const,
-        why: 'json-dup-field-good-last',
-        plain: false,
-      })),
+      arbitrary: fc
+        .tuple(json, fc.oneof(hostileHostArb.map((h) => ['host', h] as const), fc.oneof(validIdArb, hostileIdArb).map((i) => ['id', i] as const)))
+        .map(([o, [field, bad]]) => `{${JSON.stringify(field)}:${JSON.stringify(bad)},${JSON.stringify(o).slice(1)}`)
+        .map(valid('json-dup-field-good-last')),
     },
-    {
-      weight: 3,
-      arbitrary: fc.tuple(validHostArb, validPortArb).map(([h, p]) => ({ value: formatAddr(h, p), intent: 'valid' as const, why: 'plain', plain: true })),
-    },
+    { weight: 3, arbitrary: fc.tuple(validHostArb, validPortArb).map(([h, p]) => formatAddr(h, p)).map(valid('plain')) },
     {
       // Exactly at the 64 KiB limit (1- and 2-byte padding): still accepted. Rare.
       weight: 1,
       arbitrary: fc.oneof(
-        { weight: 30, arbitrary: fc.tuple(validHostArb, validPortArb).map(([h, p]) => ({ value: formatAddr(h, p), intent: 'valid' as const, why: 'plain', plain: true })) },
-        { weight: 1, arbitrary: fc.tuple(SAFE_ID, fc.constantFrom('x', 'é')).map(([id, unit]) => ({ value: paddedRecord(name, 65_536, unit, id), intent: 'valid' as const, why: `at-limit-${unit}`, plain: false })) },
+        { weight: 30, arbitrary: fc.tuple(validHostArb, validPortArb).map(([h, p]) => formatAddr(h, p)).map(valid('plain')) },
+        { weight: 1, arbitrary: fc.constantFrom('x', 'é').map((unit) => ({ value: paddedRecord(name, 65_536, unit, id), intent: 'valid' as const, why: `at-limit-${unit}` })) },
       ),
     },
   );
 }
 
 type Field = 'name' | 'id' | 'host' | 'port' | 'tags' | 'meta' | 'node';
-/** One field replaced by a bad value. */
-export function badFieldArb(name: string): fc.Arbitrary<[Field, unknown]> {
+/** An id that is not `id` (the key's segment): valid on its own, refused in a JSON record at that key. */
+function otherIdArb(id: string): fc.Arbitrary<string> {
+  const variants = [id.toUpperCase(), id.toLowerCase(), `${id}:80`, `${id}.`, 'same'].filter((v) => v !== id);
+  return fc.oneof(validIdArb, pick(variants)).map((v) => (v === id ? `${id}-2` : v));
+}
+/** One field replaced by a bad value (for a record of service `name` at id segment `id`). */
+export function badFieldArb(name: string, id: string): fc.Arbitrary<[Field, unknown]> {
+  const badNames: unknown[] = [`${name}x`, 'other', '', 'we b', 'web;', 123, null, ['web'], 'wéb', 'a'.repeat(64), 'Web', name.toUpperCase(), ` ${name}`];
   return fc.oneof(
     fc.tuple(fc.constant<Field>('host'), fc.oneof(hostileHostArb, pick(BAD_HOSTS_TYPED))),
     fc.tuple(fc.constant<Field>('port'), pick(BAD_JSON_PORTS)),
-    fc.tuple(fc.constant<Field>('name'), pick<unknown>([`${name}x`, 'other', '', 'we b', 'web;', 123, null, ['web'], 'wéb', 'a'.repeat(64)])),
-    fc.tuple(fc.constant<Field>('id'), fc.oneof(hostileIdArb, pick(BAD_IDS_TYPED))),
+    fc.tuple(fc.constant<Field>('name'), pick(badNames.filter((n) => n !== name))),
+    fc.tuple(fc.constant<Field>('id'), fc.oneof(hostileIdArb, pick(BAD_IDS_TYPED), otherIdArb(id))),
     fc.tuple(fc.constant<Field>('tags'), pick(BAD_TAGS)),
     fc.tuple(fc.constant<Field>('meta'), pick(BAD_META)),
     fc.tuple(fc.constant<Field>('node'), pick(BAD_NODES)),
@@ -226,6 +236,7 @@ const BROKEN: readonly string[] = [
   '{"__proto__":{"name":"web","id":"a","host":"1.2.3.4","port":80}}', '{"name":"web","id":"a","host":"1.2.3.4","port":80', '\u0000{}',
   '1.2.3.4', '1.2.3.4:80:90', '[1.2.3.4]:80', '::1:80', '[::1]80', '[::1]:', ':80', '', ' 1.2.3.4:80', '1.2.3.4:80 ', '1.2.3.4:80\n', 'localhost:80;',
   '[fe80::1%eth0 x]:80', '[::1]:80]', '[[::1]]:80', 'localhost:80 backup', 'localhost:80;server 6.6.6.6:80', '1.2.3.4:80\u2028', '1.2.3.4:80#',
+  '[fe80::1%eth0]:80', '[FE80::1%1]:80',
 ];
 
 let hugeCache: Record<string, string> | undefined;
@@ -249,73 +260,45 @@ export function paddedRecord(name: string, bytes: number, unit = 'x', id = 'padd
   return head.replace('"pad":""', `"pad":"${pad}"`);
 }
 
-/** Values that must be refused at `/services/<name>/<valid id>`. */
-export function invalidValueArb(name: string): fc.Arbitrary<GenValue> {
-  const json = recordObjArb(name);
-  const mutated = fc.tuple(json, badFieldArb(name)).map(([o, [field, bad]]) => ({ ...o, [field]: bad }));
+/** Values that must be refused at `/services/<name>/<id>` (at an odd key a JSON id may match it after all). */
+export function invalidValueArb(name: string, id: string): fc.Arbitrary<GenValue> {
+  const json = recordObjArb(name, id);
+  const invalid = (why: string) => (value: string): GenValue => ({ value, intent: 'invalid', why });
+  const mutated = fc.tuple(json, badFieldArb(name, id)).map(([o, [field, bad]]) => ({ ...o, [field]: bad }));
   return fc.oneof(
-    { weight: 12, arbitrary: mutated.map((o) => ({ value: JSON.stringify(o), intent: 'invalid' as const, why: 'json-bad-field', plain: false })) },
-    {
-      // The same, with the breakers written as \u escapes (JSON.parse restores them).
-      weight: 3,
-      arbitrary: mutated.map((o) => ({
-        value: escapeChars(JSON.stringify(o), /[;#' $`\u2028\u2029]/g),
-        intent: 'invalid' as const,
-        why: 'json-bad-field-escaped',
-        plain: false,
-      })),
-    },
+    { weight: 12, arbitrary: mutated.map((o) => JSON.stringify(o)).map(invalid('json-bad-field')) },
+    // The same, with the breakers written as \u escapes (JSON.parse restores them).
+    { weight: 3, arbitrary: mutated.map((o) => escapeChars(JSON.stringify(o), /[;#' $`\u2028\u2029]/g)).map(invalid('json-bad-field-escaped')) },
     {
       weight: 2,
-      arbitrary: fc.tuple(json, badFieldArb(name)).map(([o, [field, bad]]) => ({
-        value: `${JSON.stringify(o).slice(0, -1)},${JSON.stringify(field)}:${JSON.stringify(bad) ?? 'null'}}`,
-        intent: 'invalid' as const,
-        why: 'json-dup-field-bad-last',
-        plain: false,
-      })),
+      arbitrary: fc
+        .tuple(json, badFieldArb(name, id))
+        .map(([o, [field, bad]]) => `${JSON.stringify(o).slice(0, -1)},${JSON.stringify(field)}:${JSON.stringify(bad) ?? 'null'}}`)
+        .map(invalid('json-dup-field-bad-last')),
     },
-    {
-      weight: 1,
-      arbitrary: fc.tuple(json, pick(BAD_RAW_PORTS)).map(([o, raw]) => ({
-        value: JSON.stringify(o).replace(/"port":\d+/, `"port":${raw}`),
-        intent: 'invalid' as const,
-        why: 'json-raw-port',
-        plain: false,
-      })),
-    },
-    { weight: 3, arbitrary: pick(BROKEN).map((value) => ({ value, intent: 'invalid' as const, why: 'broken', plain: false })) },
+    // A whole valid record but for its id: another key's id (two keys, one id: duplicate server names).
+    { weight: 2, arbitrary: fc.tuple(json, otherIdArb(id)).map(([o, other]) => JSON.stringify({ ...o, id: other })).map(invalid('json-id-not-key')) },
+    { weight: 1, arbitrary: fc.tuple(json, pick(BAD_RAW_PORTS)).map(([o, raw]) => JSON.stringify(o).replace(/"port":\d+/, `"port":${raw}`)).map(invalid('json-raw-port')) },
+    { weight: 3, arbitrary: pick(BROKEN).map(invalid('broken')) },
     {
       weight: 4,
-      arbitrary: fc.tuple(hostileHostArb, validPortArb, fc.boolean()).map(([h, p, br]) => ({
-        // "[::1]" unbracketed is registrator's own IPv6 form: bracket it once more to keep it hostile.
-        value: br || /^\[.*\]$/.test(h) ? `[${h}]:${p}` : `${h}:${p}`,
-        intent: 'invalid' as const,
-        why: 'plain-bad-host',
-        plain: true,
-      })),
+      // "[::1]" unbracketed is registrator's own IPv6 form: bracket it once more to keep it hostile.
+      arbitrary: fc.tuple(hostileHostArb, validPortArb, fc.boolean()).map(([h, p, br]) => (br || /^\[.*\]$/.test(h) ? `[${h}]:${p}` : `${h}:${p}`)).map(invalid('plain-bad-host')),
     },
-    {
-      weight: 2,
-      arbitrary: fc.tuple(validHostArb, pick(BAD_PORT_TEXTS)).map(([h, p]) => ({
-        value: h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`,
-        intent: 'invalid' as const,
-        why: 'plain-bad-port',
-        plain: true,
-      })),
-    },
+    { weight: 2, arbitrary: fc.tuple(validHostArb, pick(BAD_PORT_TEXTS)).map(([h, p]) => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`)).map(invalid('plain-bad-port')) },
     {
       weight: 1,
       arbitrary: pick(['plain1m', 'json1m', 'hosts1m', 'over', 'over-multibyte']).map((k) => {
-        const value = k === 'over' ? paddedRecord(name, 65_537) : k === 'over-multibyte' ? paddedRecord(name, 65_537, 'é') : (huge()[k] as string);
-        return { value, intent: 'invalid' as const, why: `huge-${k}`, plain: false };
+        const value = k === 'over' ? paddedRecord(name, 65_537, 'x', id) : k === 'over-multibyte' ? paddedRecord(name, 65_537, 'é', id) : (huge()[k] as string);
+        return { value, intent: 'invalid' as const, why: `huge-${k}` };
       }),
     },
   );
 }
 
 /** Values nobody vouches for: random bytes (utf8/latin1), random JSON, random "host:port", random records. */
-export function unknownValueArb(name: string): fc.Arbitrary<GenValue> {
-  const u = (why: string) => (value: string): GenValue => ({ value, intent: 'unknown', why, plain: false });
+export function unknownValueArb(name: string, id: string): fc.Arbitrary<GenValue> {
+  const u = (why: string) => (value: string): GenValue => ({ value, intent: 'unknown', why });
   const anyJson = fc.jsonValue({ maxDepth: 2 });
   return fc.oneof(
     fc.tuple(fc.uint8Array({ maxLength: 256 }), fc.boolean()).map(([b, utf8]) => Buffer.from(b).toString(utf8 ? 'utf8' : 'latin1')).map(u('bytes')),
@@ -325,7 +308,7 @@ export function unknownValueArb(name: string): fc.Arbitrary<GenValue> {
       .record(
         {
           name: fc.oneof(fc.constant(name), anyJson),
-          id: fc.oneof(validIdArb, hostileIdArb, anyJson),
+          id: fc.oneof(fc.constant(id), validIdArb, hostileIdArb, anyJson),
           host: fc.oneof(validHostArb, hostileHostArb, anyJson),
           port: fc.oneof(validPortArb, pick(BAD_JSON_PORTS), anyJson),
           tags: fc.oneof(validTagsArb, pick(BAD_TAGS), anyJson),
@@ -341,50 +324,61 @@ export function unknownValueArb(name: string): fc.Arbitrary<GenValue> {
   );
 }
 
-function valueArb(name: string): fc.Arbitrary<GenValue> {
-  return fc.oneof({ weight: 6, arbitrary: validValueArb(name) }, { weight: 5, arbitrary: invalidValueArb(name) }, { weight: 2, arbitrary: unknownValueArb(name) });
+function valueArb(name: string, id: string): fc.Arbitrary<GenValue> {
+  return fc.oneof({ weight: 8, arbitrary: validValueArb(name, id) }, { weight: 5, arbitrary: invalidValueArb(name, id) }, { weight: 2, arbitrary: unknownValueArb(name, id) });
 }
 
-/** An entry at `/services/<name>/<segment>`; a plain value is refused when the key's id segment is. */
+/**
+ * An entry at `/services/<name>/<segment>`, its value made for that segment (a JSON record's id is the key's
+ * last segment): a valid value stays valid only when both the name and the segment are.
+ */
 export function folderEntryArb(name: string): fc.Arbitrary<GenEntry> {
   const seg = fc.oneof(
-    { weight: 8, arbitrary: validIdArb.map((s) => ({ seg: s, ok: true })) },
-    { weight: 2, arbitrary: hostileIdArb.map((s) => ({ seg: s, ok: false })) },
+    { weight: 17, arbitrary: validIdArb.map((s) => ({ seg: s, ok: true })) },
+    { weight: 3, arbitrary: hostileIdArb.map((s) => ({ seg: s, ok: false })) },
   );
-  return fc.tuple(seg, valueArb(name)).map(([s, v]) => {
-    let intent = v.intent;
-    if (intent === 'valid' && ((v.plain && !s.ok) || !nameIsValid(name))) intent = 'invalid';
-    return { key: `/services/${name}/${s.seg}`, value: v.value, intent, why: `${v.why}${s.ok ? '' : '+bad-key-segment'}` };
-  });
+  return seg.chain((s) =>
+    valueArb(name, s.seg).map((v): GenEntry => {
+      const intent = v.intent === 'valid' && (!s.ok || !nameIsValid(name)) ? 'invalid' : v.intent;
+      return { key: `/services/${name}/${s.seg}`, value: v.value, intent, why: `${v.why}${s.ok ? '' : '+bad-key-segment'}` };
+    }),
+  );
 }
 
-/** Keys of odd shape: empty segments, dot segments, no leading slash, deeper, NUL, very long, leaf keys. */
-const ODD_KEYS: ReadonlyArray<(id: string, name: string) => string> = [
-  (id, n) => `/services/${n}//${id}`,
-  (id, n) => `/services/${n}/${id}/deeper`,
-  (_id, n) => `/services/${n}/`,
-  (_id, n) => `/services/${n}`,
-  (id, n) => `/services//${n}/${id}`,
-  (id, n) => `/services/../services/${n}/${id}`,
-  (id, n) => `/services/./${n}/${id}`,
-  (id, n) => `services/${n}/${id}`,
-  (id, n) => `/services/${n}/${id}/..`,
-  (id, n) => `/services/${n}/../${id}`,
-  (id, n) => `/other/${n}/${id}`,
-  (_id, n) => `/services/${n}/${'k'.repeat(5000)}`,
-  (id, n) => `/services/${n}/${id}\u0000`,
-  (id, n) => `/services/${n}/${id}\n`,
-  (_id, n) => `/services/${n}/%2e%2e`,
-  (_id, n) => `/services/${n}/..`,
-  (_id, n) => `/services/${n}/.`,
-  (id, n) => `/services/${n}/${id}/../../../etc/passwd`,
-  (id, n) => `//services/${n}/${id}`,
-  (id, n) => `/services/${n}/\u2028${id}`,
-  (id, n) => `/SERVICES/${n}/${id}`,
+/**
+ * Keys of odd shape: empty segments, dot segments, no leading slash, deeper, NUL, very long, leaf keys. `refused`:
+ * no value is accepted there (an empty name or id segment, or an id segment outside the charset or too long).
+ */
+const ODD_KEYS: ReadonlyArray<{ key: (id: string, name: string) => string; refused?: true }> = [
+  { key: (id, n) => `/services/${n}//${id}`, refused: true },
+  { key: (id, n) => `/services/${n}/${id}/deeper` },
+  { key: (_id, n) => `/services/${n}/`, refused: true },
+  { key: (_id, n) => `/services/${n}` },
+  { key: (id, n) => `/services//${n}/${id}` },
+  { key: (id, n) => `/services/../services/${n}/${id}` },
+  { key: (id, n) => `/services/./${n}/${id}` },
+  { key: (id, n) => `services/${n}/${id}` },
+  { key: (id, n) => `/services/${n}/${id}/..` },
+  { key: (id, n) => `/services/${n}/../${id}` },
+  { key: (id, n) => `/other/${n}/${id}` },
+  { key: (_id, n) => `/services/${n}/${'k'.repeat(5000)}`, refused: true },
+  { key: (id, n) => `/services/${n}/${id}\u0000`, refused: true },
+  { key: (id, n) => `/services/${n}/${id}\n`, refused: true },
+  { key: (_id, n) => `/services/${n}/%2e%2e`, refused: true },
+  { key: (_id, n) => `/services/${n}/..` },
+  { key: (_id, n) => `/services/${n}/.` },
+  { key: (id, n) => `/services/${n}/${id}/../../../etc/passwd` },
+  { key: (id, n) => `//services/${n}/${id}` },
+  { key: (id, n) => `/services/${n}/\u2028${id}`, refused: true },
+  { key: (id, n) => `/SERVICES/${n}/${id}` },
+  { key: (id, n) => `/services/${n}/${id}/`, refused: true },
 ];
-export const oddEntryArb: fc.Arbitrary<GenEntry> = fc
-  .tuple(fc.nat(ODD_KEYS.length - 1), SAFE_ID, pick(VALID_NAMES), fc.oneof(validValueArb('web'), unknownValueArb('web'), invalidValueArb('web')))
-  .map(([form, id, name, v]) => ({ key: (ODD_KEYS[form] as (id: string, n: string) => string)(id, name), value: v.value, intent: 'unknown', why: `odd-key-${form}:${v.why}` }));
+export const oddEntryArb: fc.Arbitrary<GenEntry> = fc.tuple(fc.nat(ODD_KEYS.length - 1), SAFE_ID, pick(VALID_NAMES)).chain(([form, id, name]) => {
+  const odd = ODD_KEYS[form] as (typeof ODD_KEYS)[number];
+  return fc.oneof(validValueArb(name, id), unknownValueArb(name, id), invalidValueArb(name, id)).map(
+    (v): GenEntry => ({ key: odd.key(id, name), value: v.value, intent: odd.refused ? 'invalid' : 'unknown', why: `odd-key-${form}:${v.why}` }),
+  );
+});
 
 const short = (s: string): string => (s.length > 160 ? `${JSON.stringify(s.slice(0, 160))}…(${s.length} chars)` : JSON.stringify(s));
 /** Counterexamples print entries shortened: a 1 MiB value printed whole would drown the report (and the runner). */
