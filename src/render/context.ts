@@ -25,8 +25,8 @@ export interface RenderState {
   log: Logger;
   /** List lookups of this pass, deduplicated by helper+arg. */
   lookups: Lookup[];
-  /** helper+arg of `lookups`, so de-duplication stays O(1) with a thousand services. */
-  lookupIds: Set<string>;
+  /** Args of `lookups` per helper, so de-duplication stays O(1) with a thousand services (no key string built). */
+  lookupIds: Map<string, Set<string>>;
   /** Value → absolute key it was read from, so `json` can name the key of a bad value. */
   origins: Map<string, string>;
   /** Engine-wide DNS cache (survives renders). */
@@ -40,6 +40,21 @@ export interface RenderState {
   records: Map<string, CachedRecord>;
   /** Engine-wide memo of `service` results per folder, reused while the folder's entries are the same strings. */
   serviceDirs: Map<string, { entries: Entry[]; instances: ServiceInstanceData[]; view: KeyView; version: number | undefined }>;
+  /**
+   * This pass's instances per folder: `services` reads every folder to skip empty ones and `service this` reads
+   * it again; the view is fixed during a pass, so the second read is one map lookup.
+   */
+  passDirs: Map<string, ServiceInstanceData[]>;
+  /** This pass's absolute roots by `root=` argument (undefined: the default root). */
+  passRoots: Map<string | undefined, string>;
+}
+
+/** What outlives one pass (the engine's caches) plus what a pass is about; the rest starts empty each pass. */
+export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs'>;
+
+/** A fresh state for one render pass. */
+export function newRenderState(base: RenderStateBase): RenderState {
+  return { ...base, lookups: [], lookupIds: new Map(), origins: new Map(), dnsMisses: new Map(), passDirs: new Map(), passRoots: new Map() };
 }
 
 /** A parsed service record (or why it was refused) for one key, valid while the value is `value`. */
@@ -144,9 +159,10 @@ export function relKey(prefix: string, key: string): string {
 
 /** Records a list lookup once per helper+arg (the view is fixed during a render, so counts agree). */
 export function recordLookup(state: RenderState, helper: string, arg: string, count: number): void {
-  const id = `${helper}\0${arg}`;
-  if (state.lookupIds.has(id)) return;
-  state.lookupIds.add(id);
+  let args = state.lookupIds.get(helper);
+  if (!args) state.lookupIds.set(helper, (args = new Set()));
+  if (args.has(arg)) return;
+  args.add(arg);
   state.lookups.push({ helper, arg, count });
 }
 

@@ -10,7 +10,7 @@ import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { DATA_KEY, normalizePrefix, type CachedRecord, type Lookup, type RenderState } from './context.js';
+import { DATA_KEY, newRenderState, normalizePrefix, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 
@@ -163,19 +163,7 @@ export class TemplateEngine {
     const log = ctx.log ?? this.log;
     const prefix = normalizePrefix(ctx.prefix);
     for (let pass = 1; ; pass++) {
-      const state: RenderState = {
-        file: path,
-        view: ctx.view,
-        prefix,
-        log,
-        lookups: [],
-        lookupIds: new Set(),
-        origins: new Map(),
-        dns: this.dns,
-        dnsMisses: new Map(),
-        records: this.records,
-        serviceDirs: this.serviceDirs,
-      };
+      const state = newRenderState({ file: path, view: ctx.view, prefix, log, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs });
       let text: string;
       try {
         text = template({}, { data: { [DATA_KEY]: state } });

@@ -12,8 +12,10 @@ const DEFAULT_ROOT = '/services';
 const MIN_CACHE = 10_000;
 
 function rootOf(state: RenderState, options: HelperOptions): string {
-  const root = options.hash.root === undefined ? DEFAULT_ROOT : str(options, options.hash.root, 'root=');
-  return absKey(state.prefix, root);
+  const arg = options.hash.root === undefined ? undefined : str(options, options.hash.root, 'root=');
+  let root = state.passRoots.get(arg);
+  if (root === undefined) state.passRoots.set(arg, (root = absKey(state.prefix, arg ?? DEFAULT_ROOT)));
+  return root;
 }
 
 /** The instance stored at key, parsed once per distinct value; a bad value warns once and yields undefined. */
@@ -68,8 +70,15 @@ function sameEntries(a: Entry[], b: Entry[]): boolean {
   return true;
 }
 
-/** A folder's instances, reused from the last render while its entries are unchanged (templates never mutate them). */
+/** A folder's instances: read once per pass, and reused from the last render while its entries are unchanged. */
 function memoInstances(state: RenderState, dir: string): ServiceInstance[] {
+  let instances = state.passDirs.get(dir);
+  if (!instances) state.passDirs.set(dir, (instances = folderInstances(state, dir)));
+  return instances;
+}
+
+/** A folder's instances, reused from the last render while its entries are unchanged (templates never mutate them). */
+function folderInstances(state: RenderState, dir: string): ServiceInstance[] {
   const memo = state.serviceDirs.get(dir);
   // A view that versions its folders (the mirror) answers "unchanged?" without listing the folder.
   const version = state.view.version?.(dir);

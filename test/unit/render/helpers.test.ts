@@ -3,7 +3,7 @@ import Handlebars from 'handlebars';
 import { describe, expect, it, vi } from 'vitest';
 import { TemplateEngine } from '../../../src/render/engine.js';
 import { registerHelpers } from '../../../src/render/helpers.js';
-import { DATA_KEY, type RenderState } from '../../../src/render/context.js';
+import { DATA_KEY, newRenderState, type RenderState } from '../../../src/render/context.js';
 import { DnsCache } from '../../../src/render/dns.js';
 import type { KeyView } from '../../../src/store/types.js';
 import { TemplateError } from '../../../src/util/errors.js';
@@ -206,19 +206,8 @@ describe('registerHelpers on a bare Handlebars instance', () => {
     const hb = Handlebars.create();
     registerHelpers(hb);
     const t = hb.compile('{{getv "/k"}}', { noEscape: true });
-    const state = (v: KeyView): RenderState => ({
-      file: 'bare.tmpl',
-      view: v,
-      prefix: '',
-      log: silentLogger,
-      lookups: [],
-      lookupIds: new Set(),
-      origins: new Map(),
-      dns: new DnsCache(),
-      dnsMisses: new Map(),
-      records: new Map(),
-      serviceDirs: new Map(),
-    });
+    const state = (v: KeyView): RenderState =>
+      newRenderState({ file: 'bare.tmpl', view: v, prefix: '', log: silentLogger, dns: new DnsCache(), records: new Map(), serviceDirs: new Map() });
     expect(t({}, { data: { [DATA_KEY]: state(new MapView({ '/k': 'one' })) } })).toBe('one');
     expect(t({}, { data: { [DATA_KEY]: state(new MapView({ '/k': 'two' })) } })).toBe('two');
     expect(() => t({})).toThrow(/getv: called outside a sidekick render/);
