@@ -2,6 +2,7 @@
 // migration, and the service helpers. Installed into an isolated Handlebars environment.
 import type HandlebarsNS from 'handlebars';
 import { splitArgs, helperError, type Helper } from './context.js';
+import { fastEach } from './each.js';
 import { goHelpers } from './helpers-go.js';
 import { kvHelpers } from './helpers-kv.js';
 import { serviceHelpers } from './helpers-services.js';
@@ -25,6 +26,7 @@ export function helperSet(opts: HelperSetOptions = {}): Record<string, Helper> {
  */
 export function registerHelpers(hb: typeof HandlebarsNS, opts: HelperSetOptions = {}): void {
   for (const [name, fn] of Object.entries(helperSet(opts))) hb.registerHelper(name, fn);
+  hb.registerHelper('each', fastEach(hb));
   // Handlebars' own message names neither the file nor the line; `{{nohelper 1}}` is usually a typo.
   hb.registerHelper('helperMissing', (...args: unknown[]) => {
     const { params, options } = splitArgs(args);
