@@ -68,6 +68,7 @@ async function stageCheckSwap(
   }
   const staged = await stageFile(resource.dest, content, attrs);
   let keep = false;
+  let swapped = false;
   try {
     if (resource.checkCmd && !opts.syncOnly) {
       try {
@@ -83,10 +84,11 @@ async function stageCheckSwap(
         throw err;
       }
     }
-    await swapIn(staged, resource.dest);
+    await swapIn(staged, resource.dest, content);
+    swapped = true; // the staged name is dest now: nothing left to remove
     return { status: 'swapped', previous: current };
   } finally {
-    if (!keep) await discard(staged);
+    if (!keep && !swapped) await discard(staged);
   }
 }
 

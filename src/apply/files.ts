@@ -1,5 +1,6 @@
 // Staging, comparison and the atomic swap of destination files.
 import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import { chmod, chown, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -18,11 +19,24 @@ export interface FileAttrs {
   gid?: number;
 }
 
+/**
+ * What this process last swapped in at each dest, with the file's identity right after: while a stat of dest
+ * still gives the same inode, size, mtime and ctime (ns), it holds those bytes and they need not be read again
+ * (a 270 KiB config is re-read on every change otherwise). Any write, chmod, chown or replacement by someone
+ * else changes the ctime at least, and the file is read as before.
+ */
+const swappedIn = new Map<string, { id: string; state: FileState }>();
+
+const identity = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}:${st.uid}:${st.gid}`;
+
 /** Reads dest, or undefined when it does not exist yet. */
 export async function readCurrent(dest: string): Promise<FileState | undefined> {
   try {
-    const [content, st] = await Promise.all([readFile(dest), stat(dest)]);
-    return { content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    const st = await stat(dest, { bigint: true });
+    const known = swappedIn.get(dest);
+    if (known?.id === identity(st)) return known.state;
+    const content = await readFile(dest);
+    return { content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -75,8 +89,9 @@ export async function stageFile(dest: string, content: Buffer, attrs: FileAttrs)
   return staged;
 }
 
-/** Renames staged over dest and fsyncs the folder so the swap survives a crash. */
-export async function swapIn(staged: string, dest: string): Promise<void> {
+/** Renames staged (holding `content`) over dest and fsyncs the folder so the swap survives a crash. */
+export async function swapIn(staged: string, dest: string, content: Buffer): Promise<void> {
+  swappedIn.delete(dest);
   await rename(staged, dest);
   const dir = await open(dirname(dest), 'r');
   try {
@@ -84,18 +99,23 @@ export async function swapIn(staged: string, dest: string): Promise<void> {
   } finally {
     await dir.close();
   }
+  const st = await stat(dest, { bigint: true });
+  // Remembered only when dest is plausibly still our file (a writer racing the rename would show in the size).
+  if (st.size !== BigInt(content.length)) return;
+  swappedIn.set(dest, { id: identity(st), state: { content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) } });
 }
 
 /** Puts back what dest held before (byte for byte, same mode and owner), or removes it if it did not exist. */
 export async function restore(dest: string, previous: FileState | undefined): Promise<void> {
   if (!previous) {
+    swappedIn.delete(dest);
     await unlink(dest).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
     return;
   }
   const staged = await stageFile(dest, previous.content, previous);
-  await swapIn(staged, dest);
+  await swapIn(staged, dest, previous.content);
 }
 
 /** Removes a staging file, ignoring one that is already gone. */

@@ -60,6 +60,17 @@ describe('applyBatch', () => {
     expect(await lines(log)).toEqual(['reload']);
   });
 
+  it('notices a change made behind its back, even one of the same size within the same second: rewrites it', async () => {
+    const r = resource('a');
+    await applyBatch([{ resource: r, text: 'ours\n' }], opts());
+    await writeFile(r.dest, 'them\n');
+    const [out] = await applyBatch([{ resource: r, text: 'ours\n' }], opts());
+    expect(out?.status).toBe('applied');
+    expect(await readFile(r.dest, 'utf8')).toBe('ours\n');
+    // And the bytes it just wrote are known again: the same text is unchanged.
+    expect((await applyBatch([{ resource: r, text: 'ours\n' }], opts()))[0]?.status).toBe('unchanged');
+  });
+
   it('rewrites when only the mode differs', async () => {
     const r = resource('a', { mode: 0o600 });
     await writeFile(r.dest, 'x');

@@ -10,7 +10,19 @@ describe('Quiescence', () => {
     const q = new Quiescence(undefined, fire);
     for (let i = 0; i < 100; i++) q.poke();
     expect(fire).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(0);
+    vi.runAllTicks();
+    vi.advanceTimersToNextTimer(); // the setImmediate, not a 1 ms timer
+    expect(fire).toHaveBeenCalledTimes(1);
+    expect(q.pending).toBe(false);
+  });
+
+  it('without wait, fires from setImmediate: before an immediate queued after it, no 1 ms timer in between', async () => {
+    vi.useRealTimers();
+    const fire = vi.fn();
+    const q = new Quiescence(undefined, fire);
+    q.poke();
+    q.poke();
+    await new Promise((r) => setImmediate(r));
     expect(fire).toHaveBeenCalledTimes(1);
   });
 
