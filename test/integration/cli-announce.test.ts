@@ -1,7 +1,7 @@
 // `sidekick announce` as a user runs it: the real binary, a real etcd, and real services on loopback (busybox httpd,
 // a host command, a test HTTP server whose answers the test scripts).
 import { createServer, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { sidekick } from '../support/cli.js';
 import { startEtcd, type EtcdHandle } from '../support/etcd.js';
 import { freePort } from '../support/ports.js';
-import { waitFor } from '../support/procs.js';
+import { stopProc, tcpOpen, waitFor } from '../support/procs.js';
 import { tempDir } from '../support/tmp.js';
 
 type LogLine = Record<string, unknown> & { msg?: string; level?: number };
@@ -42,7 +42,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   // SIGTERM first so leases are revoked (no stale keys for the next test), SIGKILL if that does not end it.
-  await Promise.all(announces.splice(0).map((a) => stop(a.proc)));
+  await Promise.all(announces.splice(0).map((a) => stopProc(a.proc)));
   await Promise.all(children.splice(0).map((c) => (c.kill('SIGKILL'), c.catch(() => undefined))));
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
   if (!etcd.running) await etcd.start();
@@ -53,17 +53,6 @@ afterEach(async () => {
 afterAll(async () => {
   await etcd?.cleanup();
 });
-
-/** Sends SIGTERM, then SIGKILL after `graceMs`; resolves with the result. */
-async function stop(proc: ResultPromise, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000) {
-  proc.kill(signal);
-  const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-  try {
-    return await proc;
-  } finally {
-    clearTimeout(t);
-  }
-}
 
 /** Waits for a process that should exit by itself; SIGKILLs it after `ms` (the assertions then fail). */
 async function exitOf(proc: ResultPromise, ms = 15_000) {
@@ -109,18 +98,6 @@ function announce(args: string[], env: Record<string, string> = {}, opts: { bare
   };
   announces.push(a);
   return a;
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** busybox httpd serving `root` on 127.0.0.1:port (404 for / without index.html). */
@@ -225,7 +202,7 @@ describe('sidekick announce (binary)', () => {
     expect(reg).toMatchObject({ service: `n1:web:${port}`, address: `127.0.0.1:${port}`, level: 30 });
     expect(logs.find((l) => l.msg === 'etcd lease granted')).toMatchObject({ ttl: 5 });
 
-    const run = await stop(a.proc);
+    const run = await stopProc(a.proc);
     expect(run.exitCode).toBe(0);
     expect(String(run.stdout)).toBe('');
     // stderr is JSON lines only (pretty logs only on a TTY).
@@ -354,7 +331,7 @@ describe('sidekick announce (binary)', () => {
     const key = '/services/web/n1:web:8080';
     const kv = await waitKv(key, 15_000);
     const sent = Date.now();
-    const run = await stop(a.proc, 'SIGTERM');
+    const run = await stopProc(a.proc, 'SIGTERM');
     expect(run.exitCode).toBe(0);
     // closeSidecar awaits the revoke before exiting: the key is already gone, and the lease no longer exists
     // (expiry cannot explain it: it had ~10 s left and was kept alive).
@@ -370,7 +347,7 @@ describe('sidekick announce (binary)', () => {
     const a = announce(['--name', 'web', '--address', '127.0.0.1:8081', '--check', 'none', '--ttl', '10s']);
     const key = '/services/web/n1:web:8081';
     const kv = await waitKv(key, 15_000);
-    const run = await stop(a.proc, 'SIGINT');
+    const run = await stopProc(a.proc, 'SIGINT');
     expect(run.exitCode).toBe(0);
     expect(await kvAt(key)).toBeUndefined();
     expect((await leaseTtl(kv.lease)).ttl).toBe(-1);
@@ -380,7 +357,7 @@ describe('sidekick announce (binary)', () => {
     const a = announce(['--name', 'web', '--address', '127.0.0.1:8082', '--check', 'none', '--ttl', '2s']);
     const key = '/services/web/n1:web:8082';
     const kv = await waitKv(key, 15_000);
-    const run = await stop(a.proc, 'SIGKILL');
+    const run = await stopProc(a.proc, 'SIGKILL');
     expect(run.signal).toBe('SIGKILL');
     const killedAt = Date.now();
     // Nobody revoked anything: the key and its lease are still there right after the kill.
@@ -468,7 +445,7 @@ describe('sidekick announce (binary)', () => {
       await waitFor(() => a.count('etcd reachable again') === 1, 5000);
       expect(a.count('etcd unreachable; retrying with backoff')).toBe(1);
 
-      const run = await stop(a.proc);
+      const run = await stopProc(a.proc);
       expect(run.exitCode).toBe(0);
       expect(await kvAt(key, own.client)).toBeUndefined();
     } finally {
@@ -482,7 +459,7 @@ describe('sidekick announce (binary)', () => {
     await waitFor(() => a.count('etcd unreachable; retrying with backoff') === 1, 15_000);
     // 'announcing' is logged just before the SIGTERM handler is installed (see the test below for that window).
     await waitFor(() => a.count('announcing') === 1, 15_000);
-    const run = await stop(a.proc);
+    const run = await stopProc(a.proc);
     expect(run.exitCode, String(run.stderr)).toBe(0);
     expect(parseLines(String(run.stderr)).some((l) => l.msg === 'stopping')).toBe(true);
   });
@@ -500,7 +477,7 @@ describe('sidekick announce (binary)', () => {
     try {
       const a = announce(['--etcd', `http://127.0.0.1:${port}`, '--name', 'web', '--address', '127.0.0.1:8080', '--check', 'none', '--ttl', '3s'], {}, { bare: true });
       await waitFor(() => sockets.size > 0, 10_000);
-      const run = await stop(a.proc);
+      const run = await stopProc(a.proc);
       expect(run.signal).toBeUndefined();
       expect(run.exitCode).toBe(0);
     } finally {

@@ -1,7 +1,8 @@
 // Real server processes for integration tests: nginx and haproxy from Debian, in temp dirs on loopback.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { connect } from 'node:net';
+import { execa, type ResultPromise } from 'execa';
 
 /** Resolves when fn stops throwing (or returns true), polling every `everyMs`, failing after `timeoutMs`. */
 export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 25): Promise<T> {
@@ -108,4 +109,27 @@ export async function startHaproxy(dir: string, conf: string): Promise<HaproxyHa
       });
     },
   };
+}
+
+/** Sends `signal` (SIGTERM by default), then SIGKILL after `graceMs`; resolves with the result. */
+export async function stopProc(proc: ResultPromise, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000) {
+  proc.kill(signal);
+  const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  try {
+    return await proc;
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** Resolves true once something accepts TCP connections on 127.0.0.1:port, false if refused. */
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }

@@ -15,7 +15,7 @@ import {
   type FakeAws,
 } from '../../support/aws.js';
 import { freePort } from '../../support/ports.js';
-import { waitFor } from '../../support/procs.js';
+import { stopProc, waitFor } from '../../support/procs.js';
 
 type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
@@ -73,16 +73,8 @@ async function appServer(): Promise<{ port: number; ok: boolean; hits: number }>
   return state;
 }
 
-/** Sends a signal, SIGKILL after `graceMs`; resolves with the result. */
-async function stop(proc: ResultPromise, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000) {
-  proc.kill(signal);
-  const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-  try {
-    return await proc;
-  } finally {
-    clearTimeout(t);
-  }
-}
+/** Stops an elb run: its SIGTERM deregistration may retry for a while, hence the longer grace. */
+const stop = (proc: ResultPromise, signal: NodeJS.Signals = 'SIGTERM') => stopProc(proc, signal, 10_000);
 
 /** JSON lines of the text so far (a trailing partial line is left for later). */
 function parseLines(text: string): LogLine[] {

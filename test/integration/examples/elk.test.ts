@@ -12,7 +12,7 @@ import { sidekick } from '../../support/cli.js';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, startDockerd, TEST_LABEL, type DockerdHandle } from '../../support/docker.js';
 import { startEtcd, type EtcdHandle } from '../../support/etcd.js';
 import { freePort } from '../../support/ports.js';
-import { httpGet, nginxHttpPaths, nginxPreamble, startNginx, waitFor, type NginxHandle } from '../../support/procs.js';
+import { httpGet, nginxHttpPaths, nginxPreamble, startNginx, stopProc, tcpOpen, waitFor, type NginxHandle } from '../../support/procs.js';
 import { tempDir } from '../../support/tmp.js';
 import {
   EXAMPLES,
@@ -23,8 +23,6 @@ import {
   readResources,
   stageConfdir,
   startHttpd,
-  stopProc,
-  tcpOpen,
   type ComposeFile,
   type ComposeService,
   type Httpd,

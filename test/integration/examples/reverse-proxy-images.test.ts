@@ -7,11 +7,11 @@
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImages } from '../../../scripts/docker-image.js';
-import { ensureBusyboxImage, runContainer, startDockerd, TEST_LABEL, type DockerdHandle } from '../../support/docker.js';
+import { ensureBusyboxImage, startDockerd, TEST_LABEL, type DockerdHandle } from '../../support/docker.js';
 import { startEtcd, type EtcdHandle } from '../../support/etcd.js';
 import { freePort } from '../../support/ports.js';
 import { httpGet, waitFor } from '../../support/procs.js';
-import { EXAMPLES, mountsOf, readCompose, type ComposeFile, type ComposeService } from './support.js';
+import { EXAMPLES, mountsOf, readCompose, startComposeBackends, type ComposeFile, type ComposeService } from './support.js';
 
 const EXAMPLE = join(EXAMPLES, 'reverse-proxy');
 
@@ -70,19 +70,7 @@ async function fileIn(id: string, path: string): Promise<string> {
 
 describe('examples/reverse-proxy: the compose services in the real images', () => {
   it('register feeds etcd from the labelled backends; the endpoint with the example conf serves them and follows a stop', async () => {
-    const ports: Record<string, number> = {};
-    const ids: Record<string, string> = {};
-    for (const name of ['web-blue', 'web-green']) {
-      const port = await freePort();
-      ports[name] = port;
-      const c = await runContainer(dockerd.docker, {
-        name,
-        labels: compose.services[name]?.labels,
-        exposedPorts: [String(port)],
-        cmd: ['sh', '-c', `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`],
-      });
-      ids[name] = c.id;
-    }
+    const { ports, ids } = await startComposeBackends(dockerd.docker, compose);
     await runService('register', { SIDEKICK_NODE: etcd.endpoint }, ['--ip', '127.0.0.1']);
     const keys = async () => (await etcd.client.getAll().prefix('/services/').keys()).sort();
     await waitFor(async () => (await keys()).length === 2, 60_000, 200);

@@ -9,12 +9,12 @@ import { execa, type ResultPromise } from 'execa';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidekick } from '../../support/cli.js';
-import { ensureBusyboxImage, runContainer, startDockerd, type DockerdHandle } from '../../support/docker.js';
+import { ensureBusyboxImage, startDockerd, type DockerdHandle } from '../../support/docker.js';
 import { startEtcd, type EtcdHandle } from '../../support/etcd.js';
 import { freePort } from '../../support/ports.js';
-import { httpGet, waitFor } from '../../support/procs.js';
+import { httpGet, stopProc, waitFor } from '../../support/procs.js';
 import { tempDir } from '../../support/tmp.js';
-import { EXAMPLES, jsonLogs, mountsOf, readCompose, readResources, stageConfdir, stopProc, type ComposeFile, type ResourceTable } from './support.js';
+import { EXAMPLES, jsonLogs, mountsOf, readCompose, readResources, stageConfdir, startComposeBackends, type ComposeFile, type ResourceTable } from './support.js';
 
 const EXAMPLE = join(EXAMPLES, 'reverse-proxy');
 const NGINX = '/usr/sbin/nginx';
@@ -211,19 +211,7 @@ describe('examples/reverse-proxy: register → etcd → the endpoint resource �
   });
 
   it('serves the labelled backends through the rendered nginx.conf; a stopped one leaves it and nginx is reloaded', async () => {
-    const ports: Record<string, number> = {};
-    const ids: Record<string, string> = {};
-    for (const name of ['web-blue', 'web-green']) {
-      const port = await freePort();
-      ports[name] = port;
-      const c = await runContainer(dockerd.docker, {
-        name,
-        labels: compose.services[name]?.labels,
-        exposedPorts: [String(port)],
-        cmd: ['sh', '-c', `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`],
-      });
-      ids[name] = c.id;
-    }
+    const { ports, ids } = await startComposeBackends(dockerd.docker, compose);
     const service = compose.services.register ?? {};
     procs.push(sidekick([...(service.command ?? []), '--docker', dockerd.address, '--ip', '127.0.0.1'], { ...service.environment, SIDEKICK_NODE: etcd.endpoint }));
     const keys = async () => (await etcd.client.getAll().prefix('/services/').keys()).sort();

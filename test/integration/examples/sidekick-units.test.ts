@@ -8,9 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceRecord } from '../../../src/registry/record.js';
 import { sidekick } from '../../support/cli.js';
 import { startEtcd, type EtcdHandle } from '../../support/etcd.js';
-import { waitFor } from '../../support/procs.js';
+import { stopProc, waitFor } from '../../support/procs.js';
 import { tempDir } from '../../support/tmp.js';
-import { EXAMPLES, execArgv, parseEnvFile, parseUnit, startHttpd, stopProc, unitValues, type Httpd, type Unit } from './support.js';
+import { EXAMPLES, execArgv, parseEnvFile, parseUnit, startHttpd, unitValues, type Httpd, type Unit } from './support.js';
 
 const UNITS = join(EXAMPLES, 'sidekick-units');
 const SIDEKICK_PATH = '/usr/local/bin/sidekick';

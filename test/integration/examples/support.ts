@@ -1,13 +1,14 @@
 // Helpers for the example tests: read systemd units, compose files and conf.d resources as shipped, and run the
 // pieces they name (sidekick's own command lines, stand-in services) on loopback.
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import type Dockerode from 'dockerode';
+import { runContainer } from '../../support/docker.js';
 import { freePort } from '../../support/ports.js';
-import { waitFor } from '../../support/procs.js';
+import { tcpOpen, waitFor } from '../../support/procs.js';
 
 /** The repository's examples/ folder. */
 export const EXAMPLES = join(import.meta.dirname, '../../../examples');
@@ -154,18 +155,6 @@ export async function stageConfdir(
   return staged;
 }
 
-/** Resolves true once something accepts TCP connections on 127.0.0.1:port, false if refused. */
-export function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /** A busybox httpd on loopback serving `files` (path → body) from `root`. */
 export interface Httpd {
   port: number;
@@ -199,17 +188,6 @@ export async function startHttpd(root: string, files: Record<string, string>, po
   };
 }
 
-/** Sends SIGTERM, then SIGKILL after `graceMs`; resolves with the result. */
-export async function stopProc(proc: ResultPromise, graceMs = 5000) {
-  proc.kill('SIGTERM');
-  const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-  try {
-    return await proc;
-  } finally {
-    clearTimeout(t);
-  }
-}
-
 /** Collects a child's stderr as it comes and parses sidekick's JSON log lines from it. */
 export function jsonLogs(proc: ResultPromise): () => Array<Record<string, unknown>> {
   let text = '';
@@ -222,4 +200,22 @@ export function jsonLogs(proc: ResultPromise): () => Array<Record<string, unknow
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The reverse-proxy example's backends: web-blue and web-green with their compose labels, busybox httpd on a free loopback port each. */
+export async function startComposeBackends(docker: Dockerode, compose: ComposeFile): Promise<{ ports: Record<string, number>; ids: Record<string, string> }> {
+  const ports: Record<string, number> = {};
+  const ids: Record<string, string> = {};
+  for (const name of ['web-blue', 'web-green']) {
+    const port = await freePort();
+    ports[name] = port;
+    const c = await runContainer(docker, {
+      name,
+      labels: compose.services[name]?.labels,
+      exposedPorts: [String(port)],
+      cmd: ['sh', '-c', `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`],
+    });
+    ids[name] = c.id;
+  }
+  return { ports, ids };
 }
