@@ -5,15 +5,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logLines } from '../../support/cli.js';
-import { freePort } from '../../support/ports.js';
 import { startHaproxy, waitFor, type HaproxyHandle } from '../../support/procs.js';
-import { EVIL_HOST, fixtureStore, getWithHost, recordingBackend, shippedConfdir, type Confdir, type RecordingBackend, type StoreSpec } from './support.js';
+import { EVIL_HOST, expectFixtureRoutes, expectRefusedRecords, getWithHost, shippedConfdir, startFixture, type Confdir, type Fixture, type StoreSpec } from './support.js';
 
 let conf: Confdir;
 let haproxy: HaproxyHandle | undefined;
+let fixture: Fixture;
 let port: number;
-let backends: { webA: RecordingBackend; webB: RecordingBackend; internal: RecordingBackend };
+let backends: Fixture['backends'];
 let store: StoreSpec;
 const env = (): Record<string, string> => ({ HAPROXY_BIND: `127.0.0.1:${port}` });
 
@@ -73,9 +72,8 @@ function expected(opts: { internal: boolean }): string {
 const rendered = (): Promise<string> => readFile(conf.dest, 'utf8');
 
 beforeAll(async () => {
-  backends = { webA: await recordingBackend('web-a'), webB: await recordingBackend('web-b'), internal: await recordingBackend('internal') };
-  port = await freePort();
-  store = fixtureStore({ webA: backends.webA.port, webB: backends.webB.port, internal: backends.internal.port });
+  fixture = await startFixture();
+  ({ port, backends, store } = fixture);
   // The shipped check loads the distro's haproxy.cfg first; here a minimal global section stands in for it.
   conf = await shippedConfdir('haproxy', (r, dir) => {
     r.check_cmd = String(r.check_cmd).replace('/etc/haproxy/haproxy.cfg', join(dir, 'global.cfg'));
@@ -85,7 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await haproxy?.stop();
-  await Promise.all(Object.values(backends ?? {}).map((b) => b.close()));
+  await fixture?.close();
   await conf?.cleanup();
 });
 
@@ -102,17 +100,7 @@ describe('templates/haproxy', () => {
 
   it('a real haproxy routes by Host, health-checks every server on the service path, and answers 503 for empty backends', async () => {
     haproxy = await startHaproxy(conf.dir, conf.dest);
-    const served = new Set<string>();
-    for (let i = 0; i < 4; i++) {
-      const res = await getWithHost(port, 'web.example.test');
-      expect(res.status).toBe(200);
-      served.add(res.body.trim());
-    }
-    expect([...served].sort()).toEqual(['web-a', 'web-b']);
-    expect((await getWithHost(port, 'WWW.Example.test:80')).status).toBe(200);
-    expect(await getWithHost(port, 'internal.example.test')).toEqual({ status: 200, body: 'internal\n' });
-    expect((await getWithHost(port, 'billing.example.test')).status).toBe(503);
-    expect((await getWithHost(port, 'gone.example.test')).status).toBe(503);
+    await expectFixtureRoutes(port, 'WWW.Example.test:80');
     expect((await getWithHost(port, 'unknown.example.test')).status).toBe(503);
     // option httpchk: both web servers get GET /healthz (meta.check_path), internal gets GET /.
     await waitFor(() => backends.webA.paths.includes('/healthz') && backends.webB.paths.includes('/healthz') && backends.internal.paths.length > 1);
@@ -128,10 +116,7 @@ describe('templates/haproxy', () => {
     }
     for (const l of lines.filter((x) => x.startsWith('    server '))) expect(l).toMatch(/^ {4}server [A-Za-z0-9._:-]+ \S+ check$/);
     for (const l of lines.filter((x) => x.includes('httpchk'))) expect(l).toMatch(/^ {4}option httpchk GET \/[A-Za-z0-9._~!&()*+,=:@/?%-]*$/);
-    const run = await conf.render(store, env());
-    expect(run.exitCode).toBe(0);
-    const warned = logLines(String(run.stderr)).filter((l) => l.msg === 'ignoring invalid service record');
-    expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil', '/services/odd/odd@2+x']);
+    await expectRefusedRecords(conf, store, env());
   });
 
   it('a service that loses its last instance keeps its pinned backend with no server: haproxy -c accepts it, requests get 503', async () => {

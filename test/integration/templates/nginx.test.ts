@@ -4,15 +4,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logLines } from '../../support/cli.js';
-import { freePort } from '../../support/ports.js';
 import { nginxHttpPaths, nginxPreamble, startNginx, waitFor, type NginxHandle } from '../../support/procs.js';
-import { EVIL_HOST, fixtureStore, getWithHost, recordingBackend, shippedConfdir, type Confdir, type RecordingBackend, type StoreSpec } from './support.js';
+import { EVIL_HOST, expectFixtureRoutes, expectRefusedRecords, getWithHost, shippedConfdir, startFixture, type Confdir, type Fixture, type StoreSpec } from './support.js';
 
 let conf: Confdir;
 let nginx: NginxHandle | undefined;
+let fixture: Fixture;
 let port: number;
-let backends: { webA: RecordingBackend; webB: RecordingBackend; internal: RecordingBackend };
+let backends: Fixture['backends'];
 let store: StoreSpec;
 const env = (): Record<string, string> => ({ NGINX_LISTEN: `127.0.0.1:${port}` });
 
@@ -59,15 +58,14 @@ function expected(opts: { internal: boolean }): string {
 const rendered = (): Promise<string> => readFile(conf.dest, 'utf8');
 
 beforeAll(async () => {
-  backends = { webA: await recordingBackend('web-a'), webB: await recordingBackend('web-b'), internal: await recordingBackend('internal') };
-  port = await freePort();
-  store = fixtureStore({ webA: backends.webA.port, webB: backends.webB.port, internal: backends.internal.port });
+  fixture = await startFixture();
+  ({ port, backends, store } = fixture);
   conf = await shippedConfdir('nginx');
 });
 
 afterAll(async () => {
   await nginx?.stop();
-  await Promise.all(Object.values(backends ?? {}).map((b) => b.close()));
+  await fixture?.close();
   await conf?.cleanup();
 });
 
@@ -85,17 +83,7 @@ describe('templates/nginx', () => {
     await writeFile(main, `${nginxPreamble(conf.dir)}\nhttp {\n  ${nginxHttpPaths(conf.dir)}\n  include ${conf.dest};\n}\n`);
     await execa('/usr/sbin/nginx', ['-t', '-q', '-p', conf.dir, '-e', join(conf.dir, 'error.log'), '-c', main]);
     nginx = await startNginx(conf.dir, main);
-    const served = new Set<string>();
-    for (let i = 0; i < 4; i++) {
-      const res = await getWithHost(port, 'web.example.test');
-      expect(res.status).toBe(200);
-      served.add(res.body.trim());
-    }
-    expect([...served].sort()).toEqual(['web-a', 'web-b']);
-    expect((await getWithHost(port, 'WWW.example.test:80')).status).toBe(200);
-    expect(await getWithHost(port, 'internal.example.test')).toEqual({ status: 200, body: 'internal\n' });
-    expect((await getWithHost(port, 'billing.example.test')).status).toBe(503);
-    expect((await getWithHost(port, 'gone.example.test')).status).toBe(503);
+    await expectFixtureRoutes(port, 'WWW.example.test:80');
   });
 
   it('values that would break the config never reach it: refused records are dropped with a warning, the rest is whitelisted', async () => {
@@ -105,10 +93,7 @@ describe('templates/nginx', () => {
     // Every line is one of the template's own shapes; every store-derived word is [A-Za-z0-9._-].
     for (const line of text.split('\n').filter((l) => l.includes('server_name'))) expect(line).toMatch(/^ {4}server_name [A-Za-z0-9._-]+;$/);
     for (const line of text.split('\n').filter((l) => l.startsWith('#'))) expect(line).toMatch(/^# [A-Za-z0-9._-]+( \(pinned vhost\)(: no valid instance, 503)?)?$/);
-    const run = await conf.render(store, env());
-    expect(run.exitCode).toBe(0);
-    const warned = logLines(String(run.stderr)).filter((l) => l.msg === 'ignoring invalid service record');
-    expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil', '/services/odd/odd@2+x']);
+    await expectRefusedRecords(conf, store, env());
   });
 
   it('a service that loses its last instance gets no empty upstream: its pinned vhost answers 503 after the reload', async () => {

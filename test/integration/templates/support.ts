@@ -5,7 +5,9 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request, createServer, type Server } from 'node:http';
 import { basename, join } from 'node:path';
 import { parse, stringify } from 'smol-toml';
-import { sidekick } from '../../support/cli.js';
+import { expect } from 'vitest';
+import { logLines, sidekick } from '../../support/cli.js';
+import { freePort } from '../../support/ports.js';
 import { tempDir } from '../../support/tmp.js';
 
 /** This repository's templates/ folder. */
@@ -172,4 +174,51 @@ export function fixtureStore(p: FixturePorts): StoreSpec {
     ],
     pins: { billing: 'billing.example.test', gone: 'gone.example.test', internal: 'internal.example.test', 'bad\nname #x': 'x.example.test' },
   };
+}
+
+/** The fixture's running parts: its three recording backends, a free port for the proxy, and the store pointing at them. */
+export interface Fixture {
+  backends: { webA: RecordingBackend; webB: RecordingBackend; internal: RecordingBackend };
+  port: number;
+  store: StoreSpec;
+  close(): Promise<void>;
+}
+
+/** Starts the backends the fixture store names and picks the proxy's port. */
+export async function startFixture(): Promise<Fixture> {
+  const backends = { webA: await recordingBackend('web-a'), webB: await recordingBackend('web-b'), internal: await recordingBackend('internal') };
+  return {
+    backends,
+    port: await freePort(),
+    store: fixtureStore({ webA: backends.webA.port, webB: backends.webB.port, internal: backends.internal.port }),
+    close: async () => {
+      await Promise.all(Object.values(backends).map((b) => b.close()));
+    },
+  };
+}
+
+/**
+ * What every proxy must do with the fixture: web served by both its backends, the Host header matched without
+ * its port and whatever its case (`www` spelled as given), internal served, pinned vhosts without an instance 503.
+ */
+export async function expectFixtureRoutes(port: number, www: string): Promise<void> {
+  const served = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const res = await getWithHost(port, 'web.example.test');
+    expect(res.status).toBe(200);
+    served.add(res.body.trim());
+  }
+  expect([...served].sort()).toEqual(['web-a', 'web-b']);
+  expect((await getWithHost(port, www)).status).toBe(200);
+  expect(await getWithHost(port, 'internal.example.test')).toEqual({ status: 200, body: 'internal\n' });
+  expect((await getWithHost(port, 'billing.example.test')).status).toBe(503);
+  expect((await getWithHost(port, 'gone.example.test')).status).toBe(503);
+}
+
+/** Renders the fixture again and checks that exactly its invalid records were refused, each with a warning naming its key. */
+export async function expectRefusedRecords(conf: Confdir, store: StoreSpec, env: Record<string, string>): Promise<void> {
+  const run = await conf.render(store, env);
+  expect(run.exitCode).toBe(0);
+  const warned = logLines(String(run.stderr)).filter((l) => l.msg === 'ignoring invalid service record');
+  expect(warned.map((l) => l.storeKey)).toEqual(['/services/billing/evil', '/services/odd/odd@2+x']);
 }
