@@ -99,6 +99,83 @@ export async function makeTlsFiles(dir: string): Promise<TlsFiles> {
     clientKey: f('client.key') };
 }
 
+/** Where one etcd member listens and keeps its data, and the cluster it belongs to. */
+export interface EtcdMemberSpec {
+  name: string;
+  dataDir: string;
+  endpoint: string;
+  peerUrl: string;
+  initialCluster: string;
+  state: 'new' | 'existing';
+  logLevel?: string;
+}
+
+/** The command line every test etcd shares: its URLs, data dir, cluster, error-level logs on stderr, no auto-compaction. */
+export function etcdMemberArgs(m: EtcdMemberSpec): string[] {
+  return [
+    '--name', m.name,
+    '--data-dir', m.dataDir,
+    '--listen-client-urls', m.endpoint,
+    '--advertise-client-urls', m.endpoint,
+    '--listen-peer-urls', m.peerUrl,
+    '--initial-advertise-peer-urls', m.peerUrl,
+    '--initial-cluster', m.initialCluster,
+    '--initial-cluster-state', m.state,
+    '--logger', 'zap',
+    '--log-outputs', 'stderr',
+    '--log-level', m.logLevel ?? 'error',
+    '--auto-compaction-retention', '0',
+  ];
+}
+
+/** A process that can be signalled and spawned again on the same arguments (an etcd member killed and restarted). */
+export interface Restartable {
+  readonly running: boolean;
+  /** The end of what the current (or last) run wrote to stderr, for error messages. */
+  readonly stderrTail: string;
+  /** Spawns it unless it is running. */
+  spawn(args: string[]): void;
+  /** Sends a signal and waits for the exit; nothing when it is not running. */
+  signalAndWait(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** A {@link Restartable} for `bin`, keeping `tailChars` of stderr; `echo` sees stderr as it comes (verbose runs). */
+export function restartable(bin: string, tailChars: number, echo?: (chunk: string) => void): Restartable {
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let tail = '';
+  return {
+    get running() {
+      return child !== undefined;
+    },
+    get stderrTail() {
+      return tail;
+    },
+    spawn(args) {
+      if (child) return;
+      tail = '';
+      const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = proc;
+      exited = new Promise<void>((resolve) => {
+        proc.once('exit', () => {
+          if (child === proc) child = undefined;
+          resolve();
+        });
+      });
+      proc.stderr?.on('data', (chunk: Buffer) => {
+        tail = (tail + chunk.toString()).slice(-tailChars);
+        echo?.(chunk.toString());
+      });
+    },
+    async signalAndWait(signal) {
+      if (!child) return;
+      const done = exited;
+      child.kill(signal);
+      await done;
+    },
+  };
+}
+
 /** Starts etcd on free ports with a fresh data dir and waits until it serves reads. */
 export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle> {
   const bin = opts.bin ?? process.env.ETCD_BIN ?? '/usr/bin/etcd';
@@ -110,18 +187,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle
   const endpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const args = [
-    '--name', 'default',
-    '--data-dir', tmp.dir,
-    '--listen-client-urls', endpoint,
-    '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', peerUrl,
-    '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `default=${peerUrl}`,
-    '--initial-cluster-state', 'new',
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
-    '--log-level', 'error',
-    '--auto-compaction-retention', '0',
+    ...etcdMemberArgs({ name: 'default', dataDir: tmp.dir, endpoint, peerUrl, initialCluster: `default=${peerUrl}`, state: 'new' }),
     ...(opts.tls
       ? ['--cert-file', opts.tls.serverCert, '--key-file', opts.tls.serverKey, '--trusted-ca-file', opts.tls.ca,
         '--client-cert-auth']
@@ -129,49 +195,29 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle
     ...(opts.extraArgs ?? []),
   ];
 
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let stderrTail = '';
+  const proc = restartable(bin, 4000, opts.verbose ? (chunk) => process.stderr.write(chunk) : undefined);
+  const signalAndWait = (signal: NodeJS.Signals): Promise<void> => proc.signalAndWait(signal);
   const client = testClient(endpoint, opts.tls);
 
   const spawnIt = async (): Promise<void> => {
-    if (child) return;
-    stderrTail = '';
-    const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child = proc;
-    exited = new Promise<void>((resolve) => {
-      proc.once('exit', () => {
-        if (child === proc) child = undefined;
-        resolve();
-      });
-    });
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      stderrTail = (stderrTail + chunk.toString()).slice(-4000);
-      if (opts.verbose) process.stderr.write(chunk);
-    });
+    if (proc.running) return;
+    proc.spawn(args);
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
-      if (!child) throw new Error(`etcd exited during start-up:\n${stderrTail}`);
+      if (!proc.running) throw new Error(`etcd exited during start-up:\n${proc.stderrTail}`);
       try {
         await client.get('sidekick-test-ready').options({ deadline: Date.now() + 1000 }).string();
         return;
       } catch (err) {
         if (Date.now() > deadline) {
           await signalAndWait('SIGKILL');
-          throw new Error(`etcd at ${endpoint} not ready after ${readyTimeoutMs} ms: ${String(err)}\n${stderrTail}`, {
+          throw new Error(`etcd at ${endpoint} not ready after ${readyTimeoutMs} ms: ${String(err)}\n${proc.stderrTail}`, {
             cause: err,
           });
         }
         await sleep(100);
       }
     }
-  };
-
-  const signalAndWait = async (signal: NodeJS.Signals): Promise<void> => {
-    if (!child) return;
-    const done = exited;
-    child.kill(signal);
-    await done;
   };
 
   await spawnIt();
@@ -182,7 +228,7 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle
     peerPort,
     dataDir: tmp.dir,
     get running() {
-      return child !== undefined;
+      return proc.running;
     },
     client,
     stop: () => signalAndWait('SIGTERM'),

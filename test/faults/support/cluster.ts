@@ -1,8 +1,7 @@
 // A real multi-member etcd cluster on loopback for the fault suite: n `etcd` processes joined by --initial-cluster,
 // each one killable and restartable on its own data dir, and the leader as the members themselves report it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Etcd3, IKeyValue } from 'etcd3';
-import { testClient } from '../../support/etcd.js';
+import { etcdMemberArgs, restartable, testClient } from '../../support/etcd.js';
 import { freePort } from '../../support/ports.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -108,33 +107,14 @@ export async function startEtcdCluster(n = 3, opts: StartClusterOptions = {}): P
       const endpoint = `http://127.0.0.1:${spec.clientPort}`;
       const peerUrl = `http://127.0.0.1:${spec.peerPort}`;
       const client = testClient(endpoint);
-      let child: ChildProcess | undefined;
-      let exited: Promise<void> = Promise.resolve();
-      let tail = '';
+      const proc = restartable(bin, 6000, opts.verbose ? (chunk) => process.stderr.write(`[${spec.name}] ${chunk}`) : undefined);
       let id: string | undefined;
       const args = (state: 'new' | 'existing'): string[] => [
-        '--name', spec.name,
-        '--data-dir', dir,
-        '--listen-client-urls', endpoint,
-        '--advertise-client-urls', endpoint,
-        '--listen-peer-urls', peerUrl,
-        '--initial-advertise-peer-urls', peerUrl,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', state,
+        ...etcdMemberArgs({ name: spec.name, dataDir: dir, endpoint, peerUrl, initialCluster, state, logLevel: opts.logLevel }),
         '--initial-cluster-token', token,
         '--heartbeat-interval', String(opts.heartbeatMs ?? 100),
         '--election-timeout', String(opts.electionMs ?? 1000),
-        '--logger', 'zap',
-        '--log-outputs', 'stderr',
-        '--log-level', opts.logLevel ?? 'error',
-        '--auto-compaction-retention', '0',
       ];
-      const signalAndWait = async (signal: NodeJS.Signals): Promise<void> => {
-        if (!child) return;
-        const done = exited;
-        child.kill(signal);
-        await done;
-      };
       const member = {
         name: spec.name,
         endpoint,
@@ -143,48 +123,33 @@ export async function startEtcdCluster(n = 3, opts: StartClusterOptions = {}): P
         dataDir: dir,
         client,
         get running() {
-          return child !== undefined;
+          return proc.running;
         },
         get id() {
           return id;
         },
-        stderrTail: () => tail,
-        kill: () => signalAndWait('SIGKILL'),
-        stop: () => signalAndWait('SIGTERM'),
-        spawnIt(state: 'new' | 'existing') {
-          if (child) return;
-          tail = '';
-          const proc = spawn(bin, args(state), { stdio: ['ignore', 'ignore', 'pipe'] });
-          child = proc;
-          exited = new Promise<void>((resolve) => {
-            proc.once('exit', () => {
-              if (child === proc) child = undefined;
-              resolve();
-            });
-          });
-          proc.stderr?.on('data', (chunk: Buffer) => {
-            tail = (tail + chunk.toString()).slice(-6000);
-            if (opts.verbose) process.stderr.write(`[${spec.name}] ${chunk.toString()}`);
-          });
-        },
+        stderrTail: () => proc.stderrTail,
+        kill: () => proc.signalAndWait('SIGKILL'),
+        stop: () => proc.signalAndWait('SIGTERM'),
+        spawnIt: (state: 'new' | 'existing') => proc.spawn(args(state)),
         /** Status is answered locally, leader or not: the process is up and serving its client port. */
         async waitStatus(deadline: number) {
           for (;;) {
-            if (!child) throw new Error(`etcd ${spec.name} exited during start-up:\n${tail}`);
+            if (!proc.running) throw new Error(`etcd ${spec.name} exited during start-up:\n${proc.stderrTail}`);
             try {
               const st = await client.maintenance.status({ deadline: Date.now() + 1000 });
               id = String(st.header.member_id);
               return;
             } catch (err) {
               if (Date.now() > deadline) {
-                throw new Error(`etcd ${spec.name} at ${endpoint} not answering after ${readyTimeoutMs} ms: ${String(err)}\n${tail}`, { cause: err });
+                throw new Error(`etcd ${spec.name} at ${endpoint} not answering after ${readyTimeoutMs} ms: ${String(err)}\n${proc.stderrTail}`, { cause: err });
               }
               await sleep(50);
             }
           }
         },
         async start() {
-          if (child) return;
+          if (proc.running) return;
           member.spawnIt('existing');
           await member.waitStatus(Date.now() + readyTimeoutMs);
         },
