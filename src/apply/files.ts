@@ -28,6 +28,7 @@ export interface FileAttrs {
 const swappedIn = new Map<string, { id: string; state: FileState }>();
 
 const identity = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}:${st.uid}:${st.gid}`;
+const fileState = (content: Buffer, st: BigIntStats): FileState => ({ content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) });
 
 /** Reads dest, or undefined when it does not exist yet. */
 export async function readCurrent(dest: string): Promise<FileState | undefined> {
@@ -35,8 +36,7 @@ export async function readCurrent(dest: string): Promise<FileState | undefined> 
     const st = await stat(dest, { bigint: true });
     const known = swappedIn.get(dest);
     if (known?.id === identity(st)) return known.state;
-    const content = await readFile(dest);
-    return { content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
+    return fileState(await readFile(dest), st);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -102,7 +102,7 @@ export async function swapIn(staged: string, dest: string, content: Buffer): Pro
   const st = await stat(dest, { bigint: true });
   // Remembered only when dest is plausibly still our file (a writer racing the rename would show in the size).
   if (st.size !== BigInt(content.length)) return;
-  swappedIn.set(dest, { id: identity(st), state: { content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) } });
+  swappedIn.set(dest, { id: identity(st), state: fileState(content, st) });
 }
 
 /** Puts back what dest held before (byte for byte, same mode and owner), or removes it if it did not exist. */
