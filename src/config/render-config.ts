@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { loadConfdDir, missingTemplate } from './confd.js';
+import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 import { loadConfigFile, type Settings, type SettingsLayer } from './file.js';
 import { joinPrefix, parseResourceObject, type ResourceContext } from './resource.js';
 import type { BackendConfig, RenderConfig, ResourceConfig } from './types.js';
@@ -24,7 +25,7 @@ export type RenderOptions = Omit<Settings, 'nodes' | 'files' | 'interval'> & {
 /** Defaults, confd's own except the confdir; help text and README quote them. */
 export const RENDER_DEFAULTS = {
   backend: 'etcd',
-  etcdNode: 'http://127.0.0.1:2379',
+  etcdNode: DEFAULT_ETCD_NODE,
   confdir: '/etc/sidekick',
   intervalSeconds: 600,
   logLevel: 'info',
@@ -131,11 +132,9 @@ export async function loadRenderConfig(opts: RenderOptions, env: NodeJS.ProcessE
   const backendName = (s.backend ?? RENDER_DEFAULTS.backend).trim().toLowerCase();
   let backend: BackendConfig;
   if (backendName === 'etcd' || backendName === 'etcdv3') {
-    const tls = Boolean(s.clientCert || s.clientCaKeys);
     const nodes = (s.nodes ?? [RENDER_DEFAULTS.etcdNode]).flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
     if (nodes.length === 0) throw fail('nodes', 'node: expected at least one etcd URL');
-    backend = { kind: 'etcd', nodes: nodes.map((n) => normalizeNode(n, tls, (msg) => fail('nodes', msg))) };
-    for (const key of ['username', 'password', 'clientCert', 'clientKey', 'clientCaKeys'] as const) if (s[key]) backend[key] = s[key];
+    backend = { kind: 'etcd', ...etcdConnectOptions(nodes, s, (msg) => fail('nodes', msg)) };
   } else if (backendName === 'file') {
     if (!s.files?.length) throw fail('backend', 'backend file needs at least one --file (or file: in the config file)');
     backend = { kind: 'file', files: s.files };
@@ -194,20 +193,6 @@ function dropDuplicateDests(resources: ResourceConfig[], problems: string[]): Re
     else byDest.set(r.dest, r);
     return !first;
   });
-}
-
-/** Validates an etcd node URL, adding http:// (https:// with TLS) to a bare host:port; credentials in it are never echoed. */
-export function normalizeNode(node: string, tls: boolean, fail: (msg: string) => ConfigError): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(node) ? node : `${tls ? 'https' : 'http'}://${node}`;
-  const shown = withScheme.replace(/\/\/[^/@]*@/, '//***@'); // never echo credentials embedded in a URL
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw fail(`node: expected a URL like ${RENDER_DEFAULTS.etcdNode}, got "${shown}"`);
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) throw fail(`node: expected an http(s) URL like ${RENDER_DEFAULTS.etcdNode}, got "${shown}"`);
-  return withScheme.replace(/\/+$/, '');
 }
 
 function parseInterval(value: string | number, fail: (msg: string) => ConfigError): number {

@@ -7,10 +7,10 @@ import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { validateInstanceId } from '../registry/record.js';
-import { normalizeNode, RENDER_DEFAULTS } from './render-config.js';
+import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 
 export const SIDECAR_DEFAULTS = {
-  etcd: RENDER_DEFAULTS.etcdNode,
+  etcd: DEFAULT_ETCD_NODE,
   ttl: '15s',
   prefix: '/services',
   layout: 'native',
@@ -97,12 +97,8 @@ export function addListenOption(cmd: Command): Command {
 
 /** The etcd connection the flags describe; throws ConfigError naming the flag. */
 export function etcdConnection(flags: SidecarFlags): EtcdConnectOptions {
-  const tls = Boolean(flags.clientCert || flags.clientCaKeys);
   const raw = [...(flags.etcd ?? []), ...(flags.node ?? [])];
-  const nodes = (raw.length > 0 ? raw : [SIDECAR_DEFAULTS.etcd]).map((n) => normalizeNode(n, tls, (msg) => new ConfigError(`--etcd: ${msg}`)));
-  const out: EtcdConnectOptions = { nodes };
-  for (const key of ['username', 'password', 'clientCert', 'clientKey', 'clientCaKeys'] as const) if (flags[key]) out[key] = flags[key];
-  return out;
+  return etcdConnectOptions(raw.length > 0 ? raw : [SIDECAR_DEFAULTS.etcd], flags, (msg) => new ConfigError(`--etcd: ${msg}`));
 }
 
 /** Parses a duration flag to ms, or throws ConfigError naming the flag. */
