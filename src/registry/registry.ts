@@ -22,6 +22,7 @@ import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type IRequestOp, type Lease } from 'etcd3';
 import { nextDelay } from '../util/backoff.js';
 import { ACCESS_DENIED_MSG, SidekickError, StoreError, errorMessage, isAccessDenied } from '../util/errors.js';
+import { perAttemptDeadline } from '../store/etcd-client.js';
 import type { Logger } from '../util/log.js';
 import { entriesFor, layoutPrefixes, normalizeDomain, parseLayouts, type Layout, type LayoutOptions } from './layouts.js';
 import {
@@ -440,7 +441,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private async grantOnce(): Promise<void> {
-    const lease = this.client.lease(this.ttlSec, { autoKeepAlive: true, deadline: Date.now() + this.requestTimeoutMs });
+    const lease = this.client.lease(this.ttlSec, perAttemptDeadline(this.requestTimeoutMs, { autoKeepAlive: true }));
     lease.on('lost', (err) => this.onLeaseLost(lease, err));
     lease.on('keepaliveSucceeded', () => {
       if (lease === this.lease && this.currentLeaseId !== undefined) this.emitSafe('lease-renewed', { leaseId: this.currentLeaseId });
@@ -456,7 +457,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (this.closed) {
       // close() ran while the grant was in flight: nothing is attached to this lease; drop it.
       lease.removeAllListeners();
-      await lease.revoke({ deadline: Date.now() + this.requestTimeoutMs }).catch(() => undefined);
+      await lease.revoke(perAttemptDeadline(this.requestTimeoutMs)).catch(() => undefined);
       return;
     }
     const previous = this.lastLostLeaseId;
@@ -506,7 +507,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const ids = this.oldLeases.splice(0);
     for (const id of ids) {
       this.client.leaseClient
-        .leaseRevoke({ ID: id }, { deadline: Date.now() + this.requestTimeoutMs })
+        .leaseRevoke({ ID: id }, perAttemptDeadline(this.requestTimeoutMs))
         .then(() => this.log.info({ lease: hexLease(id) }, 'revoked the replaced lease (its remaining keys are gone)'))
         .catch((err: unknown) => {
           // Expected: the lease expired on the server, which is why we lost it.
@@ -620,7 +621,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     );
     this.stats.txns++;
     this.stats.writes += batch.length;
-    await this.client.kv.txn({ compare: [], success, failure: [] }, { deadline: Date.now() + this.requestTimeoutMs });
+    await this.client.kv.txn({ compare: [], success, failure: [] }, perAttemptDeadline(this.requestTimeoutMs));
   }
 
   // ---- reconcile ----
@@ -684,7 +685,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       lease.removeAllListeners();
       if (revoke) {
         try {
-          await lease.revoke({ deadline: Date.now() + this.requestTimeoutMs });
+          await lease.revoke(perAttemptDeadline(this.requestTimeoutMs));
           this.log.info({ lease: hexLease(id), records: this.desired.size }, 'lease revoked; records removed');
         } catch (err) {
           this.log.warn({ lease: hexLease(id), err: errorMessage(err) }, `cannot revoke the lease; records expire within ${this.ttlSec} s`);

@@ -16,6 +16,16 @@ export type EtcdConnectOptions = Omit<Extract<BackendConfig, { kind: 'etcd' }>, 
 /** Default per-request deadline: long enough for a large read, short enough to report a down etcd quickly. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 
+/**
+ * Call options (plus `extra`, e.g. a lease's autoKeepAlive) whose deadline is `ms` from the start of each attempt.
+ * etcd3 reads a call's options again for every attempt of its retry on the next member; an absolute deadline
+ * computed once leaves those retries no time at all ("Deadline exceeded after 0.000s") once the first attempt has
+ * waited on a dead leader, and their instant failures count against healthy members' circuit breakers.
+ */
+export function perAttemptDeadline<T extends object>(ms: number, extra?: T): T & { readonly deadline: number } {
+  return Object.defineProperty({ ...extra }, 'deadline', { enumerable: true, get: () => Date.now() + ms }) as T & { readonly deadline: number };
+}
+
 /** Adds http:// to bare host:port nodes (confd accepts both; etcd3 needs the scheme to choose TLS). */
 export function normalizeNode(node: string): string {
   return /^[a-z]+:\/\//i.test(node) ? node : `http://${node}`;
