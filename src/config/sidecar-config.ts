@@ -2,7 +2,7 @@
 // lease TTL, key layouts, logging. Every option also reads SIDEKICK_<NAME> from the environment (commander's env()).
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
-import { parseLayouts, type Layout } from '../registry/layouts.js';
+import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../registry/layouts.js';
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -12,9 +12,9 @@ import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 export const SIDECAR_DEFAULTS = {
   etcd: DEFAULT_ETCD_NODE,
   ttl: '15s',
-  prefix: '/services',
+  prefix: DEFAULT_PREFIX,
   layout: 'native',
-  domain: 'sidekick.local',
+  domain: DEFAULT_DOMAIN,
   logLevel: 'info',
 } as const;
 

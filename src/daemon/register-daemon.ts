@@ -111,13 +111,6 @@ export class RegisterDaemon {
     this.containers.clear();
   }
 
-  /** Instance ids currently written as healthy (status, tests). */
-  healthyIds(): string[] {
-    const ids: string[] = [];
-    for (const services of this.containers.values()) for (const [id, t] of services) if (t.record.healthy) ids.push(id);
-    return ids.sort();
-  }
-
   private async doResync(): Promise<void> {
     this.changedDuringResync.clear();
     let running: ContainerInfo[];

@@ -48,12 +48,6 @@ function bareHost(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-/** "::1" → "[::1]": for URLs and messages. */
-export function urlHost(host: string): string {
-  const bare = bareHost(host);
-  return bare.includes(':') ? `[${bare}]` : bare;
-}
-
 /**
  * Resolves with `work`'s result, or with a timeout failure as soon as the signal aborts (whichever comes
  * first). The work keeps running to its own end (a killed process being reaped) but nobody waits for it.

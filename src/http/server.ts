@@ -4,6 +4,7 @@
 // the network on purpose (neither endpoint shows flag values or credentials).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { formatAddress } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Health } from './health.js';
@@ -68,7 +69,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpEndp
 }
 
 function show(a: ListenAddress): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  return formatAddress(a.host, a.port);
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {

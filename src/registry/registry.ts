@@ -225,7 +225,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private syncedSeq = 0;
   private waiters: Waiter[] = [];
 
-  private started = false;
   private closed = false;
   private startPromise: Promise<void> | undefined;
   private firstAttemptDone: (() => void) | undefined;
@@ -264,7 +263,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
   start(): Promise<void> {
     if (this.startPromise) return this.startPromise;
     if (this.closed) return Promise.resolve();
-    this.started = true;
     this.startPromise = new Promise<void>((resolve) => {
       this.firstAttemptDone = resolve;
     });
@@ -410,7 +408,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   // ---- lease ----
 
   private acquire(): void {
-    if (this.acquiring || this.closed || this.lease || !this.started) return;
+    if (this.acquiring || this.closed || this.lease || !this.startPromise) return;
     this.acquiring = true;
     void this.acquireLoop();
   }

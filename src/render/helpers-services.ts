@@ -1,20 +1,20 @@
 // Service-aware helpers over the native layout `<root>/<name>/<id>` (design.md §3): `services` and
 // `service "web"`. Every value goes through parseServiceRecord; a bad one is dropped, never rendered.
 import type { Entry, KeyView } from '../store/types.js';
+import { DEFAULT_PREFIX } from '../registry/layouts.js';
 import { formatAddress, parseServiceRecord, validateServiceName } from '../registry/record.js';
 import { absKey, arity, compareStrings, helperError, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
 
 /** One instance as templates see it: the record plus `address` ("host:port", IPv6 bracketed) and its key. */
 export type ServiceInstance = ServiceInstanceData;
 
-const DEFAULT_ROOT = '/services';
 /** The record cache is cleared when it outgrows twice the store (deleted keys), or this. */
 const MIN_CACHE = 10_000;
 
 function rootOf(state: RenderState, options: HelperOptions): string {
   const arg = options.hash.root === undefined ? undefined : str(options, options.hash.root, 'root=');
   let root = state.passRoots.get(arg);
-  if (root === undefined) state.passRoots.set(arg, (root = absKey(state.prefix, arg ?? DEFAULT_ROOT)));
+  if (root === undefined) state.passRoots.set(arg, (root = absKey(state.prefix, arg ?? DEFAULT_PREFIX)));
   return root;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkerFor, execChecker, firstLine, urlHost, type ExecOutcome } from '../../../src/health/checks.js';
+import { checkerFor, execChecker, firstLine, type ExecOutcome } from '../../../src/health/checks.js';
 import { ConfigError } from '../../../src/util/errors.js';
 
 const signal = (): AbortSignal => new AbortController().signal;
@@ -90,15 +90,6 @@ describe('checkerFor', () => {
 });
 
 describe('helpers', () => {
-  it.each([
-    ['10.0.0.1', '10.0.0.1'],
-    ['::1', '[::1]'],
-    ['[fe80::1]', '[fe80::1]'],
-    ['db.local', 'db.local'],
-  ])('urlHost(%s) = %s', (host, expected) => {
-    expect(urlHost(host)).toBe(expected);
-  });
-
   it('firstLine skips blank lines, trims and cuts', () => {
     expect(firstLine(undefined)).toBe('');
     expect(firstLine('\n\n  x  \ny')).toBe('x');
