@@ -1,5 +1,6 @@
 // `sidekick render`: confd's flags and conf.d, rendering from etcd, files or env.
 import { Command } from 'commander';
+import { isDone } from '../apply/status.js';
 import { addRenderOptions, listenAddress, loadRenderConfig } from '../config/render-config.js';
 import type { RenderConfig } from '../config/types.js';
 import { RenderDaemon } from '../daemon/render-daemon.js';
@@ -38,8 +39,7 @@ export async function runOnetime(config: RenderConfig, log: Logger): Promise<num
   }
   const outcomes = await daemon.renderAll();
   await daemon.close();
-  const bad = outcomes.filter((o) => o.status === 'failed' || o.status === 'rolled-back');
-  return bad.length > 0 || config.problems.length > 0 ? 1 : 0;
+  return outcomes.some((o) => !isDone(o.status)) || config.problems.length > 0 ? 1 : 0;
 }
 
 /** Starts a daemon, retrying with backoff until the store can be read; resolves once it follows changes. */

@@ -3,6 +3,7 @@
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { RenderConfig, ResourceConfig } from '../config/types.js';
 import { applyBatch, type ApplyOutcome, type ReloadResult, type Rendered } from '../apply/apply.js';
+import { isDone } from '../apply/status.js';
 import { Quiescence } from '../apply/quiescence.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
 import { createSource } from '../store/index.js';
@@ -30,7 +31,6 @@ export interface RenderObserver {
 }
 
 /** Outcomes after which the destination reflects the keys that were read. */
-const DONE = new Set<ApplyOutcome['status']>(['applied', 'unchanged', 'noop']);
 
 /** Everything the daemon needs; `source` lets tests hand in a prepared source. */
 export interface RenderDaemonOptions {
@@ -224,7 +224,7 @@ export class RenderDaemon {
     const latencies: BatchReport['latencies'] = [];
     for (const [slot, since] of seen) {
       const status = results.get(slot.resource.name)?.status;
-      if (status && DONE.has(status)) latencies.push({ resource: slot.resource.name, seconds: (now - since) / 1000 });
+      if (status && isDone(status)) latencies.push({ resource: slot.resource.name, seconds: (now - since) / 1000 });
       else slot.changedAt = Math.min(since, slot.changedAt ?? since);
     }
     const outcomes = batch.flatMap((slot) => results.get(slot.resource.name) ?? []);

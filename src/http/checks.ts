@@ -1,6 +1,7 @@
 // The /healthz components of each daemon. They read live state at request time and name no flag value: stores
 // are named by kind (etcd, file, env), never by URL; texts also pass through redact() in Health.
 import type { ApplyOutcome } from '../apply/apply.js';
+import { isDone } from '../apply/status.js';
 import type { ResourceConfig } from '../config/types.js';
 import type { BatchReport, RenderObserver } from '../daemon/render-daemon.js';
 import type { Registry as ServiceRegistry } from '../registry/registry.js';
@@ -81,8 +82,6 @@ export interface RenderSetup {
   problems: string[];
 }
 
-const DONE = new Set<ApplyOutcome['status']>(['applied', 'unchanged', 'noop']);
-
 /**
  * /healthz and /metrics of `sidekick render`, across the daemons one process runs (SIGHUP replaces the daemon):
  * - store: ok while the source is synced; stale or connecting otherwise, with the last error;
@@ -150,7 +149,7 @@ export class RenderStatus implements RenderObserver {
     for (const { name } of resources) {
       const o = this.daemon.outcomes.get(name);
       if (!o) failing[name] = 'not rendered yet';
-      else if (!DONE.has(o.status)) failing[name] = `${o.status}: ${o.error ? errorMessage(o.error) : 'no reason given'}`;
+      else if (!isDone(o.status)) failing[name] = `${o.status}: ${o.error ? errorMessage(o.error) : 'no reason given'}`;
     }
     const bad = Object.keys(failing).length;
     if (bad === 0) return { ok: true, detail: `${resources.length} resource${resources.length === 1 ? '' : 's'}: last apply ok` };

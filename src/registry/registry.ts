@@ -21,7 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type IRequestOp, type Lease } from 'etcd3';
 import { nextDelay } from '../util/backoff.js';
-import { ACCESS_DENIED_MSG, SidekickError, StoreError, errorMessage, isAccessDenied } from '../util/errors.js';
+import { SidekickError, StoreError, errorMessage, logEtcdFailure } from '../util/errors.js';
 import { perAttemptDeadline } from '../store/etcd-client.js';
 import type { Logger } from '../util/log.js';
 import { entriesFor, layoutPrefixes, normalizeDomain, parseLayouts, type Layout, type LayoutOptions } from './layouts.js';
@@ -703,8 +703,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (this.failing) return;
     this.failing = true;
     const fields = { err: errorMessage(err), op: what, pending: this.dirty.size, lease: hexLease(this.currentLeaseId) };
-    if (isAccessDenied(err)) this.log.error(fields, ACCESS_DENIED_MSG);
-    else this.log.warn(fields, 'etcd unreachable; retrying with backoff');
+    logEtcdFailure(this.log, fields, err, 'etcd unreachable; retrying with backoff');
   }
 
   private noteSuccess(): void {

@@ -1,5 +1,5 @@
 // Retry with capped exponential backoff and jitter, logging once per state change rather than per attempt.
-import { ACCESS_DENIED_MSG, errorMessage, isAccessDenied } from './errors.js';
+import { errorMessage, logEtcdFailure } from './errors.js';
 import type { Logger } from './log.js';
 
 /** Options for {@link retryForever}. */
@@ -39,9 +39,7 @@ export async function retryForever<T>(fn: () => Promise<T>, opts: RetryOptions):
       return value;
     } catch (err) {
       if (!failing) {
-        const fields = { what: opts.what, err: errorMessage(err) };
-        if (isAccessDenied(err)) opts.log.error(fields, ACCESS_DENIED_MSG);
-        else opts.log.warn(fields, `${opts.what} unreachable; retrying with backoff`);
+        logEtcdFailure(opts.log, { what: opts.what, err: errorMessage(err) }, err, `${opts.what} unreachable; retrying with backoff`);
       }
       failing = true;
       await sleepUnless(delay, opts.stopped);

@@ -1,4 +1,5 @@
 // Error classes: one per kind of failure, each carrying `cause` and where the bad input came from.
+import type { Logger } from './log.js';
 
 /** Marks errors worth retrying (a store that is down, a daemon restarting). */
 export const Recoverable = Symbol('sidekick.recoverable');
@@ -67,4 +68,10 @@ export function isAccessDenied(err: unknown): boolean {
     if (ACCESS_DENIED.test(e.message)) return true;
   }
   return false;
+}
+
+/** The one line for etcd starting to fail: refused access is an error naming the credentials, anything else `unreachable`. */
+export function logEtcdFailure(log: Logger, fields: Record<string, unknown>, err: unknown, unreachable: string): void {
+  if (isAccessDenied(err)) log.error(fields, ACCESS_DENIED_MSG);
+  else log.warn(fields, unreachable);
 }
