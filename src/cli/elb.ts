@@ -2,10 +2,9 @@
 import { Command } from 'commander';
 import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
 import { addScheduleOptions, envOption } from '../config/sidecar-config.js';
-import { ElbPresence } from '../elb/daemon.js';
+import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
-import { awsErrorInfo, createTarget, type LoadBalancerTarget, type TargetSpec } from '../elb/presence.js';
-import { nextDelay } from '../util/backoff.js';
+import { createTarget, type TargetSpec } from '../elb/presence.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { stopSignal } from './signals.js';
 
@@ -55,7 +54,10 @@ export async function runElb(settings: ElbSettings, log: Logger): Promise<boolea
   });
   const where = { ...target.fields, region: settings.region, ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }) };
   try {
-    if (settings.deregisterOnly) return await deregisterOnce(target, settings.stopTimeoutMs, log, where);
+    if (settings.deregisterOnly) {
+      const o = { fields: where, cause: '--deregister', retryInitialMs: 500, retryMaxMs: 10_000 };
+      return await deregisterUntil(target, Date.now() + settings.stopTimeoutMs, log, o);
+    }
     const presence = new ElbPresence({ target, health: settings.health, checkTarget: settings.check.target, log, resyncMs: settings.resyncMs });
     log.child({ component: 'elb' }).info({ ...where, check: settings.health.check.kind, instanceIdFrom: settings.instanceId === undefined ? 'imds' : 'flag' }, 'elb presence starting');
     presence.start();
@@ -66,25 +68,3 @@ export async function runElb(settings: ElbSettings, log: Logger): Promise<boolea
   }
 }
 
-/** --deregister: one deregistration, retried with backoff until the timeout. */
-async function deregisterOnce(target: LoadBalancerTarget, timeoutMs: number, log: Logger, where: Record<string, unknown>): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 500;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    try {
-      await target.deregister(AbortSignal.timeout(Math.max(1, remaining)));
-      log.info({ ...where, cause: '--deregister' }, 'deregistered');
-      return true;
-    } catch (err) {
-      const info = awsErrorInfo(err);
-      if (deadline - Date.now() <= delay) {
-        log.error({ ...where, error: { name: info.name, code: info.code, status: info.status, message: info.message } }, 'could not deregister within the stop timeout');
-        return false;
-      }
-      log.warn({ ...where, error: { name: info.name, code: info.code, status: info.status, message: info.message }, retryInMs: delay }, 'deregistration failed; retrying');
-      await new Promise((r) => setTimeout(r, delay));
-      delay = nextDelay(delay, 10_000);
-    }
-  }
-}

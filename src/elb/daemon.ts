@@ -144,27 +144,14 @@ export class ElbPresence {
       this.log.info({ ...fields }, 'stopping: instance is not registered; nothing to deregister');
       return true;
     }
-    let delay = this.opts.retryInitialMs;
-    let logged: string | undefined;
-    for (;;) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
-      try {
-        await this.opts.target.deregister(AbortSignal.timeout(remaining));
-        this.actual = 'deregistered';
-        this.log.info({ ...fields, cause: 'stopping' }, 'deregistered');
-        return true;
-      } catch (err) {
-        const info = awsErrorInfo(err);
-        const key = info.code ?? info.name;
-        if (key !== logged) this.log.warn({ ...fields, op: 'deregister', error: errorFields(info) }, 'stopping: deregistration failed; retrying until the stop timeout');
-        logged = key;
-        await sleep(Math.min(delay, deadline - Date.now()));
-        delay = nextDelay(delay, this.opts.retryMaxMs);
-      }
-    }
-    this.log.error({ ...fields, timeoutMs }, 'stopping: could not deregister within the stop timeout; the instance is still registered');
-    return false;
+    const ok = await deregisterUntil(this.opts.target, deadline, this.log, {
+      fields,
+      cause: 'stopping',
+      retryInitialMs: this.opts.retryInitialMs,
+      retryMaxMs: this.opts.retryMaxMs,
+    });
+    if (ok) this.actual = 'deregistered';
+    return ok;
   }
 
   /** The health verdict changed. */
@@ -265,6 +252,43 @@ export class ElbPresence {
     this.failing = undefined;
     this.log.info({ ...this.opts.target.fields }, 'AWS calls succeed again');
   }
+}
+
+/** How {@link deregisterUntil} logs and paces its attempts. */
+export interface DeregisterOptions {
+  /** Where: load balancer or target group, instance, region… */
+  fields: Record<string, unknown>;
+  /** Why, in the `cause` field of every line ("stopping", "--deregister"). */
+  cause: string;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+/**
+ * Deregisters, retrying with backoff until `deadline`: one warning per distinct error, one info line when done, one
+ * error when the deadline ran out. Resolves true once deregistered.
+ */
+export async function deregisterUntil(target: LoadBalancerTarget, deadline: number, log: Logger, o: DeregisterOptions): Promise<boolean> {
+  let delay = o.retryInitialMs;
+  let logged: string | undefined;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) break;
+    try {
+      await target.deregister(AbortSignal.timeout(remaining));
+      log.info({ ...o.fields, cause: o.cause }, 'deregistered');
+      return true;
+    } catch (err) {
+      const info = awsErrorInfo(err);
+      const key = info.code ?? info.name;
+      if (key !== logged) log.warn({ ...o.fields, cause: o.cause, op: 'deregister', error: errorFields(info) }, 'deregistration failed; retrying until the stop timeout');
+      logged = key;
+      await sleep(Math.min(delay, deadline - Date.now()));
+      delay = nextDelay(delay, o.retryMaxMs);
+    }
+  }
+  log.error({ ...o.fields, cause: o.cause }, 'could not deregister within the stop timeout; the instance is still registered');
+  return false;
 }
 
 /** The loggable part of an AWS error. */
