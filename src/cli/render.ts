@@ -9,6 +9,7 @@ import { parseListen, startObservability, type Observability } from '../http/ser
 import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { retryForever } from '../util/backoff.js';
+import { stopSignal } from './signals.js';
 
 /** Declares `render` with confd-compatible options. */
 export function renderCommand(): Command {
@@ -75,14 +76,9 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
   const observed = await observe(listen, config, log);
   const status = observed?.status;
   let stopping = false;
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'stopping');
-      stopping = true;
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  // stopSignal: a second SIGTERM while the daemon closes is logged, not fatal (process.once left it to Node's default).
+  const stopped = stopSignal(log).then(() => {
+    stopping = true;
   });
   let daemon: RenderDaemon | undefined;
   let work: Promise<void> = startDaemon(config, log, () => stopping, status).then((d) => {

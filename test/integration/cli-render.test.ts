@@ -1,5 +1,5 @@
 // The `sidekick render` binary end to end, with confd's own conf.d layout and the file backend.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { logLines, sidekick } from '../support/cli.js';
@@ -86,5 +86,25 @@ describe('sidekick render (binary)', () => {
     const run = await proc;
     expect(run.exitCode).toBe(0);
     expect(logLines(String(run.stderr)).some((l) => l.msg === 'stopping')).toBe(true);
+  });
+
+  it('a second SIGTERM while a render is finishing is logged, not fatal: the render completes, exit 0', async () => {
+    // A check that takes a second keeps the daemon busy in close() (it lets the render in progress finish).
+    const marker = join(dir, 'check-started');
+    await writeFile(join(dir, 'conf.d/myconfig.toml'), `${TOML(join(dir, 'myconfig.conf'))}check_cmd = "/bin/sh -c 'touch ${marker}; sleep 1'"\n`);
+    const proc = sidekick([...base(), '--watch']);
+    let stderr = '';
+    proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    await waitFor(async () => (await readFile(join(dir, 'myconfig.conf'), 'utf8').catch(() => '')).includes('rob'));
+    await rm(marker);
+    await writeFile(join(dir, 'data.yaml'), 'myapp:\n  database:\n    url: db.example.com\n    user: alice\n');
+    await waitFor(() => readFile(marker).then(() => true, () => false)); // the second render's check is running
+    proc.kill('SIGTERM');
+    await waitFor(() => stderr.includes('"stopping"'));
+    proc.kill('SIGTERM');
+    const run = await proc;
+    expect(run.signal).toBeUndefined();
+    expect(run.exitCode).toBe(0);
+    expect(await readFile(join(dir, 'myconfig.conf'), 'utf8')).toContain('alice');
   });
 });
