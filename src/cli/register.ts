@@ -1,12 +1,11 @@
 // `sidekick register`: the registrator. Docker events and health checks → lease-bound etcd records.
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
-import { countFlag, durationFlag, listFlag, registrySettings, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
+import { durationFlag, listFlag, registrySettings, scheduleSettings, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
 import { DockerWatcher, dockerFromAddress } from '../docker/client.js';
 import type { MappingOptions } from '../docker/types.js';
 import { containerMonitors } from '../daemon/monitors.js';
 import { RegisterDaemon } from '../daemon/register-daemon.js';
-import { DEFAULT_HEALTH } from '../health/types.js';
 import { dockerCheck } from '../http/checks.js';
 import { checkMetrics, dockerMetrics } from '../http/metrics.js';
 import { validateHost, validateTags } from '../registry/record.js';
@@ -87,16 +86,16 @@ function mappingOptions(flags: RegisterFlags, node: string): MappingOptions {
   if (!ip.ok) throw new ConfigError(`--ip: ${ip.reason}`);
   const tags = validateTags(listFlag(flags.tags));
   if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
-  const intervalMs = durationFlag(flags.checkInterval, `${DEFAULT_HEALTH.intervalMs}ms`, '--check-interval', 100);
-  const timeoutMs = durationFlag(flags.checkTimeout, `${DEFAULT_HEALTH.timeoutMs}ms`, '--check-timeout', 10);
-  if (timeoutMs > intervalMs) throw new ConfigError(`--check-timeout: must not exceed --check-interval (${timeoutMs} ms > ${intervalMs} ms)`);
   return {
     hostIp: ip.value,
     internal: flags.internal === true,
     explicit: flags.explicit === true,
     tags: tags.value,
     node,
-    healthDefaults: { intervalMs, timeoutMs, rise: countFlag(flags.rise, DEFAULT_HEALTH.rise, '--rise'), fall: countFlag(flags.fall, DEFAULT_HEALTH.fall, '--fall') },
+    healthDefaults: scheduleSettings(
+      { interval: flags.checkInterval, timeout: flags.checkTimeout, rise: flags.rise, fall: flags.fall },
+      { interval: '--check-interval', timeout: '--check-timeout' },
+    ),
   };
 }
 

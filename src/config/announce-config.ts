@@ -1,9 +1,9 @@
 // `sidekick announce` settings: the one service, its check and schedule, validated before anything is written.
 import { parseCommand } from '../apply/commands.js';
-import { DEFAULT_HEALTH, type CheckSpec, type HealthSettings } from '../health/types.js';
+import type { CheckSpec, HealthSettings } from '../health/types.js';
 import { validateHost, validateInstanceId, validateMeta, validatePort, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
 import { ConfigError } from '../util/errors.js';
-import { countFlag, durationFlag, listFlag, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
+import { listFlag, scheduleSettings, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
 
 /** The options of `announce` beyond the shared etcd/registry flags. */
 export interface AnnounceFlags extends SidecarFlags {
@@ -79,16 +79,7 @@ export function announceSettings(flags: AnnounceFlags, registry: RegistrySetting
   if (!id.ok) throw new ConfigError(`--id: ${id.reason}`);
   const tags = validateTags(listFlag(flags.tags));
   if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
-  const intervalMs = durationFlag(flags.interval, `${DEFAULT_HEALTH.intervalMs}ms`, '--interval', 100);
-  const timeoutMs = durationFlag(flags.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, '--timeout', 10);
-  if (timeoutMs > intervalMs) throw new ConfigError(`--timeout: must not exceed --interval (${timeoutMs} ms > ${intervalMs} ms)`);
   const record: ServiceRecord = { name: name.value, id: id.value, host, port, tags: tags.value, meta: parseMeta(listFlag(flags.meta)), node: registry.nodeName };
-  const health: HealthSettings = {
-    check: parseCheck(flags.check),
-    intervalMs,
-    timeoutMs,
-    rise: countFlag(flags.rise, DEFAULT_HEALTH.rise, '--rise'),
-    fall: countFlag(flags.fall, DEFAULT_HEALTH.fall, '--fall'),
-  };
+  const health: HealthSettings = { check: parseCheck(flags.check), ...scheduleSettings(flags) };
   return { record, health };
 }

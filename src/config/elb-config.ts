@@ -1,13 +1,13 @@
 // `sidekick elb` settings: which load balancer, which instance, which check, which AWS region/endpoint; every
 // mistake is a ConfigError naming its flag, raised before any AWS or metadata call is made.
 import { isIP } from 'node:net';
-import { DEFAULT_HEALTH, type CheckSpec, type HealthSettings } from '../health/types.js';
+import type { CheckSpec, HealthSettings } from '../health/types.js';
 import type { CheckTarget } from '../health/checks.js';
 import { validateHost, validatePort } from '../registry/record.js';
 import { imdsEndpoint, INSTANCE_ID_RE } from '../elb/imds.js';
 import { ConfigError } from '../util/errors.js';
 import { parseCheck } from './announce-config.js';
-import { countFlag, durationFlag } from './sidecar-config.js';
+import { durationFlag, scheduleSettings } from './sidecar-config.js';
 
 /** The options of `elb`, as commander returns them. */
 export interface ElbFlags {
@@ -184,16 +184,7 @@ export function elbSettings(flags: ElbFlags, env: NodeJS.ProcessEnv = process.en
   const lb = loadBalancerSpec(flags);
   const deregisterOnly = flags.deregister === true;
   const check = deregisterOnly && flags.check === undefined ? { spec: { kind: 'none' as const }, target: { host: '127.0.0.1', port: 0 } } : parseCheckUrl(flags.check);
-  const intervalMs = durationFlag(flags.interval, `${DEFAULT_HEALTH.intervalMs}ms`, '--interval', 100);
-  const timeoutMs = durationFlag(flags.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, '--timeout', 10);
-  if (timeoutMs > intervalMs) throw new ConfigError(`--timeout: must not exceed --interval (${timeoutMs} ms > ${intervalMs} ms)`);
-  const health: HealthSettings = {
-    check: check.spec,
-    intervalMs,
-    timeoutMs,
-    rise: countFlag(flags.rise, DEFAULT_HEALTH.rise, '--rise'),
-    fall: countFlag(flags.fall, DEFAULT_HEALTH.fall, '--fall'),
-  };
+  const health: HealthSettings = { check: check.spec, ...scheduleSettings(flags) };
   const settings: ElbSettings = {
     lb,
     region: region(flags, lb, env),

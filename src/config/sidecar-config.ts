@@ -2,6 +2,7 @@
 // lease TTL, key layouts, logging. Every option also reads SIDEKICK_<NAME> from the environment (commander's env()).
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
+import { DEFAULT_HEALTH, type HealthSettings } from '../health/types.js';
 import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../registry/layouts.js';
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
@@ -118,6 +119,22 @@ export function countFlag(value: string | undefined, fallback: number, flag: str
   if (value === undefined) return fallback;
   if (!/^[1-9]\d{0,3}$/.test(value.trim())) throw new ConfigError(`${flag}: expected a whole number 1-9999, got "${value}"`);
   return Number(value);
+}
+
+/** The check schedule flags (`register` spells interval and timeout --check-interval and --check-timeout). */
+export interface ScheduleFlags {
+  interval?: string;
+  timeout?: string;
+  rise?: string;
+  fall?: string;
+}
+
+/** Interval, timeout, rise and fall from the schedule flags, defaults filled in; a timeout longer than the interval is refused. */
+export function scheduleSettings(f: ScheduleFlags, names = { interval: '--interval', timeout: '--timeout' }): Omit<HealthSettings, 'check'> {
+  const intervalMs = durationFlag(f.interval, `${DEFAULT_HEALTH.intervalMs}ms`, names.interval, 100);
+  const timeoutMs = durationFlag(f.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, names.timeout, 10);
+  if (timeoutMs > intervalMs) throw new ConfigError(`${names.timeout}: must not exceed ${names.interval} (${timeoutMs} ms > ${intervalMs} ms)`);
+  return { intervalMs, timeoutMs, rise: countFlag(f.rise, DEFAULT_HEALTH.rise, '--rise'), fall: countFlag(f.fall, DEFAULT_HEALTH.fall, '--fall') };
 }
 
 /** Splits `a,b` lists given once or repeated. */
