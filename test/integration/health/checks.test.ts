@@ -77,9 +77,11 @@ describe('httpChecker', () => {
       case '/headers':
         res.end(JSON.stringify(req.headers));
         return;
-      default:
-        // /hang: never answers.
+      case '/hang':
+        // Never answers.
         return;
+      default:
+        res.writeHead(404).end();
     }
   });
   const open = tracked(server);
@@ -138,10 +140,21 @@ describe('httpChecker', () => {
     expect(result).toEqual({ ok: false, detail: 'ECONNREFUSED' });
   });
 
-  it('reports a path it cannot send instead of throwing', async () => {
-    const { result } = await timed(httpChecker('127.0.0.1', port, '/a b'));
-    expect(result.ok).toBe(false);
-    expect(result.detail).toMatch(/ERR_UNESCAPED_CHARACTERS/);
+  it('reports a path it cannot send instead of throwing, and sends nothing', async () => {
+    const before = seen.length;
+    for (const path of ['/a b', '/a\r\nX-Injected: 1', '/\u0000']) {
+      const { result } = await timed(httpChecker('127.0.0.1', port, path));
+      expect(result.ok).toBe(false);
+      expect(result.detail).toMatch(/^invalid path .*spaces and control characters/);
+    }
+    expect(seen.length).toBe(before);
+  });
+
+  it('percent-encodes a non-ASCII path', async () => {
+    seen.length = 0;
+    const { result } = await timed(httpChecker('127.0.0.1', port, '/héalth?x=ü'));
+    expect(result).toEqual({ ok: false, detail: 'HTTP 404' });
+    expect(seen).toEqual(['/h%C3%A9alth?x=%C3%BC close']);
   });
 
   it('reports a server that closes without answering', async () => {
@@ -150,7 +163,9 @@ describe('httpChecker', () => {
     const rudePort = await listen(rude, '127.0.0.1');
     try {
       const { result } = await timed(httpChecker('127.0.0.1', rudePort, '/'));
-      expect(result).toEqual({ ok: false, detail: 'ECONNRESET' });
+      // A FIN or a RST, depending on whether the request was still in flight when the server hung up.
+      expect(['connection closed before a response', 'ECONNRESET']).toContain(result.detail);
+      expect(result.ok).toBe(false);
     } finally {
       await close(rude, rudeOpen);
     }
@@ -169,6 +184,69 @@ describe('httpChecker on IPv6', () => {
   it.each(['::1', '[::1]'])('%s', async (host) => {
     const { result } = await timed(httpChecker(host, port, '/'));
     expect(result).toEqual({ ok: true, detail: 'HTTP 200' });
+  });
+});
+
+describe('httpChecker against a scripted server', () => {
+  /** A server that records the raw request and answers with `chunks`, written `gapMs` apart, then maybe hangs up. */
+  async function scripted(chunks: string[], opts: { gapMs?: number; hangUp?: boolean } = {}): Promise<{ result: CheckResult; request: string; halfClosed: boolean }> {
+    let request = '';
+    let ended = false;
+    let halfClosed = false;
+    const server = createNetServer({ allowHalfOpen: true }, (s) => {
+      s.setEncoding('latin1');
+      s.on('data', (d: string) => (request += d));
+      s.on('end', () => (ended = true));
+      s.on('error', () => undefined);
+      void (async () => {
+        // Give a FIN after the request time to arrive before answering.
+        await new Promise((r) => setTimeout(r, 50));
+        halfClosed = ended;
+        for (const c of chunks) {
+          if (s.destroyed) return;
+          s.write(c);
+          await new Promise((r) => setTimeout(r, opts.gapMs ?? 0));
+        }
+        if (opts.hangUp) s.end();
+      })();
+    });
+    const open = tracked(server);
+    const p = await listen(server, '127.0.0.1');
+    try {
+      const { result } = await timed(httpChecker('127.0.0.1', p, '/health'), 2_000);
+      await new Promise((r) => setTimeout(r, 20));
+      return { result, request, halfClosed };
+    } finally {
+      await close(server, open);
+    }
+  }
+
+  it('sends one HTTP/1.1 GET with Host and Connection: close, and does not half-close before the answer', async () => {
+    const { result, request, halfClosed } = await scripted(['HTTP/1.1 204 No Content\r\n\r\n']);
+    expect(result).toEqual({ ok: true, detail: 'HTTP 204' });
+    expect(request).toMatch(/^GET \/health HTTP\/1\.1\r\n/);
+    expect(request).toMatch(/\r\nHost: 127\.0\.0\.1:\d+\r\n/);
+    expect(request).toMatch(/\r\nConnection: close\r\n\r\n$/);
+    expect(halfClosed).toBe(false);
+  });
+
+  it.each<[string, string[], CheckResult]>([
+    ['an HTTP/1.0 answer', ['HTTP/1.0 200 OK\r\n\r\n'], { ok: true, detail: 'HTTP 200' }],
+    ['a status line without reason or CR', ['HTTP/1.1 500\n\n'], { ok: false, detail: 'HTTP 500' }],
+    ['a status line split byte by byte', [...'HTTP/1.1 301 Moved\r\n'], { ok: true, detail: 'HTTP 301' }],
+    ['103 Early Hints before the answer', ['HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n', 'HTTP/1.1 503 Busy\r\n\r\n'], { ok: false, detail: 'HTTP 503' }],
+    ['an SSH banner', ['SSH-2.0-OpenSSH_9.2\r\n'], { ok: false, detail: 'not an HTTP response' }],
+    ['a redis error', ['-ERR unknown command\r\n'], { ok: false, detail: 'not an HTTP response' }],
+    ['a status of 99', ['HTTP/1.1 099 Odd\r\n\r\n'], { ok: false, detail: 'not an HTTP response' }],
+    ['a hang-up mid status line', ['HTTP/1.1 2'], { ok: false, detail: 'connection closed before a response' }],
+  ])('%s', async (_what, chunks, expected) => {
+    const { result } = await scripted(chunks, { gapMs: 2, hangUp: true });
+    expect(result).toEqual(expected);
+  });
+
+  it('gives up on endless bytes without a line break', async () => {
+    const { result } = await scripted(['HTTP/1.1 ', 'x'.repeat(16 * 1024)]);
+    expect(result).toEqual({ ok: false, detail: 'not an HTTP response' });
   });
 });
 

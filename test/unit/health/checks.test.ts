@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkerFor, execChecker, firstLine, type ExecOutcome } from '../../../src/health/checks.js';
+import { checkerFor, execChecker, firstLine, statusVerdict, type ExecOutcome } from '../../../src/health/checks.js';
 import { ConfigError } from '../../../src/util/errors.js';
 
 const signal = (): AbortSignal => new AbortController().signal;
@@ -94,5 +95,28 @@ describe('helpers', () => {
     expect(firstLine(undefined)).toBe('');
     expect(firstLine('\n\n  x  \ny')).toBe('x');
     expect(firstLine('a'.repeat(300))).toBe(`${'a'.repeat(200)}…`);
+  });
+});
+
+describe('statusVerdict', () => {
+  const response = fc.record({
+    minor: fc.constantFrom('1.0', '1.1'),
+    status: fc.integer({ min: 100, max: 599 }),
+    reason: fc.stringMatching(/^[A-Za-z ]{0,20}$/),
+    eol: fc.constantFrom('\r\n', '\n'),
+  });
+
+  it('waits for more on every cut of a status line, and judges the whole one by its status', () => {
+    fc.assert(
+      fc.property(response, fc.boolean(), ({ minor, status, reason, eol }, hints) => {
+        const line = `HTTP/${minor} ${status}${reason ? ` ${reason}` : ''}${eol}`;
+        const head = (hints ? `HTTP/1.1 103 Early Hints${eol}Link: </a>${eol}${eol}` : '') + line;
+        for (let cut = 0; cut < head.length; cut++) expect(statusVerdict(head.slice(0, cut))).toBe('more');
+        const whole = statusVerdict(`${head}Server: x${eol}${eol}`);
+        // A 1xx is interim: the answer is still to come.
+        if (status < 200) expect(whole).toBe('more');
+        else expect(whole).toEqual({ ok: status < 400, detail: `HTTP ${status}` });
+      }),
+    );
   });
 });
