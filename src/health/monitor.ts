@@ -1,6 +1,7 @@
 // The rise/fall monitor of one service: runs its checker on a jittered schedule and reports state changes.
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
+import { sharedSlots, type SlotTimers } from './slots.js';
 import type { CheckResult, Checker, HealthSettings } from './types.js';
 
 /** `unknown` until the first verdict: neither registered nor reported failing yet. */
@@ -27,6 +28,8 @@ export interface HealthMonitorOptions {
   onChange?: (change: HealthChange) => void;
   /** A number in [0, 1); Math.random by default. Tests pass a fixed one. */
   jitter?: () => number;
+  /** Where steady-state attempts are scheduled; the process-wide {@link sharedSlots} by default. */
+  slots?: SlotTimers;
 }
 
 /** The first attempt comes within this much of start() (or 10 % of the interval if shorter). */
@@ -35,6 +38,15 @@ export const FIRST_ATTEMPT_SPREAD_MS = 100;
 export const STARTUP_RETRY_MS = 1000;
 /** Each interval is stretched or shrunk by up to this fraction, so that services drift apart. */
 export const INTERVAL_JITTER = 0.1;
+/** Steady-state attempts are rounded up onto a shared grid of this share of the interval, at most {@link MAX_SLOT_MS}. */
+export const SLOT_FRACTION = 0.05;
+/** The grid of the default 10 s interval: attempts due in the same half second share one wakeup. */
+export const MAX_SLOT_MS = 500;
+
+/** The grid an interval's attempts are rounded up to (see slots.ts): 500 ms for 10 s, 20 ms for 400 ms. */
+export function slotMs(intervalMs: number): number {
+  return Math.max(1, Math.min(MAX_SLOT_MS, Math.round(intervalMs * SLOT_FRACTION)));
+}
 
 /**
  * Runs one service's check and applies rise/fall:
@@ -44,7 +56,9 @@ export const INTERVAL_JITTER = 0.1;
  * - The first attempt runs within {@link FIRST_ATTEMPT_SPREAD_MS} of start(). Until a service is first
  *   healthy, attempts during its first interval repeat every {@link STARTUP_RETRY_MS} (like haproxy's
  *   fastinter), so a container whose app needs a second to listen is registered after about a
- *   second, not a full interval. After that, attempts start every intervalMs ± 10 %, start to start.
+ *   second, not a full interval. After that, attempts start every intervalMs ± 10 %, start to start,
+ *   rounded up to the next {@link slotMs} slot shared by every monitor of the process (one wakeup for all
+ *   the attempts due in the same half second, see slots.ts).
  * - Attempts never overlap; each is aborted at timeoutMs and then counts as a failure.
  * - `none` is healthy at start(); `docker` has no timer and takes Docker's status through report().
  *
@@ -61,7 +75,7 @@ export class HealthMonitor {
   private started = false;
   private stopped = false;
   private startedAt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private inFlight: AbortController | undefined;
 
   constructor(opts: HealthMonitorOptions) {
@@ -100,8 +114,8 @@ export class HealthMonitor {
   /** Stops timers, aborts a running attempt; no change is reported afterwards. */
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     this.inFlight?.abort(new Error('health monitor stopped'));
     this.inFlight = undefined;
   }
@@ -122,29 +136,37 @@ export class HealthMonitor {
     return spread * this.jitter();
   }
 
-  /** Start-to-start delay of the next attempt: the startup retry or the jittered interval. */
-  private nextDelay(): number {
-    const { intervalMs } = this.opts.settings;
-    const base = !this.everHealthy && this.inFirstInterval() ? Math.min(STARTUP_RETRY_MS, intervalMs) : intervalMs;
-    return base * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * this.jitter());
-  }
-
   private inFirstInterval(): boolean {
     return performance.now() - this.startedAt < this.opts.settings.intervalMs;
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.attempt(), Math.max(0, delayMs));
+    const timer = setTimeout(() => void this.attempt(), Math.max(0, delayMs));
+    this.cancelTimer = () => clearTimeout(timer);
+  }
+
+  /**
+   * Schedules the attempt after the one begun at `begun`, start to start: the startup retry (exact), or the jittered
+   * interval rounded up to its slot. An attempt already overdue (it outlasted the interval) starts at once.
+   */
+  private scheduleNext(begun: number): void {
+    if (this.stopped) return;
+    const { intervalMs } = this.opts.settings;
+    const startup = !this.everHealthy && this.inFirstInterval();
+    const base = startup ? Math.min(STARTUP_RETRY_MS, intervalMs) : intervalMs;
+    const delay = base * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * this.jitter()) - (performance.now() - begun);
+    if (startup || delay <= 0) this.schedule(delay);
+    else this.cancelTimer = (this.opts.slots ?? sharedSlots).schedule(delay, slotMs(intervalMs), () => void this.attempt());
   }
 
   private async attempt(): Promise<void> {
-    this.timer = undefined;
+    this.cancelTimer = undefined;
     const begun = performance.now();
     const result = await this.runChecker();
     if (this.stopped) return;
     this.record(result);
-    this.schedule(this.nextDelay() - (performance.now() - begun));
+    this.scheduleNext(begun);
   }
 
   /** One attempt bounded by timeoutMs: settles at the deadline (or at stop()) even if the checker does not. */

@@ -3,9 +3,11 @@ import {
   FIRST_ATTEMPT_SPREAD_MS,
   HealthMonitor,
   STARTUP_RETRY_MS,
+  slotMs,
   type HealthChange,
   type HealthMonitorOptions,
 } from '../../../src/health/monitor.js';
+import { SlotTimers } from '../../../src/health/slots.js';
 import type { CheckResult, Checker, CheckSpec, HealthSettings } from '../../../src/health/types.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { captureLogger } from '../../support/logs.js';
@@ -49,6 +51,9 @@ function monitor(opts: Partial<HealthMonitorOptions> & { settings: HealthSetting
 }
 
 const states = (changes: HealthChange[]): string[] => changes.map((c) => c.state);
+
+/** Advances the fake clock to `t` ms. Steady-state attempts land on the 500 ms grid: 50, then 10_500, 20_500, ... */
+const until = (t: number): Promise<unknown> => vi.advanceTimersByTimeAsync(t - Date.now());
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
@@ -145,15 +150,16 @@ describe('rise', () => {
     const checker = scripted('PPFFFPP');
     const { m, changes } = monitor({ settings: settings({ rise: 2 }), checker });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + STARTUP_RETRY_MS);
+    await until(50 + STARTUP_RETRY_MS);
     expect(states(changes)).toEqual(['healthy']);
-    await vi.advanceTimersByTimeAsync(2 * 10_000);
+    await until(21_500);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
-    await vi.advanceTimersByTimeAsync(2 * 10_000);
+    await until(41_500);
     expect(checker.calls).toHaveLength(6);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
-    await vi.advanceTimersByTimeAsync(10_000);
-    expect(checker.calls).toEqual([50, 1050, 11_050, 21_050, 31_050, 41_050, 51_050]);
+    await until(51_500);
+    // 1050 + 10_000 rounded up to the 500 ms grid, then exact intervals on it.
+    expect(checker.calls).toEqual([50, 1050, 11_500, 21_500, 31_500, 41_500, 51_500]);
     expect(states(changes)).toEqual(['healthy', 'unhealthy', 'healthy']);
     m.stop();
   });
@@ -164,17 +170,17 @@ describe('fall', () => {
     const checker = scripted('PFFFF');
     const { m, changes } = monitor({ settings: settings(), checker });
     m.start();
-    await vi.advanceTimersByTimeAsync(50);
+    await until(50);
     expect(states(changes)).toEqual(['healthy']);
-    await vi.advanceTimersByTimeAsync(10_000);
+    await until(10_500);
     expect(checker.calls).toHaveLength(2);
     expect(states(changes)).toEqual(['healthy']);
     expect(m.lastResult).toEqual(FAIL);
-    await vi.advanceTimersByTimeAsync(10_000);
+    await until(20_500);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
     expect(changes[1]).toEqual({ name: 'web-1', state: 'unhealthy', previous: 'healthy', result: FAIL });
     expect(m.state).toBe('unhealthy');
-    await vi.advanceTimersByTimeAsync(30_000);
+    await until(50_500);
     expect(checker.calls).toHaveLength(6);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
     m.stop();
@@ -184,7 +190,7 @@ describe('fall', () => {
     const checker = scripted('PFPFPFPFP');
     const { m, changes } = monitor({ settings: settings(), checker });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 8 * 10_000);
+    await until(80_500);
     expect(checker.calls).toHaveLength(9);
     expect(states(changes)).toEqual(['healthy']);
     m.stop();
@@ -202,7 +208,7 @@ describe('fall', () => {
   it('fall 1 flips on the first failure', async () => {
     const { m, changes } = monitor({ settings: settings({ fall: 1 }), checker: scripted('PF') });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 10_000);
+    await until(10_500);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
     m.stop();
   });
@@ -216,8 +222,8 @@ describe('startup', () => {
     await vi.advanceTimersByTimeAsync(50 + 2 * STARTUP_RETRY_MS);
     expect(checker.calls).toEqual([50, 1050, 2050]);
     expect(states(changes)).toEqual(['healthy']);
-    await vi.advanceTimersByTimeAsync(10_000);
-    expect(checker.calls).toEqual([50, 1050, 2050, 12_050]);
+    await until(12_500);
+    expect(checker.calls).toEqual([50, 1050, 2050, 12_500]);
     m.stop();
   });
 
@@ -233,8 +239,8 @@ describe('startup', () => {
     expect(changes).toEqual([{ name: 'web-1', state: 'unhealthy', previous: 'unknown', result: FAIL }]);
     const fastAttempts = checker.calls.length;
     expect(fastAttempts).toBe(11);
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(checker.calls.length - fastAttempts).toBe(6);
+    await until(70_500);
+    expect(checker.calls.slice(fastAttempts)).toEqual([20_500, 30_500, 40_500, 50_500, 60_500, 70_500]);
     expect(changes).toHaveLength(1);
     const warnings = lines.filter((l) => l.level === 40);
     expect(warnings).toHaveLength(1);
@@ -260,14 +266,15 @@ describe('schedule', () => {
     m.start();
     await vi.advanceTimersByTimeAsync(0);
     expect(checker.calls).toEqual([0]);
-    // The delay is drawn when an attempt ends: 9 s after the first, ~11 s after the second.
+    // The delay is drawn when an attempt ends: 9 s after the first, ~11 s after the second (19_998, rounded up
+    // to the 500 ms grid).
     j = 0.999;
-    await vi.advanceTimersByTimeAsync(9_000);
+    await until(9_000);
     expect(checker.calls).toEqual([0, 9_000]);
-    await vi.advanceTimersByTimeAsync(10_997);
+    await until(19_999);
     expect(checker.calls).toHaveLength(2);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(checker.calls).toEqual([0, 9_000, 19_998]);
+    await until(20_000);
+    expect(checker.calls).toEqual([0, 9_000, 20_000]);
     m.stop();
   });
 
@@ -275,8 +282,8 @@ describe('schedule', () => {
     const checker = scripted('P', 3_000);
     const { m } = monitor({ settings: settings({ timeoutMs: 5_000 }), checker });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 2 * 10_000);
-    expect(checker.calls).toEqual([50, 10_050, 20_050]);
+    await until(20_500);
+    expect(checker.calls).toEqual([50, 10_500, 20_500]);
     m.stop();
   });
 
@@ -307,6 +314,54 @@ describe('schedule', () => {
   });
 });
 
+describe('shared slots', () => {
+  it('slot sizes: 5 % of the interval, at most 500 ms', () => {
+    expect([10_000, 60_000, 2_000, 400, 10].map(slotMs)).toEqual([500, 500, 100, 20, 1]);
+  });
+
+  it('runs the steady attempts of monitors started apart from one timer', async () => {
+    const a = scripted('P');
+    const b = scripted('P');
+    const slots = new SlotTimers();
+    const ma = monitor({ settings: settings(), checker: a, slots }).m;
+    const mb = monitor({ settings: settings(), checker: b, slots }).m;
+    ma.start();
+    await until(300);
+    mb.start();
+    await until(1_000);
+    expect([a.calls, b.calls]).toEqual([[50], [350]]);
+    // 10_050 and 10_350 share the slot ending at 10_500.
+    expect(vi.getTimerCount()).toBe(1);
+    await until(10_500);
+    expect([a.calls, b.calls]).toEqual([[50, 10_500], [350, 10_500]]);
+    expect(vi.getTimerCount()).toBe(1);
+    ma.stop();
+    expect(vi.getTimerCount()).toBe(1);
+    await until(20_500);
+    expect([a.calls, b.calls]).toEqual([[50, 10_500], [350, 10_500, 20_500]]);
+    mb.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('SlotTimers: cancel removes one callback, the same function twice runs twice', async () => {
+    const slots = new SlotTimers();
+    const ran: string[] = [];
+    const f = (): number => ran.push('f');
+    slots.schedule(120, 100, f);
+    slots.schedule(180, 100, f);
+    const cancel = slots.schedule(150, 100, () => ran.push('g'));
+    slots.schedule(250, 100, () => ran.push('h'));
+    cancel();
+    expect(vi.getTimerCount()).toBe(2);
+    await until(199);
+    expect(ran).toEqual([]);
+    await until(200);
+    expect(ran).toEqual(['f', 'f']);
+    await until(300);
+    expect(ran).toEqual(['f', 'f', 'h']);
+  });
+});
+
 describe('timeout', () => {
   it('aborts a hung checker at timeoutMs and counts a failure', async () => {
     const signals: AbortSignal[] = [];
@@ -319,14 +374,14 @@ describe('timeout', () => {
     };
     const { m, changes } = monitor({ settings: settings(), checker: hung });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 10_000 + 1_999);
+    await until(10_500 + 1_999);
     expect(signals).toHaveLength(1);
     expect(signals[0]?.aborted).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
+    await until(10_500 + 2_000);
     expect(signals[0]?.aborted).toBe(true);
     expect(m.lastResult).toEqual({ ok: false, detail: 'timeout after 2000 ms' });
     expect(states(changes)).toEqual(['healthy']);
-    await vi.advanceTimersByTimeAsync(10_000);
+    await until(20_500 + 2_000);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
     expect(changes[1]?.result.detail).toBe('timeout after 2000 ms');
     m.stop();
@@ -340,7 +395,7 @@ describe('timeout', () => {
     };
     const { m, changes } = monitor({ settings: settings(), checker: deaf });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 2 * 10_000 + 2_000);
+    await until(20_500 + 2_000);
     expect(calls).toBe(3);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
     m.stop();
@@ -355,7 +410,7 @@ describe('timeout', () => {
     };
     const { m, changes } = monitor({ settings: settings({ fall: 1 }), checker: bad });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 10_000);
+    await until(10_500);
     expect(states(changes)).toEqual(['healthy', 'unhealthy']);
     expect(m.lastResult).toEqual({ ok: false, detail: 'check threw: boom' });
     m.stop();
@@ -367,10 +422,10 @@ describe('stop', () => {
     const checker = scripted('PF', 1_000);
     const { m, changes } = monitor({ settings: settings({ fall: 1 }), checker });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 1_000);
+    await until(50 + 1_000);
     expect(states(changes)).toEqual(['healthy']);
-    await vi.advanceTimersByTimeAsync(10_000 - 500);
-    expect(checker.calls).toHaveLength(2);
+    await until(11_000);
+    expect(checker.calls).toEqual([50, 10_500]);
     m.stop();
     expect(checker.signals[1]?.aborted).toBe(true);
     await vi.advanceTimersByTimeAsync(60_000);
@@ -483,7 +538,7 @@ describe('robustness', () => {
       },
     });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 3 * 10_000);
+    await until(30_500);
     expect(checker.calls).toHaveLength(4);
     expect(m.state).toBe('healthy');
     expect(lines.filter((l) => l.msg === 'health change handler failed')).toHaveLength(3);
@@ -494,7 +549,7 @@ describe('robustness', () => {
     const { log, lines } = captureLogger();
     const { m } = monitor({ settings: settings(), checker: scripted('PFFFFFFPPPP'), log });
     m.start();
-    await vi.advanceTimersByTimeAsync(50 + 10 * 10_000);
+    await until(100_500);
     expect(lines.map((l) => [l.level, l.msg, l.detail])).toEqual([
       [30, 'health check passing', 'HTTP 200'],
       [40, 'health check failing', 'HTTP 503'],
