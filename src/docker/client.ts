@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+// Before dockerode: see the file.
+import './without-ssh.js';
 import Dockerode from 'dockerode';
 import type { ContainerInspectInfo, DockerOptions } from 'dockerode';
 import { nextDelay, sleepUnless } from '../util/backoff.js';

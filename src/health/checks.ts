@@ -1,6 +1,5 @@
 // Checkers: one attempt of an http, tcp or exec check. Each settles when its signal aborts and never throws.
 import { connect } from 'node:net';
-import { execa } from 'execa';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { CheckResult, CheckSpec, Checker } from './types.js';
 
@@ -186,6 +185,10 @@ export function tcpChecker(host: string, port: number): Checker {
         });
 }
 
+/** execa, imported only by a process that runs host check commands: `register` never does, and it is ~4 MB of RSS. */
+let execaModule: Promise<typeof import('execa')> | undefined;
+const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'));
+
 /**
  * A host command (announce's `--check exec:CMD`), run without a shell; exit 0 passes. When the signal
  * aborts the command gets SIGTERM (SIGKILL 2 s later) and the attempt settles at once as a timeout.
@@ -193,11 +196,14 @@ export function tcpChecker(host: string, port: number): Checker {
 export function commandChecker(argv: string[]): Checker {
   const [file, ...args] = argv;
   if (file === undefined || file === '') throw new ConfigError('an exec check needs a command');
+  // Start loading now, so the first attempt does not wait for it.
+  loadExeca().catch(() => undefined);
   return (signal) => untilAborted(signal, () => runHostCommand(file, args, signal));
 }
 
 /** Runs one host check command; see {@link commandChecker}. */
 async function runHostCommand(file: string, args: string[], signal: AbortSignal): Promise<CheckResult> {
+  const { execa } = await loadExeca();
   const result = await execa(file, args, {
     cancelSignal: signal,
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
