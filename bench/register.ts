@@ -17,7 +17,7 @@ import { connect, createServer } from 'node:net';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Watcher } from 'etcd3';
-import { SIDEKICK } from '../test/support/cli.js';
+import { sidekickArgv } from '../test/support/cli.js';
 import { ensureBusyboxImage, runContainer, startDockerd, type DockerdHandle } from '../test/support/docker.js';
 import { startEtcd, testClient, type EtcdHandle } from '../test/support/etcd.js';
 
@@ -215,7 +215,7 @@ class RegisterProcess {
   constructor(args: string[]) {
     // BENCH_NODE_ARGS: extra node flags for the register process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    this.proc = spawn('node', [...nodeArgs, SIDEKICK, 'register', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SIDEKICK_LOG_LEVEL: '' } });
+    this.proc = spawn('node', [...nodeArgs, ...sidekickArgv(['register', ...args])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SIDEKICK_LOG_LEVEL: '' } });
     this.exited = new Promise((resolve) => this.proc.once('exit', () => resolve()));
     this.proc.stderr?.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');

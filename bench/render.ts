@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { SIDEKICK } from '../test/support/cli.js';
+import { sidekickArgv } from '../test/support/cli.js';
 import { join } from 'node:path';
 import type { RenderConfig } from '../src/config/types.js';
 import { etcdRenderConfig } from '../test/support/config.js';
@@ -43,7 +43,7 @@ async function cliRss(endpoint: string, dir: string): Promise<{ rss: number; pea
   await writeFile(join(dir, 'cli/templates/upstreams.tmpl'), TEMPLATE);
   const dest = join(dir, 'cli/upstreams.conf');
   await writeFile(join(dir, 'cli/conf.d/bench.toml'), `[template]\nsrc = "upstreams.tmpl"\ndest = "${dest}"\nkeys = ["/services"]\n`);
-  const proc = execa('node', [SIDEKICK, 'render', '--watch', '--confdir', join(dir, 'cli'), '--node', endpoint, '--log-level', 'warn'], {
+  const proc = execa('node', sidekickArgv(['render', '--watch', '--confdir', join(dir, 'cli'), '--node', endpoint, '--log-level', 'warn']), {
     reject: false,
   });
   try {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import { SIDEKICK } from './cli.js';
+import { sidekickArgv } from './cli.js';
 
 export const ELB_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/';
 export const ELBV2_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
@@ -458,7 +458,7 @@ const ELB_ENTRY = [
  */
 export function sidekickElb(args: string[], env: Record<string, string> = {}) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('SIDEKICK_')));
-  const argv = ELB_VIA_BINARY ? [SIDEKICK, 'elb', ...args] : ['--input-type=module', '--eval', ELB_ENTRY, '--', 'elb', ...args];
+  const argv = ELB_VIA_BINARY ? sidekickArgv(['elb', ...args]) : ['--input-type=module', '--eval', ELB_ENTRY, '--', 'elb', ...args];
   return execa('node', argv, {
     reject: false,
     cwd: ROOT,
