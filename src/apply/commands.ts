@@ -1,55 +1,7 @@
 // Check and reload commands: argv without a shell unless the operator's own line uses shell syntax.
 import { execa } from 'execa';
+import { parseCommand } from '../util/command-line.js';
 import { CommandError } from '../util/errors.js';
-
-/** A command line split into argv, or kept whole for /bin/sh when it uses shell syntax. */
-export type ParsedCommand = { shell: false; argv: string[] } | { shell: true; line: string };
-
-const SHELL_CHARS = /[|&;<>()$`*?[\]~#\n]/;
-const LEADING_ASSIGNMENT = /^\s*[A-Za-z_]\w*=/;
-
-/**
- * Splits a command line the way a POSIX shell would for plain words and quotes, and reports shell
- * syntax (pipes, redirections, `$`, globs, `&&`, leading VAR=) so that such lines go to /bin/sh instead.
- */
-export function parseCommand(line: string): ParsedCommand {
-  if (LEADING_ASSIGNMENT.test(line)) return { shell: true, line };
-  const argv: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quote: '"' | "'" | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i] as string;
-    if (quote === "'") {
-      if (c === "'") quote = undefined;
-      else word += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = undefined;
-      else if (c === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1] as string)) word += line[++i];
-      else if (c === '$' || c === '`') return { shell: true, line };
-      else word += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < line.length) {
-      word += line[++i];
-      inWord = true;
-    } else if (c === ' ' || c === '\t') {
-      if (inWord) argv.push(word);
-      word = '';
-      inWord = false;
-    } else if (SHELL_CHARS.test(c)) {
-      return { shell: true, line };
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new Error(`unterminated ${quote} quote in command: ${line}`);
-  if (inWord) argv.push(word);
-  if (argv.length === 0) throw new Error('empty command');
-  return { shell: false, argv };
-}
 
 /** Replaces confd's `{{.src}}` and sidekick's `{{src}}` placeholders. */
 export function substitutePlaceholders(text: string, src: string): string {

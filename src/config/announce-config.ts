@@ -1,8 +1,8 @@
 // `sidekick announce` settings: the one service, its check and schedule, validated before anything is written.
-import { parseCommand } from '../apply/commands.js';
+import { commandArgv } from '../util/command-line.js';
 import type { CheckSpec, HealthSettings } from '../health/types.js';
 import { validateHost, validateInstanceId, validateMeta, validatePort, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
 import { listFlag, scheduleSettings, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
 
 /** The options of `announce` beyond the shared etcd/registry flags. */
@@ -49,8 +49,11 @@ export function parseCheck(text: string | undefined): CheckSpec {
   if (value.startsWith('exec:')) {
     const line = value.slice('exec:'.length).trim();
     if (!line) throw new ConfigError('--check: exec: needs a command, e.g. exec:"pg_isready -q"');
-    const cmd = parseCommand(line);
-    return { kind: 'exec', where: 'host', argv: cmd.shell ? ['/bin/sh', '-c', cmd.line] : cmd.argv };
+    try {
+      return { kind: 'exec', where: 'host', argv: commandArgv(line) };
+    } catch (err) {
+      throw new ConfigError(`--check: exec: ${errorMessage(err)}`, { cause: err });
+    }
   }
   throw new ConfigError(`--check: expected http:/PATH, tcp, exec:CMD or none, got "${text}"`);
 }

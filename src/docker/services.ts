@@ -33,7 +33,9 @@ import {
   type ServiceRecord,
   type Validation,
 } from '../registry/record.js';
+import { commandArgv } from '../util/command-line.js';
 import { parseDuration } from '../util/duration.js';
+import { errorMessage } from '../util/errors.js';
 import type { MappingOptions, MappingWarning, ServiceSpec } from './types.js';
 
 /** A host binding of a published port, as in `NetworkSettings.Ports["80/tcp"]`. */
@@ -127,8 +129,6 @@ const PREFIX = 'SERVICE_';
 const CHECK_TIMING = new Set(['check_interval', 'check_timeout', 'check_rise', 'check_fall']);
 const NOT_META = new Set(['name', 'id', 'tags', 'ignore']);
 const WILDCARD_IPS = new Set(['', '0.0.0.0', '::']);
-// Anything a shell would interpret; such a command line is handed to /bin/sh inside the container.
-const SHELL_SYNTAX = /[|&;<>()$`\\*?[\]{}~!#\n\r]|^[A-Za-z_][A-Za-z0-9_]*=/;
 // eslint-disable-next-line no-control-regex
 const HTTP_PATH_RE = /^\/[^\s\u0000-\u001f\u007f]*$/;
 
@@ -173,42 +173,6 @@ export function splitTags(value: string): string[] {
     .split(/(?<!\\),/)
     .map((t) => t.replaceAll('\\,', ',').trim())
     .filter((t) => t !== '');
-}
-
-/**
- * The argv for SERVICE_CHECK_SCRIPT, run inside the container (never by a host shell): a line with shell
- * syntax goes to `/bin/sh -c`; a plain line splits on whitespace, '…' and "…" grouping words.
- * Undefined when the line is empty or has an unbalanced quote.
- */
-export function commandArgv(command: string): string[] | undefined {
-  const line = command.trim();
-  if (SHELL_SYNTAX.test(line)) return ['/bin/sh', '-c', line];
-  const words = splitWords(line);
-  return words && words.length > 0 && words[0] !== '' ? words : undefined;
-}
-
-/** Whitespace-separated words with simple quote grouping (no escapes: a backslash means shell syntax). */
-function splitWords(line: string): string[] | undefined {
-  const words: string[] = [];
-  let word: string | undefined;
-  let quote: string | undefined;
-  for (const ch of line) {
-    if (quote !== undefined) {
-      if (ch === quote) quote = undefined;
-      else word = (word ?? '') + ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      word ??= '';
-    } else if (/\s/.test(ch)) {
-      if (word !== undefined) words.push(word);
-      word = undefined;
-    } else {
-      word = (word ?? '') + ch;
-    }
-  }
-  if (quote !== undefined) return undefined;
-  if (word !== undefined) words.push(word);
-  return words;
 }
 
 /** Container name without the leading "/", or the short id when it has none. */
@@ -524,9 +488,12 @@ function parseCheck(key: string, s: Setting): CheckSpec | undefined {
       throw bad('expected true or false');
     }
     case 'check_script': {
-      const argv = commandArgv(s.value);
-      if (!argv) throw bad('expected a command line (empty, or an unbalanced quote)');
-      return { kind: 'exec', where: 'container', argv };
+      // Run inside the container (never by a host shell): shell syntax goes to the container's /bin/sh -c.
+      try {
+        return { kind: 'exec', where: 'container', argv: commandArgv(s.value) };
+      } catch (err) {
+        throw bad(`expected a command line: ${errorMessage(err)}`);
+      }
     }
     default:
       throw new SkipService(

@@ -1,33 +1,13 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCommand, runCommand, substitutePlaceholders } from '../../../src/apply/commands.js';
+import { runCommand, substitutePlaceholders } from '../../../src/apply/commands.js';
 import { CommandError } from '../../../src/util/errors.js';
 import { tempDir } from '../../support/tmp.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures');
 
-describe('parseCommand', () => {
-  it.each([
-    ['/usr/sbin/nginx -t -c {{.src}}', { shell: false, argv: ['/usr/sbin/nginx', '-t', '-c', '{{.src}}'] }],
-    ['haproxy -c -f "{{ .src }}"', { shell: false, argv: ['haproxy', '-c', '-f', '{{ .src }}'] }],
-    ["echo 'a b'  \"c d\" e\\ f", { shell: false, argv: ['echo', 'a b', 'c d', 'e f'] }],
-    ['nginx -s reload', { shell: false, argv: ['nginx', '-s', 'reload'] }],
-    ['systemctl reload nginx && echo done', { shell: true, line: 'systemctl reload nginx && echo done' }],
-    ['kill -HUP $(cat /run/nginx.pid)', { shell: true, line: 'kill -HUP $(cat /run/nginx.pid)' }],
-    ['cat x | wc', { shell: true, line: 'cat x | wc' }],
-    ['FOO=1 cmd', { shell: true, line: 'FOO=1 cmd' }],
-    ['echo "$HOME"', { shell: true, line: 'echo "$HOME"' }],
-    ["echo '$HOME'", { shell: false, argv: ['echo', '$HOME'] }],
-  ])('%s', (line, expected) => {
-    expect(parseCommand(line)).toEqual(expected);
-  });
-
-  it('rejects empty lines and open quotes', () => {
-    expect(() => parseCommand('   ')).toThrow(/empty command/);
-    expect(() => parseCommand('echo "abc')).toThrow(/unterminated/);
-  });
-
+describe('substitutePlaceholders', () => {
   it('substitutes both placeholder spellings', () => {
     expect(substitutePlaceholders('x {{.src}} {{src}} {{ .src }}', '/p')).toBe('x /p /p /p');
   });
