@@ -1,7 +1,7 @@
 // `sidekick announce` settings: the one service, its check and schedule, validated before anything is written.
 import { commandArgv } from '../util/command-line.js';
 import type { CheckSpec, HealthSettings } from '../health/types.js';
-import { validateHost, validateInstanceId, validateMeta, validatePort, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
+import { parseHostPort, validateInstanceId, validateMeta, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { listFlag, scheduleSettings, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
 
@@ -27,13 +27,9 @@ export interface AnnounceSettings {
 
 /** `host:port`, `[v6]:port` → parts; throws ConfigError naming --address. */
 export function parseAddress(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text.trim());
-  if (!m) throw new ConfigError(`--address: expected host:port or [ipv6]:port, got "${text}"`);
-  const host = validateHost(m[1] ?? m[2]);
-  if (!host.ok) throw new ConfigError(`--address: ${host.reason}`);
-  const port = validatePort(m[3]);
-  if (!port.ok) throw new ConfigError(`--address: ${port.reason}`);
-  return { host: host.value, port: port.value };
+  const address = parseHostPort(text.trim());
+  if (!address.ok) throw new ConfigError(`--address: ${address.reason}`);
+  return address.value;
 }
 
 /** `http:/health`, `tcp`, `exec:CMD` (a host command; a shell only when CMD is itself a shell line) or `none`. */

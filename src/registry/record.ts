@@ -150,22 +150,37 @@ export function validateRecordSize(value: string): Validation<string> {
 }
 
 /** registrator's plain-text value `host:port` (IPv6 bracketed), name and id taken from the key. */
-function parsePlain(key: string, value: string): ParseResult {
-  const seg = keySegments(key);
-  if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
-  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(value);
-  if (!m) return fail(`value is neither a JSON object nor host:port`);
+/** host:port or [host]:port in shape; the parts are validated after. */
+const HOST_PORT_RE = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/;
+
+/**
+ * `host:port` or `[ipv6]:port`, host and port validated; brackets only around an IPv6 address. Used for registrator's
+ * plain values and announce's --address alike.
+ */
+export function parseHostPort(text: string): Validation<{ host: string; port: number }> {
+  const m = HOST_PORT_RE.exec(text);
+  if (!m) return fail(`expected host:port or [ipv6]:port, got ${show(text)}`);
   const bracketed = m[1];
   if (bracketed !== undefined && isIP(bracketed) !== 6) return fail(`host ${show(bracketed)} in brackets is not an IPv6 address`);
   const host = validateHost(bracketed ?? m[2]);
   if (!host.ok) return host;
   const port = validatePort(m[3]);
   if (!port.ok) return port;
+  return { ok: true, value: { host: host.value, port: port.value } };
+}
+
+function parsePlain(key: string, value: string): ParseResult {
+  const seg = keySegments(key);
+  if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
+  if (!HOST_PORT_RE.test(value)) return fail(`value is neither a JSON object nor host:port`);
+  const address = parseHostPort(value);
+  if (!address.ok) return address;
+  const { host, port } = address.value;
   const name = validateServiceName(seg.name);
   if (!name.ok) return fail(`key segment ${name.reason}`);
   const id = validateInstanceId(seg.id);
   if (!id.ok) return fail(`key segment ${id.reason}`);
-  return { ok: true, record: { name: name.value, id: id.value, host: host.value, port: port.value, tags: [], meta: {} } };
+  return { ok: true, record: { name: name.value, id: id.value, host, port, tags: [], meta: {} } };
 }
 
 /**

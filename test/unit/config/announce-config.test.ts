@@ -12,7 +12,7 @@ describe('parseAddress', () => {
     ['web.internal:443', { host: 'web.internal', port: 443 }],
   ])('%s', (text, expected) => expect(parseAddress(text)).toEqual(expected));
 
-  it.each(['127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'a;b:80', '::1:80', 'host name:80'])('refuses %s naming --address', (text) => {
+  it.each(['127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'a;b:80', '::1:80', 'host name:80', '[example.com]:80', '[10.0.0.1]:80', '[]:80', ':80'])('refuses %s naming --address', (text) => {
     expect(() => parseAddress(text)).toThrow(/--address/);
   });
 });
