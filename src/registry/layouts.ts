@@ -3,6 +3,7 @@
 // No I/O here: the registry (registry.ts) binds the entries to its lease and writes them.
 import { createHash } from 'node:crypto';
 import { formatAddress, formatServiceRecord, type ServiceRecord } from './record.js';
+import { absolutePrefix } from '../store/prefix.js';
 
 /** The layouts `--layout` accepts. */
 export type Layout = 'native' | 'registrator' | 'skydns' | 'traefik';
@@ -52,17 +53,11 @@ export function parseLayouts(values: readonly string[], prefix: string = DEFAULT
   if (out.length === 0) throw new Error(`no layout given (expected one or more of ${LAYOUTS.join(', ')})`);
   if (out.includes('native') && out.includes('registrator')) {
     throw new Error(
-      `native and registrator both write ${normalizePrefix(prefix)}/<name>/<id> (a JSON record vs. plain host:port) ` +
+      `native and registrator both write ${absolutePrefix(prefix)}/<name>/<id> (a JSON record vs. plain host:port) ` +
         'and would overwrite each other: choose one',
     );
   }
   return out;
-}
-
-/** `services/`, `/services//` → `/services`; `/` or `` → `` (keys then start at `/<name>`). */
-export function normalizePrefix(prefix: string): string {
-  const segments = prefix.split('/').filter((s) => s !== '');
-  return segments.length === 0 ? '' : `/${segments.join('/')}`;
 }
 
 const DNS_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -168,7 +163,7 @@ export function layoutKey(layout: Layout, record: ServiceRecord, opts: Pick<Layo
   switch (layout) {
     case 'native':
     case 'registrator':
-      return `${normalizePrefix(opts.prefix)}/${record.name}/${record.id}`;
+      return `${absolutePrefix(opts.prefix)}/${record.name}/${record.id}`;
     case 'skydns':
       return `${skydnsDomainPath(opts.domain)}/${skydnsServiceLabel(record.name)}/${skydnsInstanceLabel(record.id)}`;
     case 'traefik':
@@ -205,7 +200,7 @@ export function entriesFor(record: ServiceRecord, opts: LayoutOptions): LayoutEn
 export function layoutPrefixes(opts: Pick<LayoutOptions, 'layouts' | 'prefix' | 'domain'>): string[] {
   const out = new Set<string>();
   for (const layout of opts.layouts) {
-    if (layout === 'native' || layout === 'registrator') out.add(`${normalizePrefix(opts.prefix)}/`);
+    if (layout === 'native' || layout === 'registrator') out.add(`${absolutePrefix(opts.prefix)}/`);
     else if (layout === 'skydns') out.add(`${skydnsDomainPath(opts.domain)}/`);
     else out.add(`${TRAEFIK_SERVICES_ROOT}/`);
   }

@@ -1,6 +1,6 @@
 // Reads the registered services back from etcd, with the time left on each record's lease (`sidekick ls`).
 import type { Etcd3 } from 'etcd3';
-import { normalizePrefix } from './layouts.js';
+import { absolutePrefix } from '../store/prefix.js';
 import { parseServiceRecord, type ServiceRecord } from './record.js';
 
 /** One registered instance as `ls` shows it. */
@@ -20,7 +20,7 @@ export interface ListProblem {
 
 /** Every record under `prefix` (native JSON or registrator's host:port), sorted by service and id. */
 export async function listServices(client: Etcd3, prefix: string): Promise<{ services: ListedService[]; problems: ListProblem[] }> {
-  const base = `${normalizePrefix(prefix)}/`; // as the registry writes under --prefix
+  const base = `${absolutePrefix(prefix)}/`; // as the registry writes under --prefix
   const res = await client.getAll().prefix(base).exec();
   const leases = new Map<string, Promise<number>>();
   const ttlOf = (lease: string): Promise<number> => {

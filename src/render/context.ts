@@ -138,12 +138,6 @@ export function arity(options: HelperOptions, params: unknown[], min: number, ma
   }
 }
 
-/** Normalizes a resource prefix: "" for the root, "/a/b" otherwise. */
-export function normalizePrefix(prefix: string): string {
-  const p = posix.join('/', prefix);
-  return p === '/' ? '' : p.replace(/\/+$/, '');
-}
-
 /** A template key made absolute under the prefix; `..` cannot climb above the prefix. */
 export function absKey(prefix: string, key: string): string {
   const clean = posix.join('/', key).replace(/(.)\/+$/, '$1');

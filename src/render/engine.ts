@@ -10,7 +10,8 @@ import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { DATA_KEY, newRenderState, normalizePrefix, type CachedRecord, type Lookup, type RenderState } from './context.js';
+import { absolutePrefix } from '../store/prefix.js';
+import { DATA_KEY, newRenderState, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 
@@ -161,7 +162,7 @@ export class TemplateEngine {
   /** Renders; when helpers missed DNS answers, resolves them and renders again (bounded). */
   private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext): Promise<RenderResult> {
     const log = ctx.log ?? this.log;
-    const prefix = normalizePrefix(ctx.prefix);
+    const prefix = absolutePrefix(ctx.prefix);
     for (let pass = 1; ; pass++) {
       const state = newRenderState({ file: path, view: ctx.view, prefix, log, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs });
       let text: string;

@@ -1,10 +1,21 @@
 // Key prefixes as paths: "/a" covers "/a" and "/a/b" but not "/ab"; "/" and "" cover everything.
+import { posix } from 'node:path';
 
 /** Normalizes a path prefix: "" and "/" mean everything (returned as ""), trailing '/' are dropped. */
 export function normalizePrefix(prefix: string): string {
   let p = prefix;
   while (p.length > 0 && p.endsWith('/')) p = p.slice(0, -1);
   return p;
+}
+
+/**
+ * A configured prefix made absolute: a leading "/", `.`, `..` and repeated "/" resolved, no trailing "/"; the root
+ * is "" (keys then start at "/<name>"). `services/`, `/services//` → `/services`. For --prefix and a template
+ * resource's prefix, which name folders under "/"; store-level prefixes stay as given (keys need not start with "/").
+ */
+export function absolutePrefix(prefix: string): string {
+  const p = posix.join('/', prefix);
+  return p === '/' ? '' : p.replace(/\/+$/, '');
 }
 
 /** True when `key` is `prefix` itself or below it as a path ("/a" covers "/a" and "/a/b", not "/ab"). */

@@ -5,7 +5,6 @@ import {
   entriesFor,
   layoutPrefixes,
   normalizeDomain,
-  normalizePrefix,
   parseLayouts,
   skydnsInstanceLabel,
   skydnsServiceLabel,
@@ -14,6 +13,7 @@ import {
   type LayoutOptions,
 } from '../../../src/registry/layouts.js';
 import { validateInstanceId, type ServiceRecord } from '../../../src/registry/record.js';
+import { absolutePrefix } from '../../../src/store/prefix.js';
 
 const rec = (over: Partial<ServiceRecord> = {}): ServiceRecord => ({
   name: 'web',
@@ -196,8 +196,10 @@ describe('helpers', () => {
     ['//a//b//', '/a/b'],
     ['/', ''],
     ['', ''],
-  ])('normalizePrefix(%j) = %j', (input, expected) => {
-    expect(normalizePrefix(input)).toBe(expected);
+    ['/services/./x/../y', '/services/y'],
+    ['../../etc', '/etc'],
+  ])('absolutePrefix(%j) = %j', (input, expected) => {
+    expect(absolutePrefix(input)).toBe(expected);
   });
 
   it.each(['sidekick.local', 'Sidekick.Local.', 'a-b.c'])('normalizeDomain accepts %s', (d) => {
