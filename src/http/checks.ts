@@ -11,7 +11,7 @@ import type { CheckStatus, Health } from './health.js';
 import { RenderMetrics, type MetricsRegistry } from './metrics.js';
 
 /** What the etcd check reads of the Registry. */
-export interface LeaseHolder extends Pick<ServiceRegistry, 'state' | 'leaseId' | 'records'> {
+export interface LeaseHolder extends Pick<ServiceRegistry, 'state' | 'leaseId' | 'size'> {
   on(event: 'lease-granted' | 'lease-renewed', listener: () => void): unknown;
 }
 
@@ -31,7 +31,7 @@ export function registryCheck(registry: LeaseHolder, ttlSec: number, now: () => 
   });
   return () => {
     const held = registry.leaseId() !== undefined;
-    const records = registry.records().length;
+    const records = registry.size;
     const silent = now() - renewed;
     if (held && silent > overdueMs && registry.state !== 'closed') {
       return { ok: false, detail: `lease held, but not renewed for ${Math.round(silent / 1000)} s (etcd unreachable?); records expire ${ttlSec} s after the last renewal` };

@@ -89,7 +89,7 @@ export class RenderMetrics {
 }
 
 /** The registry as its metrics read it. */
-export type RegistrySource = Pick<ServiceRegistry, 'stats' | 'state' | 'records' | 'leaseId' | 'on'>;
+export type RegistrySource = Pick<ServiceRegistry, 'stats' | 'state' | 'size' | 'leaseId' | 'on'>;
 
 /** `register` and `announce`: records, lease and etcd writes of the lease-bound registry. */
 export function registryMetrics(registry: Registry, source: RegistrySource): void {
@@ -99,7 +99,7 @@ export function registryMetrics(registry: Registry, source: RegistrySource): voi
     help: 'Service instances this process keeps registered (healthy); sidekick_etcd_connected says whether etcd has them',
     registers,
     collect() {
-      this.set(source.records().length);
+      this.set(source.size);
     },
   });
   new Gauge({

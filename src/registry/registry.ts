@@ -324,6 +324,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.desired.has(id);
   }
 
+  /** How many records are desired (what records().length would say, without the copies). */
+  get size(): number {
+    return this.desired.size;
+  }
+
   /** Copies of the desired records, in the order they were first set. */
   records(): ServiceRecord[] {
     return [...this.desired.values()].map((d) => copyRecord(d.record));

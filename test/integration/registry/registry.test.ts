@@ -145,6 +145,7 @@ describe('Registry', () => {
     expect(reg.stats.writes).toBe(3);
     expect(reg.has(r.id)).toBe(true);
     expect(reg.records()).toEqual([r]);
+    expect(reg.size).toBe(1);
     expect(states).toContain('synced');
 
     reg.remove(r.id);
@@ -251,6 +252,7 @@ describe('Registry', () => {
     }
     await sleep(50);
     expect(reg.records()).toEqual([]);
+    expect(reg.size).toBe(0);
     expect(reg.stats.writes).toBe(0);
     expect((await keysUnder(etcd.client, '/t6/')).size).toBe(0);
   });

@@ -67,7 +67,7 @@ describe('registryCheck', () => {
     Object.assign(new EventEmitter(), {
       state,
       leaseId: () => lease,
-      records: () => Array.from({ length: records }, () => ({ name: 'web', id: 'x', host: 'h', port: 1, tags: [], meta: {} })),
+      size: records,
     });
 
   it('is ok while a lease is held and etcd matches (or is being written)', () => {
