@@ -1,6 +1,7 @@
 // `sidekick register`: Docker containers → services → health → lease-bound records.
 // Every event and every resync ends in the same step, `converge(container)`: inspect it, map it to service specs,
 // and make the monitors and records match. Steps for one container run one at a time, in order.
+import type { DockerEvent } from '../docker/client.js';
 import { containerServices, type InspectedContainer } from '../docker/services.js';
 import type { MappingOptions, ServiceSpec } from '../docker/types.js';
 import { errorMessage } from '../util/errors.js';
@@ -12,11 +13,14 @@ export type ContainerInfo = InspectedContainer & {
   State: { Running: boolean; Paused: boolean; Restarting: boolean; ExitCode: number; Health?: { Status: string } };
 };
 
+/** What the daemon reads of a Docker event (parsed once, by the watcher's parseEvent). */
+export type ContainerEvent = Pick<DockerEvent, 'kind' | 'health' | 'id' | 'attributes'>;
+
 /** Docker as the daemon uses it (DockerWatcher): events, list, inspect. */
 export interface ContainerSource {
   listRunning(): Promise<ContainerInfo[]>;
   inspect(id: string): Promise<ContainerInfo | undefined>;
-  on(event: 'event', listener: (e: { action: string; id: string; attributes?: Record<string, string> }) => void): unknown;
+  on(event: 'event', listener: (e: ContainerEvent) => void): unknown;
   on(event: 'connected', listener: () => void): unknown;
 }
 
@@ -79,7 +83,7 @@ export class RegisterDaemon {
 
   /** Subscribes to Docker; the watcher's first 'connected' runs the initial resync. */
   start(): void {
-    this.opts.docker.on('event', (e) => this.onEvent(e.action, e.id, e.attributes ?? {}));
+    this.opts.docker.on('event', (e) => this.onEvent(e));
     this.opts.docker.on('connected', () => void this.resync());
     if (this.opts.resyncMs > 0) {
       this.resyncTimer = setInterval(() => void this.resync(), this.opts.resyncMs);
@@ -143,11 +147,10 @@ export class RegisterDaemon {
     }
   }
 
-  private onEvent(action: string, id: string, attributes: Record<string, string>): void {
+  private onEvent({ kind: action, health, id, attributes }: ContainerEvent): void {
     if (this.closed) return;
-    if (action.startsWith('health_status')) {
-      const status = action.slice(action.indexOf(':') + 1).trim();
-      for (const t of this.containers.get(id)?.values() ?? []) t.monitor.report(status);
+    if (action === 'health_status') {
+      for (const t of this.containers.get(id)?.values() ?? []) t.monitor.report(health ?? '');
       return;
     }
     // A signal is not an exit: the `die` that follows a fatal one says what happened.

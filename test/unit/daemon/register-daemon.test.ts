@@ -2,6 +2,7 @@
 // monitors the test flips by hand. The real parts are exercised in test/integration/cli-register.test.ts.
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseEvent } from '../../../src/docker/client.js';
 import type { ServiceSpec } from '../../../src/docker/types.js';
 import { RegisterDaemon, type ContainerInfo, type ContainerSource, type ServiceMonitor } from '../../../src/daemon/register-daemon.js';
 import type { RecordWriter } from '../../../src/daemon/record-switch.js';
@@ -28,8 +29,11 @@ class FakeDocker extends EventEmitter implements ContainerSource {
     const c = this.containers.get(id);
     if (c) this.containers.set(id, { ...c, State: { ...c.State, ...state } });
   }
+  /** Emits what DockerWatcher would for this raw Docker event (through its own parser). */
   event(action: string, id: string, attributes: Record<string, string> = {}): void {
-    this.emit('event', { action, id, attributes });
+    const parsed = parseEvent({ Type: 'container', Action: action, Actor: { ID: id, Attributes: attributes } });
+    if (!parsed) throw new Error(`not a watched container event: ${action}`);
+    this.emit('event', parsed);
   }
   async listRunning(): Promise<ContainerInfo[]> {
     this.listCalls++;
