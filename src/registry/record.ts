@@ -3,6 +3,7 @@
 // against a character set that cannot break out of a config statement (`;`, `{`, `}`, quotes, `#`,
 // whitespace, newlines). The same validators are reused by the registry before it writes a record.
 import { isIP } from 'node:net';
+import { SidekickError } from '../util/errors.js';
 
 /** One instance of a service as stored at `<prefix>/<name>/<id>`: what templates and the registry exchange. */
 export interface ServiceRecord {
@@ -245,3 +246,32 @@ export function formatServiceRecord(record: ServiceRecord): string {
 export function formatAddress(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** A record refused at set(): a field fails its validator, or its keys are taken by another instance. */
+export class InvalidRecordError extends SidekickError {}
+
+function must<T>(v: Validation<T>, where: string | undefined): T {
+  if (!v.ok) throw new InvalidRecordError(`invalid service record: ${v.reason}`, where === undefined ? {} : { where });
+  return v.value;
+}
+
+/** What the registry writes: every field checked with the validators above; returns a private, normalised copy. */
+export function checkRecord(record: ServiceRecord): ServiceRecord {
+  if (typeof record !== 'object' || record === null) throw new InvalidRecordError('invalid service record: not an object');
+  const where = typeof record.id === 'string' ? `instance ${record.id.slice(0, 120)}` : undefined;
+  const name = must(validateServiceName(record.name), where);
+  const id = must(validateInstanceId(record.id), where);
+  const host = must(validateHost(record.host), where);
+  // validatePort also takes decimal text (flags, labels); a record carries a number.
+  const port = must(typeof record.port === 'number' ? validatePort(record.port) : { ok: false, reason: `port must be a number, got ${typeof record.port}` }, where);
+  const tags = must(validateTags(record.tags), where);
+  const meta = must(validateMeta(record.meta), where);
+  const out: ServiceRecord = { name, id, host, port, tags, meta };
+  if (record.node !== undefined) out.node = must(validateInstanceId(record.node, 'node'), where);
+  // A value the renderer would refuse for its size is refused here, before it is written.
+  must(validateRecordSize(formatServiceRecord(out)), where);
+  return out;
+}
+
+/** A copy of a record whose tags and meta can be changed without touching the original. */
+export const copyRecord = (r: ServiceRecord): ServiceRecord => ({ ...r, tags: [...r.tags], meta: { ...r.meta } });

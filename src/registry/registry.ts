@@ -21,22 +21,13 @@
 import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type IRequestOp, type Lease } from 'etcd3';
 import { nextDelay } from '../util/backoff.js';
-import { SidekickError, StoreError, errorMessage, logEtcdFailure } from '../util/errors.js';
+import { StoreError, errorMessage, logEtcdFailure } from '../util/errors.js';
 import { perAttemptDeadline } from '../store/etcd-client.js';
 import type { Logger } from '../util/log.js';
 import { entriesFor, layoutPrefixes, normalizeDomain, parseLayouts, type Layout, type LayoutOptions } from './layouts.js';
-import {
-  formatServiceRecord,
-  validateHost,
-  validateInstanceId,
-  validateMeta,
-  validatePort,
-  validateRecordSize,
-  validateServiceName,
-  validateTags,
-  type ServiceRecord,
-  type Validation,
-} from './record.js';
+import { InvalidRecordError, checkRecord, copyRecord, type ServiceRecord } from './record.js';
+
+export { InvalidRecordError };
 
 /** etcd's default `--max-txn-ops`: the most operations one transaction may carry. */
 export const MAX_TXN_OPS = 128;
@@ -108,9 +99,6 @@ export interface RegistryEvents {
   state: [RegistryState];
 }
 
-/** A record refused at set(): a field fails its validator, or its keys are taken by another instance. */
-export class InvalidRecordError extends SidekickError {}
-
 interface DesiredRecord {
   record: ServiceRecord;
   /** key → value of every layout. */
@@ -142,31 +130,6 @@ const hexLease = (id: string | undefined): string | undefined => {
     return id;
   }
 };
-
-function must<T>(v: Validation<T>, where: string | undefined): T {
-  if (!v.ok) throw new InvalidRecordError(`invalid service record: ${v.reason}`, where === undefined ? {} : { where });
-  return v.value;
-}
-
-/** Validates every field with the record.ts validators and returns a private, normalised copy. */
-export function checkRecord(record: ServiceRecord): ServiceRecord {
-  if (typeof record !== 'object' || record === null) throw new InvalidRecordError('invalid service record: not an object');
-  const where = typeof record.id === 'string' ? `instance ${record.id.slice(0, 120)}` : undefined;
-  const name = must(validateServiceName(record.name), where);
-  const id = must(validateInstanceId(record.id), where);
-  const host = must(validateHost(record.host), where);
-  // validatePort also takes decimal text (flags, labels); a record carries a number.
-  const port = must(typeof record.port === 'number' ? validatePort(record.port) : { ok: false, reason: `port must be a number, got ${typeof record.port}` }, where);
-  const tags = must(validateTags(record.tags), where);
-  const meta = must(validateMeta(record.meta), where);
-  const out: ServiceRecord = { name, id, host, port, tags, meta };
-  if (record.node !== undefined) out.node = must(validateInstanceId(record.node, 'node'), where);
-  // A value the renderer would refuse for its size is refused here, before it is written.
-  must(validateRecordSize(formatServiceRecord(out)), where);
-  return out;
-}
-
-const copyRecord = (r: ServiceRecord): ServiceRecord => ({ ...r, tags: [...r.tags], meta: { ...r.meta } });
 
 /** Splits operations into transactions of ≤ MAX_TXN_OPS operations and ≤ MAX_TXN_BYTES bytes. */
 function chunkOps(ops: Op[]): Op[][] {

@@ -13,6 +13,7 @@ import { containerServices, type InspectedContainer } from '../../../src/docker/
 import type { ContainerMapping } from '../../../src/docker/services.js';
 import type { MappingOptions } from '../../../src/docker/types.js';
 import {
+  checkRecord,
   formatServiceRecord,
   MAX_VALUE_BYTES,
   parseServiceRecord,
@@ -24,7 +25,6 @@ import {
   validateTags,
   type ServiceRecord,
 } from '../../../src/registry/record.js';
-import { checkRecord } from '../../../src/registry/registry.js';
 import { bind, container, opts } from '../../unit/docker/fixtures.js';
 import { fcParams, SEED, STRICT, toleratedSummary } from './support/common.js';
 import { containerArb, optsArb, registrableContainerArb } from './support/docker-arbs.js';
