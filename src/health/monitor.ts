@@ -58,7 +58,7 @@ export function slotMs(intervalMs: number): number {
  *   fastinter), so a container whose app needs a second to listen is registered after about a
  *   second, not a full interval. After that, attempts start every intervalMs ± 10 %, start to start,
  *   rounded up to the next {@link slotMs} slot shared by every monitor of the process (one wakeup for all
- *   the attempts due in the same half second, see slots.ts).
+ *   the http/tcp attempts due in the same half second, see slots.ts; exec checks keep exact timers).
  * - Attempts never overlap; each is aborted at timeoutMs and then counts as a failure.
  * - `none` is healthy at start(); `docker` has no timer and takes Docker's status through report().
  *
@@ -156,7 +156,9 @@ export class HealthMonitor {
     const startup = !this.everHealthy && this.inFirstInterval();
     const base = startup ? Math.min(STARTUP_RETRY_MS, intervalMs) : intervalMs;
     const delay = base * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * this.jitter()) - (performance.now() - begun);
-    if (startup || delay <= 0) this.schedule(delay);
+    // Exec checks keep a timer each: a process or a Docker exec costs far more than a wakeup, and bunching them
+    // into one slot would hand dockerd 1/20 of the containers' execs at once.
+    if (startup || delay <= 0 || this.opts.settings.check.kind === 'exec') this.schedule(delay);
     else this.cancelTimer = (this.opts.slots ?? sharedSlots).schedule(delay, slotMs(intervalMs), () => void this.attempt());
   }
 

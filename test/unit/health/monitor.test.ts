@@ -343,6 +343,15 @@ describe('shared slots', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('leaves exec checks on exact timers, so their processes are not bunched', async () => {
+    const checker = scripted('P');
+    const { m } = monitor({ settings: settings({}, { kind: 'exec', where: 'container', argv: ['true'] }), checker });
+    m.start();
+    await until(20_050);
+    expect(checker.calls).toEqual([50, 10_050, 20_050]);
+    m.stop();
+  });
+
   it('SlotTimers: cancel removes one callback, the same function twice runs twice', async () => {
     const slots = new SlotTimers();
     const ran: string[] = [];
