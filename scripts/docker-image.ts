@@ -18,7 +18,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type Dockerode from 'dockerode';
-import { dockerFromAddress } from '../src/docker/client.js';
+import { dockerFromAddress } from '../src/docker/address.js';
 
 const run = promisify(execFile);
 

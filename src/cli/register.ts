@@ -2,7 +2,8 @@
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
 import { durationFlag, listFlag, registrySettings, scheduleSettings, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
-import { DockerWatcher, dockerFromAddress } from '../docker/client.js';
+import { dockerFromAddress } from '../docker/address.js';
+import { DockerWatcher } from '../docker/client.js';
 import type { MappingOptions } from '../docker/types.js';
 import { containerMonitors } from '../daemon/monitors.js';
 import { RegisterDaemon } from '../daemon/register-daemon.js';

@@ -1,7 +1,7 @@
 // `sidekick register`: Docker containers → services → health → lease-bound records.
 // Every event and every resync ends in the same step, `converge(container)`: inspect it, map it to service specs,
 // and make the monitors and records match. Steps for one container run one at a time, in order.
-import type { DockerEvent } from '../docker/client.js';
+import type { DockerEvent } from '../docker/events.js';
 import { containerServices, type InspectedContainer } from '../docker/services.js';
 import type { MappingOptions, ServiceSpec } from '../docker/types.js';
 import { errorMessage } from '../util/errors.js';

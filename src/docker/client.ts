@@ -1,108 +1,15 @@
-// The Docker Engine API as `sidekick register` uses it: an address → client, and a watcher that streams
-// container events (reconnecting across dockerd restarts), lists and inspects containers, and runs exec checks.
+// The Docker Engine API as `sidekick register` uses it: a watcher that streams container events (reconnecting
+// across dockerd restarts), lists and inspects containers, and runs exec checks. The client comes from address.ts,
+// the events' shape and parser from events.ts.
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-// Before dockerode: see the file.
-import './without-ssh.js';
-import Dockerode from 'dockerode';
-import type { ContainerInspectInfo, DockerOptions } from 'dockerode';
+import type Dockerode from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
 import { nextDelay, sleepUnless } from '../util/backoff.js';
-import { CommandError, ConfigError, errorMessage } from '../util/errors.js';
+import { CommandError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-
-/** Where Docker listens when neither `--docker` nor DOCKER_HOST says otherwise. */
-export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
-
-/**
- * A Dockerode client for `--docker ADDRESS`: `unix:///path/docker.sock`, a bare absolute socket path,
- * `tcp://host:port` (plain HTTP; HTTPS with client certs from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY=1 or the
- * port is 2376), `http://` or `https://`. Without an address, DOCKER_HOST, then {@link DEFAULT_DOCKER_SOCKET}.
- * Throws a ConfigError naming the bad address. No request timeout is set (the event stream is long-lived);
- * {@link DockerWatcher} bounds its own requests.
- */
-export function dockerFromAddress(address?: string): Dockerode {
-  const fromEnv = address === undefined || address === '';
-  const raw = (fromEnv ? process.env.DOCKER_HOST : address) ?? '';
-  const where = fromEnv ? 'DOCKER_HOST' : '--docker';
-  let options: DockerOptions;
-  try {
-    options = dockerOptions(raw === '' ? `unix://${DEFAULT_DOCKER_SOCKET}` : raw);
-  } catch (err) {
-    throw new ConfigError(`bad Docker address ${JSON.stringify(raw)}: ${errorMessage(err)}`, { cause: err, where });
-  }
-  try {
-    // Every field is given explicitly: docker-modem otherwise merges in its own reading of DOCKER_HOST.
-    return new Dockerode(options);
-  } catch (err) {
-    // docker-modem parses DOCKER_HOST even when told where to connect; a malformed one throws here.
-    throw new ConfigError(`cannot create a Docker client for ${JSON.stringify(raw)}: ${errorMessage(err)}`, {
-      cause: err,
-      where,
-    });
-  }
-}
-
-/** Parses one Docker address into client options; throws with a reason on anything else. */
-function dockerOptions(address: string): DockerOptions {
-  const cleared: DockerOptions = { socketPath: undefined, host: undefined, port: undefined, protocol: undefined,
-    timeout: undefined, ca: undefined, cert: undefined, key: undefined };
-  if (address.startsWith('/')) return { ...cleared, socketPath: address };
-  const match = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(address);
-  if (!match) throw new Error('expected unix:///path/to/docker.sock or tcp://host:port');
-  const scheme = (match[1] as string).toLowerCase();
-  const rest = match[2] as string;
-  if (scheme === 'unix') {
-    if (!rest.startsWith('/')) throw new Error('a unix socket address needs an absolute path (unix:///var/run/docker.sock)');
-    return { ...cleared, socketPath: rest };
-  }
-  if (scheme !== 'tcp' && scheme !== 'http' && scheme !== 'https') {
-    throw new Error(`unsupported scheme "${scheme}" (use unix://, tcp://, http:// or https://)`);
-  }
-  let url: URL;
-  try {
-    url = new URL(`http://${rest}`);
-  } catch {
-    throw new Error('expected tcp://host:port');
-  }
-  if (url.hostname === '') throw new Error('no host');
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '') throw new Error('unexpected path after host:port');
-  const port = url.port === '' ? (scheme === 'https' ? 2376 : 2375) : Number(url.port);
-  const tls = scheme === 'https' || (scheme === 'tcp' && (process.env.DOCKER_TLS_VERIFY === '1' || port === 2376));
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const options: DockerOptions = { ...cleared, host, port, protocol: tls ? 'https' : 'http' };
-  const certPath = process.env.DOCKER_CERT_PATH;
-  if (tls && certPath) {
-    options.ca = readFileSync(join(certPath, 'ca.pem'));
-    options.cert = readFileSync(join(certPath, 'cert.pem'));
-    options.key = readFileSync(join(certPath, 'key.pem'));
-  }
-  return options;
-}
-
-/** The container actions the watcher subscribes to (registrator's set plus pause/unpause). */
-export const WATCHED_ACTIONS = ['start', 'die', 'stop', 'kill', 'destroy', 'pause', 'unpause', 'health_status'] as const;
-export type WatchedAction = (typeof WATCHED_ACTIONS)[number];
-
-/** One container event, read from `Action` and `Actor` (API 1.52 dropped the old `status`/`id`). */
-export interface DockerEvent {
-  /** Docker's Action as sent: "start", "die", "health_status: healthy". */
-  action: string;
-  /** The action without its detail: "health_status" for "health_status: healthy". */
-  kind: WatchedAction;
-  /** For health_status events: "healthy", "unhealthy" or "starting". */
-  health?: string;
-  /** Full container id (Actor.ID). */
-  id: string;
-  /** Container name without the leading "/" (Actor.Attributes.name), when sent. */
-  name?: string;
-  /** Actor.Attributes: name, image, the container's labels, exitCode on die, signal on kill. */
-  attributes: Record<string, string>;
-  /** When it happened, ms since the epoch (from timeNano when present). */
-  time: number;
-}
+import { WATCHED_ACTIONS, parseEvent, type DockerEvent } from './events.js';
 
 /** What {@link DockerWatcher} emits. It never emits 'error': failures are logged and retried. */
 export interface DockerWatcherEvents {
@@ -416,31 +323,6 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
       this.log.error({ err: errorMessage(err), event: name }, 'a docker watcher listener threw');
     }
   }
-}
-
-/** A Docker event message as JSON → DockerEvent; undefined for anything that is not a watched container event. */
-export function parseEvent(raw: unknown): DockerEvent | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const msg = raw as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: unknown }; time?: unknown;
-    timeNano?: unknown };
-  if (msg.Type !== undefined && msg.Type !== 'container') return undefined;
-  if (typeof msg.Action !== 'string' || typeof msg.Actor?.ID !== 'string' || msg.Actor.ID === '') return undefined;
-  const action = msg.Action;
-  const colon = action.indexOf(':');
-  const kind = (colon >= 0 ? action.slice(0, colon) : action).trim();
-  if (!(WATCHED_ACTIONS as readonly string[]).includes(kind)) return undefined;
-  const attributes: Record<string, string> = {};
-  const attrs = msg.Actor.Attributes;
-  if (typeof attrs === 'object' && attrs !== null) {
-    for (const [k, v] of Object.entries(attrs)) if (typeof v === 'string') attributes[k] = v;
-  }
-  const time = typeof msg.timeNano === 'number' ? Math.floor(msg.timeNano / 1e6)
-    : typeof msg.time === 'number' ? msg.time * 1000 : Date.now();
-  const event: DockerEvent = { action, kind: kind as WatchedAction, id: msg.Actor.ID, attributes, time };
-  if (colon >= 0) event.health = action.slice(colon + 1).trim();
-  const name = attributes.name;
-  if (name !== undefined && name !== '') event.name = name.replace(/^\//, '');
-  return event;
 }
 
 /** The HTTP status of a dockerode error, if it has one. */

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type Dockerode from 'dockerode';
-import { dockerFromAddress } from '../../src/docker/client.js';
+import { dockerFromAddress } from '../../src/docker/address.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

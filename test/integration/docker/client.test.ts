@@ -1,7 +1,8 @@
 // dockerFromAddress, listRunning, inspect and exec against a private dockerd.
 import type Dockerode from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DockerWatcher, MAX_EXEC_OUTPUT, dockerFromAddress } from '../../../src/docker/client.js';
+import { dockerFromAddress } from '../../../src/docker/address.js';
+import { DockerWatcher, MAX_EXEC_OUTPUT } from '../../../src/docker/client.js';
 import { CommandError, ConfigError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import {

@@ -3,7 +3,8 @@
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DockerWatcher, parseEvent, type DockerEvent } from '../../../src/docker/client.js';
+import { DockerWatcher } from '../../../src/docker/client.js';
+import { parseEvent, type DockerEvent } from '../../../src/docker/events.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { captureLogger } from '../../support/logs.js';
 import { waitFor } from '../../support/procs.js';

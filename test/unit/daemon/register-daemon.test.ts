@@ -2,7 +2,7 @@
 // monitors the test flips by hand. The real parts are exercised in test/integration/cli-register.test.ts.
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEvent } from '../../../src/docker/client.js';
+import { parseEvent } from '../../../src/docker/events.js';
 import type { ServiceSpec } from '../../../src/docker/types.js';
 import { RegisterDaemon, type ContainerInfo, type ContainerSource, type ServiceMonitor } from '../../../src/daemon/register-daemon.js';
 import type { RecordWriter } from '../../../src/daemon/record-switch.js';

@@ -22,7 +22,7 @@ async function loadedPackages(module: string, then = ''): Promise<{ ssh2: boolea
 
 describe('docker client without ssh2', () => {
   it('loads dockerode but not ssh2', async () => {
-    expect(await loadedPackages('src/docker/client.ts')).toMatchObject({ ssh2: false, dockerode: true });
+    expect(await loadedPackages('src/docker/address.ts')).toMatchObject({ ssh2: false, dockerode: true });
   });
 
   it('the stand-in refuses SSH clearly if docker-modem ever reaches it', async () => {
@@ -30,7 +30,7 @@ describe('docker client without ssh2', () => {
       const { createRequire: cr } = await import('node:module');
       const { modemSshFile } = await import('./src/docker/without-ssh.ts');
       try { cr(import.meta.url)(modemSshFile())({}); } catch (err) { console.log('refused: ' + err.message); }`;
-    const { out } = await loadedPackages('src/docker/client.ts', then);
+    const { out } = await loadedPackages('src/docker/address.ts', then);
     expect(out).toContain('refused: sidekick does not talk to Docker over SSH');
   });
 
