@@ -150,7 +150,6 @@ export function validateRecordSize(value: string): Validation<string> {
   return bytes > MAX_VALUE_BYTES ? fail(`value is ${bytes} bytes, larger than ${MAX_VALUE_BYTES}`) : ok(value);
 }
 
-/** registrator's plain-text value `host:port` (IPv6 bracketed), name and id taken from the key. */
 /** host:port or [host]:port in shape; the parts are validated after. */
 const HOST_PORT_RE = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/;
 
@@ -170,6 +169,7 @@ export function parseHostPort(text: string): Validation<{ host: string; port: nu
   return { ok: true, value: { host: host.value, port: port.value } };
 }
 
+/** registrator's plain-text value `host:port` (IPv6 bracketed), name and id taken from the key. */
 function parsePlain(key: string, value: string): ParseResult {
   const seg = keySegments(key);
   if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
