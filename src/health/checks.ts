@@ -1,5 +1,5 @@
 // Checkers: one attempt of an http, tcp or exec check. Each settles when its signal aborts and never throws.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { CheckResult, CheckSpec, Checker } from './types.js';
 
@@ -120,16 +120,8 @@ function requestTarget(path: string): string | undefined {
 
 /** One HTTP attempt; see {@link httpChecker}. */
 function httpAttempt(hostname: string, port: number, request: Buffer, signal: AbortSignal): Promise<CheckResult> {
-  return new Promise<CheckResult>((resolve) => {
-    const socket = connect({ host: hostname, port });
+  return socketAttempt(hostname, port, signal, (socket, finish) => {
     let head = '';
-    const finish = (result: CheckResult): void => {
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(result);
-    };
-    const onAbort = (): void => finish(TIMEOUT);
-    signal.addEventListener('abort', onAbort, { once: true });
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
       head += chunk;
@@ -139,8 +131,31 @@ function httpAttempt(hostname: string, port: number, request: Buffer, signal: Ab
       } else finish(verdict);
     });
     socket.on('end', () => finish(fail('connection closed before a response')));
-    socket.on('error', (err) => finish(fail(errorDetail(err))));
     socket.write(request);
+  });
+}
+
+/**
+ * Connects to host:port and lets `use` settle the attempt from the socket's events; a socket error fails it and
+ * an abort settles it as a timeout. The socket is destroyed however the attempt ends.
+ */
+function socketAttempt(
+  host: string,
+  port: number,
+  signal: AbortSignal,
+  use: (socket: Socket, finish: (result: CheckResult) => void) => void,
+): Promise<CheckResult> {
+  return new Promise<CheckResult>((resolve) => {
+    const socket = connect({ host, port });
+    const finish = (result: CheckResult): void => {
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(result);
+    };
+    const onAbort = (): void => finish(TIMEOUT);
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.on('error', (err) => finish(fail(errorDetail(err))));
+    use(socket, finish);
   });
 }
 
@@ -171,18 +186,7 @@ export function tcpChecker(host: string, port: number): Checker {
   return (signal) =>
     signal.aborted
       ? Promise.resolve(TIMEOUT)
-      : new Promise<CheckResult>((resolve) => {
-          const socket = connect({ host: bare, port });
-          const finish = (result: CheckResult): void => {
-            signal.removeEventListener('abort', onAbort);
-            socket.destroy();
-            resolve(result);
-          };
-          const onAbort = (): void => finish(TIMEOUT);
-          signal.addEventListener('abort', onAbort, { once: true });
-          socket.once('connect', () => finish({ ok: true, detail: 'connected' }));
-          socket.on('error', (err) => finish(fail(errorDetail(err))));
-        });
+      : socketAttempt(bare, port, signal, (socket, finish) => socket.once('connect', () => finish({ ok: true, detail: 'connected' })));
 }
 
 /** execa, imported only by a process that runs host check commands: `register` never does, and it is ~4 MB of RSS. */
