@@ -3,23 +3,14 @@
 import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { traefikServerIndex } from '../../../src/registry/layouts.js';
-import type { ServiceRecord } from '../../../src/registry/record.js';
 import { InvalidRecordError, Registry, type RegistryOptions, type RegistryState } from '../../../src/registry/registry.js';
 import { createEtcdClient } from '../../../src/store/etcd-client.js';
 import { startEtcd, startTcpProxy, type EtcdHandle, type TcpProxy } from '../../support/etcd.js';
 import { captureLogger, type LogLine } from '../../support/logs.js';
+import { sampleRecord } from '../../support/records.js';
 
 /** A record with test defaults. */
-const rec = (over: Partial<ServiceRecord> = {}): ServiceRecord => ({
-  name: 'web',
-  id: 'host1:web-1:80',
-  host: '10.0.0.5',
-  port: 32768,
-  tags: ['v2'],
-  meta: { version: '1.4' },
-  node: 'host1',
-  ...over,
-});
+const rec = sampleRecord;
 
 /** Polls `cond` every 25 ms until it holds, or throws naming `what`. */
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {

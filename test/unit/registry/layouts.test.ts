@@ -14,17 +14,9 @@ import {
 } from '../../../src/registry/layouts.js';
 import { validateInstanceId, type ServiceRecord } from '../../../src/registry/record.js';
 import { absolutePrefix } from '../../../src/store/prefix.js';
+import { sampleRecord } from '../../support/records.js';
 
-const rec = (over: Partial<ServiceRecord> = {}): ServiceRecord => ({
-  name: 'web',
-  id: 'host1:web-1:80',
-  host: '10.0.0.5',
-  port: 32768,
-  tags: ['v2'],
-  meta: { version: '1.4' },
-  node: 'host1',
-  ...over,
-});
+const rec = sampleRecord;
 const opts = (layouts: Layout[], over: Partial<LayoutOptions> = {}): LayoutOptions => ({
   layouts,
   prefix: '/services',
