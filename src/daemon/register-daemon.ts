@@ -147,28 +147,28 @@ export class RegisterDaemon {
     }
   }
 
-  private onEvent({ kind: action, health, id, attributes }: ContainerEvent): void {
+  private onEvent({ kind, health, id, attributes }: ContainerEvent): void {
     if (this.closed) return;
-    if (action === 'health_status') {
+    if (kind === 'health_status') {
       for (const t of this.containers.get(id)?.values() ?? []) t.monitor.report(health ?? '');
       return;
     }
     // A signal is not an exit: the `die` that follows a fatal one says what happened.
-    if (action === 'kill') return;
+    if (kind === 'kill') return;
     if (this.resyncing) this.changedDuringResync.add(id);
     // `die` and `destroy` are final for this run of the container: act on the event itself, without an inspect —
     // dockerd answers inspects slowly while it is tearing containers down (hundreds of ms when many die at once).
-    if (action === 'die') {
+    if (kind === 'die') {
       const code = Number(attributes.exitCode);
-      void this.enqueue(id, async () => this.apply(id, { exitCode: Number.isInteger(code) ? code : -1 }, action));
+      void this.enqueue(id, async () => this.apply(id, { exitCode: Number.isInteger(code) ? code : -1 }, kind));
       return;
     }
-    if (action === 'destroy') {
-      void this.enqueue(id, async () => this.apply(id, undefined, action));
+    if (kind === 'destroy') {
+      void this.enqueue(id, async () => this.apply(id, undefined, kind));
       return;
     }
     // Otherwise inspect says what is true now (events can arrive late or out of order).
-    void this.enqueue(id, async () => this.apply(id, await this.opts.docker.inspect(id), action));
+    void this.enqueue(id, async () => this.apply(id, await this.opts.docker.inspect(id), kind));
   }
 
   private enqueue(id: string, step: () => Promise<void>): Promise<void> {

@@ -30,8 +30,6 @@ export interface RenderObserver {
   sourceState?(state: SourceState, error?: Error): void;
 }
 
-/** Outcomes after which the destination reflects the keys that were read. */
-
 /** Everything the daemon needs; `source` lets tests hand in a prepared source. */
 export interface RenderDaemonOptions {
   config: RenderConfig;

@@ -1,5 +1,6 @@
 // Checkers: one attempt of an http, tcp or exec check. Each settles when its signal aborts and never throws.
 import { connect, type Socket } from 'node:net';
+import { formatAddress } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { CheckResult, CheckSpec, Checker } from './types.js';
 
@@ -98,7 +99,7 @@ export function httpChecker(host: string, port: number, path: string): Checker {
     const invalid = fail(`invalid path ${JSON.stringify(path)}: spaces and control characters cannot be sent`);
     return () => Promise.resolve(invalid);
   }
-  const authority = hostname.includes(':') ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  const authority = formatAddress(hostname, port);
   const request = Buffer.from(
     `GET ${target} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: sidekick-health\r\nAccept: */*\r\nConnection: close\r\n\r\n`,
     'latin1',

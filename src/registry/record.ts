@@ -173,9 +173,9 @@ export function parseHostPort(text: string): Validation<{ host: string; port: nu
 function parsePlain(key: string, value: string): ParseResult {
   const seg = keySegments(key);
   if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
-  if (!HOST_PORT_RE.test(value)) return fail(`value is neither a JSON object nor host:port`);
   const address = parseHostPort(value);
-  if (!address.ok) return address;
+  // The shape is tested again only to word a refusal: a valid value runs the pattern once.
+  if (!address.ok) return HOST_PORT_RE.test(value) ? address : fail(`value is neither a JSON object nor host:port`);
   const { host, port } = address.value;
   const name = validateServiceName(seg.name);
   if (!name.ok) return fail(`key segment ${name.reason}`);
