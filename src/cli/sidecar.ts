@@ -95,7 +95,7 @@ export async function drainRecords(sidecar: Sidecar, ids: string[], drain: Drain
       sidecar.log.info({ services }, 'nothing to drain: no record was registered');
       return result;
     }
-    const timeoutMs = Math.max(1, drain.timeoutMs - (performance.now() - started));
+    const timeoutMs = Math.max(1, Math.ceil(drain.timeoutMs - (performance.now() - started)));
     result = await waitForAcks({ client: sidecar.client, keys, revision, timeoutMs, delayMs: drain.delayMs, signal: second.signal, log: sidecar.log });
   } catch (err) {
     const skipped = second.signal.aborted;

@@ -110,7 +110,7 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
 export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
-  const deadline = AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), ...(opts.signal ? [opts.signal] : [])]);
+  const deadline = AbortSignal.any([AbortSignal.timeout(Math.max(1, Math.ceil(opts.timeoutMs))), ...(opts.signal ? [opts.signal] : [])]);
   let wake: () => void = () => undefined;
   deadline.addEventListener('abort', () => wake(), { once: true });
   const view = new AckView(opts.client, opts.log, () => wake());
