@@ -7,7 +7,7 @@
 // `revision` is the etcd revision whose changes under `keys` the resource has applied: rendered, checked, swapped in
 // and reloaded (the reload taken effect where sidekick can tell), or found unchanged. A record deleted at revision R
 // has left a renderer's output once every live renderer whose `keys` cover the record's key reports a revision ≥ R.
-import { keyUnder } from '../store/prefix.js';
+import { keyUnder, prefixRange } from '../store/prefix.js';
 
 /** The reserved folder of acknowledgement keys. Renderers never render because of a change below it. */
 export const ACK_PREFIX = '/sidekick/renderers';
@@ -74,4 +74,62 @@ export function parseAck(key: string, value: string): Ack | string {
 /** True when the renderer reads any of `keys` (an ack for "/" covers everything). */
 export function ackCovers(ack: Ack, keys: readonly string[]): boolean {
   return keys.some((key) => ack.keys.some((prefix) => keyUnder(key, prefix)));
+}
+
+/** A renderer resource as `sidekick ls --renderers` shows it. */
+export interface ListedRenderer extends Ack {
+  /** The newest modification below its keys that it has not applied yet (0: none; deletions are not seen). */
+  behind: number;
+}
+
+/** The smallest interface {@link listRenderers} needs from an etcd client. */
+interface RangeReader {
+  getAll(): {
+    prefix(p: string): { exec(): Promise<{ kvs: Array<{ key: Buffer; value: Buffer }> }> };
+    inRange(r: { start: string; end: string }): { sort(by: 'Mod', order: 'Descend'): { limit(n: number): { exec(): Promise<{ kvs: Array<{ mod_revision: string }> }> } } };
+  };
+}
+
+/** The byte range of the keys strictly below a path prefix ("/a" → "/a/…", never the sibling "/a-b"). */
+function belowRange(prefix: string): { start: string; end: string } {
+  const range = prefixRange(prefix);
+  return range.start === '\0' ? range : { start: `${range.start}/`, end: range.end };
+}
+
+/**
+ * Every acknowledgement in etcd with, for each, the revision of the newest key below its prefixes it has not yet
+ * applied (0 when it is current). Malformed keys come back as problems.
+ */
+export async function listRenderers(client: RangeReader): Promise<{ renderers: ListedRenderer[]; problems: { key: string; reason: string }[] }> {
+  const res = await client.getAll().prefix(`${ACK_PREFIX}/`).exec();
+  const newest = new Map<string, Promise<number>>();
+  const newestUnder = (prefix: string): Promise<number> => {
+    let p = newest.get(prefix);
+    if (!p) {
+      p = client
+        .getAll()
+        .inRange(belowRange(prefix))
+        .sort('Mod', 'Descend')
+        .limit(1)
+        .exec()
+        .then((r) => Number(r.kvs[0]?.mod_revision ?? 0));
+      newest.set(prefix, p);
+    }
+    return p;
+  };
+  const renderers: ListedRenderer[] = [];
+  const problems: { key: string; reason: string }[] = [];
+  for (const kv of res.kvs) {
+    const key = kv.key.toString('utf8');
+    const ack = parseAck(key, kv.value.toString('utf8'));
+    if (typeof ack === 'string') {
+      problems.push({ key, reason: ack });
+      continue;
+    }
+    const mods = await Promise.all(ack.keys.map(newestUnder));
+    const latest = Math.max(0, ...mods);
+    renderers.push({ ...ack, behind: latest > ack.revision ? latest : 0 });
+  }
+  renderers.sort((a, b) => (a.renderer < b.renderer ? -1 : 1));
+  return { renderers, problems };
 }
