@@ -21,7 +21,7 @@ import { stopSignal } from './signals.js';
 /** Declares `announce`. */
 export function announceCommand(): Command {
   const cmd = new Command('announce')
-    .description('Keep one service registered in etcd while its check passes; SIGTERM removes it and waits until the load balancers have')
+    .description('Keep one service registered in etcd while its check passes; SIGTERM drains it: removes it, waits until the load balancers stopped using it')
     .addOption(envOption('--name <name>', 'service name (key segment and upstream name), e.g. web'))
     .addOption(envOption('--address <host:port>', 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080'))
     .addOption(envOption('--id <id>', 'instance id (default: <node-name>:<name>:<port>)'))
