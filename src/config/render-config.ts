@@ -1,4 +1,5 @@
 // `sidekick render` configuration: confd's flags, CONFD_*/SIDEKICK_* env and a --config file, merged and validated.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -63,7 +64,7 @@ export function addRenderOptions(cmd: Command): Command {
     .option('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)')
     .option('--file <path>', 'YAML/JSON key file for the file backend; repeatable', collect)
     .option('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off; not with --onetime)')
-    .option('--node-name <name>', "this renderer's name in its drain acknowledgements in etcd; unique per host (default: the host name)");
+    .option('--node-name <name>', "this renderer's name in its drain acknowledgements in etcd; unique per renderer (default: the host name and a random suffix)");
   // Hidden negations, so a flag can turn off what the config file or env turned on (and confd's -watch=false works).
   for (const flag of BOOLEAN_FLAGS) cmd.addOption(new Option(`--no-${flag}`).hideHelp());
   cmd.addHelpText(
@@ -113,11 +114,13 @@ export function listenAddress(opts: RenderOptions, env: NodeJS.ProcessEnv): stri
 }
 
 /**
- * `--node-name`, else SIDEKICK_NODE_NAME, else the host name: the `<node>` of this renderer's acknowledgement keys
- * (/sidekick/renderers/<node>/<resource>). Throws ConfigError naming the flag for a name etcd keys cannot carry.
+ * `--node-name`, else SIDEKICK_NODE_NAME, else the host name and a random suffix: the `<node>` of this renderer's
+ * acknowledgement keys (/sidekick/renderers/<node>/<resource>). Several renderers on one host (the host network's
+ * containers share its name) must not share a key, so the default is unique per process. Throws ConfigError naming
+ * the flag for a name etcd keys cannot carry.
  */
 export function rendererName(opts: RenderOptions, env: NodeJS.ProcessEnv): string {
-  const name = opts.nodeName || env.SIDEKICK_NODE_NAME || hostname();
+  const name = opts.nodeName || env.SIDEKICK_NODE_NAME || `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-')}-${randomBytes(3).toString('hex')}`;
   const valid = validateInstanceId(name, 'node name');
   if (!valid.ok) throw new ConfigError(`--node-name: ${valid.reason}`);
   return name;

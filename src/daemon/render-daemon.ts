@@ -108,7 +108,21 @@ export class RenderDaemon {
       });
     }
     await Promise.all(this.slots.map((slot) => this.loadTemplate(slot)));
+    await this.announceAcks();
     await this.source.start();
+  }
+
+  /**
+   * Before the first read: acknowledgements at revision 0 ("nothing applied yet"), so a drain that deletes a record
+   * after our snapshot waits for this renderer, which may still serve it, instead of not knowing it exists. Bounded:
+   * an unreachable etcd fails the read that follows anyway.
+   */
+  private async announceAcks(): Promise<void> {
+    const { acks } = this.opts;
+    if (!acks || this.opts.config.noop) return;
+    for (const { resource } of this.slots) acks.publish(resource.name, 0, prefixesOf(resource));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([acks.flushed(), new Promise((r) => (timer = setTimeout(r, 2000)))]).finally(() => clearTimeout(timer));
   }
 
   /** Renders and applies every resource once (onetime mode, and the first pass of watch mode). */

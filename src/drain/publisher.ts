@@ -36,6 +36,9 @@ export class AckPublisher {
   /** resource → revision written under the current lease. */
   private readonly written = new Map<string, number>();
   private lease: Lease | undefined;
+  private leaseId: string | undefined;
+  /** Keys another renderer's lease holds (same node and resource name): reported once each. */
+  private readonly clashes = new Set<string>();
   private flushing: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -107,12 +110,36 @@ export class AckPublisher {
 
   private async writeAll(): Promise<void> {
     const lease = await this.ensureLease();
+    const leaseId = this.leaseId as string;
     for (const [resource, p] of this.wanted) {
       if (this.closed) return;
       if (this.written.get(resource) === p.revision) continue;
-      await lease.put(p.key).value(ackValue(p.revision, p.keys)).options(perAttemptDeadline(this.timeoutMs)).exec();
-      if (this.lease === lease) this.written.set(resource, p.revision);
+      const mine = await this.putOwn(p.key, ackValue(p.revision, p.keys), leaseId);
+      if (this.lease !== lease) return;
+      this.written.set(resource, p.revision);
+      if (mine) this.clashes.delete(p.key);
+      else if (!this.clashes.has(p.key)) {
+        this.clashes.add(p.key);
+        this.log.error(
+          { storeKey: p.key, resource },
+          'another renderer publishes acknowledgements under this key (same --node-name and resource name); give each renderer its own --node-name — drains cannot count on this one',
+        );
+      }
     }
+  }
+
+  /** Writes `key` on our lease unless another lease holds it (two renderers with one name); false then. */
+  private async putOwn(key: string, value: string, leaseId: string): Promise<boolean> {
+    const put = { request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } };
+    const options = perAttemptDeadline(this.timeoutMs);
+    for (const compare of [
+      { key: Buffer.from(key), target: 'Lease' as const, result: 'Equal' as const, lease: leaseId },
+      { key: Buffer.from(key), target: 'Create' as const, result: 'Equal' as const, create_revision: 0 },
+    ]) {
+      const res = await this.opts.client.kv.txn({ compare: [compare], success: [put], failure: [] }, options);
+      if (res.succeeded) return true;
+    }
+    return false;
   }
 
   private async ensureLease(): Promise<Lease> {
@@ -125,13 +152,15 @@ export class AckPublisher {
       this.log.warn({ err: errorMessage(err) }, 'acknowledgement lease lost; granting a new one');
       if (!this.closed) this.kick();
     });
+    let id: string;
     try {
-      await lease.grant();
+      id = await lease.grant();
     } catch (err) {
       lease.removeAllListeners();
       throw err;
     }
     this.lease = lease;
+    this.leaseId = id;
     this.written.clear();
     return lease;
   }

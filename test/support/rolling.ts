@@ -79,10 +79,10 @@ export async function startApp(name: string, latencyMs: number): Promise<App> {
 }
 
 /** One POST through a proxy, on a fresh connection; resolves with the answering app's name, or throws. */
-export function post(port: number, timeoutMs = 5000): Promise<string> {
+export function post(port: number, path = '/orders', timeoutMs = 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/orders', agent: false, timeout: timeoutMs, headers: { connection: 'close', 'content-type': 'text/plain' } },
+      { host: '127.0.0.1', port, method: 'POST', path, agent: false, timeout: timeoutMs, headers: { connection: 'close', 'content-type': 'text/plain' } },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -106,14 +106,14 @@ export interface Load {
   stop(): Promise<void>;
 }
 
-export function startLoad(port: number, workers = 4, maxMs = 120_000): Load {
+export function startLoad(port: number, workers = 4, maxMs = 120_000, path = '/orders'): Load {
   const load = { ok: 0, failed: 0, errors: [] as string[], byApp: new Map<string, number>() } as Load;
   let running = true;
   const until = Date.now() + maxMs;
   const loop = async (): Promise<void> => {
     while (running && Date.now() < until) {
       try {
-        const name = await post(port);
+        const name = await post(port, path);
         load.ok++;
         load.byApp.set(name, (load.byApp.get(name) ?? 0) + 1);
       } catch (err) {
@@ -232,11 +232,11 @@ export interface Instance {
   id: string;
 }
 
-/** Starts an app and announces it as web/<id>; resolves once the record is in etcd. */
-export async function startInstance(id: string, etcd: string, latencyMs: number, extraArgs: string[] = []): Promise<Instance> {
+/** Starts an app and announces it as <service>/<id> (default web); resolves once the record is in etcd. */
+export async function startInstance(id: string, etcd: string, latencyMs: number, extraArgs: string[] = [], service = 'web'): Promise<Instance> {
   const app = await startApp(id, latencyMs);
   const announce = spawnSidekick([
-    'announce', '--etcd', etcd, '--node-name', 'n1', '--name', 'web', '--id', id, '--address', `127.0.0.1:${app.port}`,
+    'announce', '--etcd', etcd, '--node-name', 'n1', '--name', service, '--id', id, '--address', `127.0.0.1:${app.port}`,
     '--check', 'tcp', '--interval', '1s', '--timeout', '500ms', '--ttl', '5s', ...extraArgs,
   ]);
   await waitFor(() => announce.logs().some((l) => l.msg === 'registered'), 15_000);

@@ -109,6 +109,26 @@ describe('renderer acknowledgements', () => {
     expect((await readAck('edge-1', 'all.toml'))?.revision).toBe(rev);
   });
 
+  it('are never overwritten by a second renderer of the same name, which says so once', async () => {
+    const first = new AckPublisher({ client: await client(), node: 'twin', log: logs.log, ttlSec: 5 });
+    const second = new AckPublisher({ client: await client(), node: 'twin', log: logs.log, ttlSec: 5 });
+    closers.push(() => first.close(), () => second.close());
+    first.publish('web.toml', 7, ['/services/web']);
+    await first.flushed();
+    second.publish('web.toml', 9, ['/services/web']);
+    await second.flushed();
+    second.publish('web.toml', 10, ['/services/web']);
+    await second.flushed();
+    expect((await readAck('twin', 'web.toml'))?.revision).toBe(7);
+    const clashes = logs.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('another renderer publishes acknowledgements'));
+    expect(clashes).toHaveLength(1);
+    expect(clashes[0]).toMatchObject({ storeKey: ackKey('twin', 'web.toml'), resource: 'web.toml' });
+    await first.close();
+    second.publish('web.toml', 11, ['/services/web']);
+    await second.flushed();
+    expect((await readAck('twin', 'web.toml'))?.revision).toBe(11);
+  });
+
   it('vanish when the renderer closes (its lease is revoked)', async () => {
     const { daemon, acks } = await renderer('edge-2', [resource('web.toml', ['/services/web'])]);
     await waitFor(async () => (await readAck('edge-2', 'web.toml')) !== undefined);

@@ -11,6 +11,8 @@ import { ensureBusyboxImage, startDockerd, TEST_LABEL, type DockerdHandle } from
 import { startEtcd, type EtcdHandle } from '../../support/etcd.js';
 import { freePort } from '../../support/ports.js';
 import { httpGet, waitFor } from '../../support/procs.js';
+import { startInstance, startLoad, stopInstance, type Instance } from '../../support/rolling.js';
+import { ACK_PREFIX } from '../../../src/drain/acks.js';
 import { EXAMPLES, mountsOf, readCompose, startComposeBackends, type ComposeFile, type ComposeService } from './support.js';
 
 const EXAMPLE = join(EXAMPLES, 'reverse-proxy');
@@ -38,7 +40,7 @@ afterAll(async () => {
 });
 
 /** Creates and starts a compose service's container on the host network; `env` and `args` are added to its own. */
-async function runService(name: string, env: Record<string, string>, args: string[] = []) {
+async function runService(name: string, env: Record<string, string>, args: string[] = [], containerName = name) {
   const s = compose.services[name] as ComposeService;
   const binds = mountsOf(s).map((m) => {
     // The Docker socket is this test's dockerd's; bind sources relative to the compose file resolve against it.
@@ -46,7 +48,7 @@ async function runService(name: string, env: Record<string, string>, args: strin
     return `${source}:${m.target}${m.readOnly ? ':ro' : ''}`;
   });
   const container = await dockerd.docker.createContainer({
-    name,
+    name: containerName,
     Image: s.image,
     ...(s.user ? { User: s.user } : {}),
     ...(s.command ? { Cmd: [...s.command, ...args] } : {}),
@@ -94,5 +96,46 @@ describe('examples/reverse-proxy: the compose services in the real images', () =
     await waitFor(async () => (await logs()).includes('"msg":"reloaded"'), 15_000, 200);
     expect(await logs()).not.toMatch(/"level":50/);
     await waitFor(async () => (await Promise.all([get('/'), get('/'), get('/')])).every((b) => b === 'web-blue'), 15_000);
+  }, 180_000);
+
+  it('a rolling restart of announced backends behind the endpoint, under POST load, loses no request', async () => {
+    // One endpoint: the one of the test above goes, so the drain has exactly one renderer to wait for.
+    await dockerd.docker.getContainer('endpoint').remove({ force: true }).catch(() => undefined);
+    await waitFor(async () => Object.keys(await etcd.client.getAll().prefix(`${ACK_PREFIX}/`).strings()).length === 0, 30_000, 200);
+    const instances: Instance[] = [];
+    for (let i = 1; i <= 3; i++) instances.push(await startInstance(`shop-${i}`, etcd.endpoint, 15, [], 'shop'));
+    const listen = await freePort();
+    const endpoint = await runService('endpoint', { SIDEKICK_NODE: etcd.endpoint, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: String(listen) }, [], 'endpoint-rolling');
+    const conf = async () => fileIn(endpoint.id, '/tmp/nginx-endpoint/nginx.conf').catch(() => '');
+    const serves = async (list: Instance[]) => {
+      const text = await conf();
+      return list.every((i) => text.includes(`127.0.0.1:${i.app.port}`));
+    };
+    await waitFor(() => serves(instances), 60_000, 200);
+    // The image renders once, then starts nginx and `sidekick render --watch`: wait for the watcher's acknowledgement.
+    const acked = async () => Object.values(await etcd.client.getAll().prefix(`${ACK_PREFIX}/`).strings()).some((v) => (JSON.parse(v) as { revision: number }).revision > 0);
+    await waitFor(acked, 60_000, 200);
+    const load = startLoad(listen, 4, 120_000, '/shop/orders');
+    try {
+      await waitFor(() => instances.every((i) => i.app.served > 0), 30_000);
+      for (let round = 0; round < 3; round++) {
+        const old = instances[round] as Instance;
+        const logs = await stopInstance(old);
+        const drained = logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('drained'));
+        // The endpoint's own `sidekick render` acknowledged the removal before the app stopped.
+        expect(drained, old.announce.text()).toMatchObject({ pending: [] });
+        expect((drained?.acknowledged as string[] | undefined)?.length).toBe(1);
+        expect(await conf()).not.toContain(`127.0.0.1:${old.app.port}`);
+        const fresh = await startInstance(`shop-${round + 4}`, etcd.endpoint, 15, [], 'shop');
+        instances[round] = fresh;
+        await waitFor(() => serves([fresh]), 30_000, 100);
+        await waitFor(() => fresh.app.served > 0, 30_000);
+      }
+    } finally {
+      await load.stop();
+      await Promise.all(instances.map((i) => stopInstance(i)));
+    }
+    expect({ failed: load.failed, errors: load.errors }).toEqual({ failed: 0, errors: [] });
+    expect(load.ok).toBeGreaterThan(100);
   }, 180_000);
 });
