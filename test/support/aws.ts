@@ -552,5 +552,7 @@ export function sidekickElb(args: string[], env: Record<string, string> = {}) {
     env: { ...base, SIDEKICK_LOG_LEVEL: 'info', ...env },
     extendEnv: false,
     stdin: 'ignore',
+    // A SIGTERM'd `elb` may rightly take longer than execa's 5 s before its own SIGKILL: it waits for the drain.
+    forceKillAfterDelay: false,
   });
 }
