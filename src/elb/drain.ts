@@ -32,7 +32,7 @@ export interface DrainOptions {
 const ENDINGS: Record<DrainOutcome, { level: 'info' | 'warn'; msg: string }> = {
   drained: { level: 'info', msg: 'drained: the load balancer sends the instance no more traffic' },
   'timed out': { level: 'warn', msg: 'drain timed out: the load balancer may still be finishing requests on the instance' },
-  skipped: { level: 'warn', msg: 'drain wait skipped by a second signal' },
+  skipped: { level: 'warn', msg: 'drain wait skipped by a signal' },
 };
 
 /**
