@@ -1,8 +1,11 @@
-// `sidekick elb`: the ELB presence sidekick (replaces CoreOS's elb-presence: register at start, deregister on SIGTERM).
+// `sidekick elb`: the ELB presence sidekick (replaces CoreOS's elb-presence: register at start, deregister on SIGTERM),
+// which on the way out also waits until the load balancer has drained the instance, so the app it sits beside is
+// stopped only once no request is left on it.
 import { Command } from 'commander';
 import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
 import { addScheduleOptions, envOption } from '../config/sidecar-config.js';
 import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
+import { waitForDrain } from '../elb/drain.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
 import { createTarget, type TargetSpec } from '../elb/presence.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -11,7 +14,7 @@ import { stopSignal } from './signals.js';
 /** Declares `elb`. */
 export function elbCommand(): Command {
   const cmd = new Command('elb')
-    .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it')
+    .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it and waits until the load balancer has drained it')
     .addOption(envOption('--load-balancer <name>', 'classic ELB name (or give --target-group)'))
     .addOption(envOption('--target-group <arn>', 'ALB/NLB target group ARN (or give --load-balancer)'))
     .addOption(envOption('--check <url>', 'http://HOST[:PORT]/PATH (2xx/3xx), tcp://HOST:PORT, exec:CMD (exit 0 passes) or none'))
@@ -20,8 +23,14 @@ export function elbCommand(): Command {
     .addOption(envOption('--port <n>', 'target port in the target group (default: the group\'s port)'))
     .addOption(envOption('--resync <duration>', `how often membership is read back from AWS and corrected (default: ${ELB_DEFAULTS.resync})`))
     .addOption(envOption('--stop-timeout <duration>', `how long SIGTERM may spend deregistering (default: ${ELB_DEFAULTS.stopTimeout})`))
+    .addOption(
+      envOption(
+        '--drain-timeout <duration>',
+        `once deregistered, how long to wait for the load balancer to drain the instance (target draining, connection draining); a second SIGTERM skips the wait (default: ${ELB_DEFAULTS.drainTimeout})`,
+      ),
+    )
     // No SIDEKICK_DEREGISTER: an Environment= shared by ExecStart= and ExecStopPost= must not turn the daemon into a one-shot.
-    .option('--deregister', 'deregister the instance once and exit (for ExecStopPost=, which runs even after SIGKILL)')
+    .option('--deregister', 'deregister the instance once, wait for the drain, and exit (for ExecStopPost=, which runs even after SIGKILL)')
     .addOption(envOption('--endpoint-url <url>', 'ELB API endpoint override (default: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS)'))
     .addOption(envOption('--imds-endpoint <url>', `instance metadata endpoint (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT})`))
     .addOption(envOption('--log-level <level>', 'trace, debug, info, warn or error (default: info)'))
@@ -42,8 +51,9 @@ function targetSpec(settings: ElbSettings, instanceId: string): TargetSpec {
 }
 
 /**
- * Runs `elb` until SIGTERM/SIGINT (or, with --deregister, once): resolves true when the instance ended up
- * deregistered, false when deregistration did not succeed within --stop-timeout.
+ * Runs `elb` until SIGTERM/SIGINT (or, with --deregister, once), then waits for the load balancer's drain: resolves
+ * true when the instance ended up deregistered (drained, or not within --drain-timeout), false when deregistration
+ * did not succeed within --stop-timeout.
  */
 export async function runElb(settings: ElbSettings, log: Logger): Promise<boolean> {
   const instanceId = settings.instanceId ?? (await fetchInstanceId({ endpoint: settings.imdsEndpoint, log }));
@@ -53,18 +63,53 @@ export async function runElb(settings: ElbSettings, log: Logger): Promise<boolea
     log,
   });
   const where = { ...target.fields, region: settings.region, ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }) };
+  const retry = { retryInitialMs: 500, retryMaxMs: 10_000 };
+  let skip: SkipSignal | undefined;
   try {
+    let deregistered: boolean;
     if (settings.deregisterOnly) {
-      const o = { fields: where, cause: '--deregister', retryInitialMs: 500, retryMaxMs: 10_000 };
-      return await deregisterUntil(target, Date.now() + settings.stopTimeoutMs, log, o);
+      // ExecStopPost= gets SIGTERM when it outlasts TimeoutStopSec=: deregister all the same, then stop waiting.
+      skip = skipOnSignal(log);
+      deregistered = await deregisterUntil(target, Date.now() + settings.stopTimeoutMs, log, { fields: where, cause: '--deregister', ...retry });
+    } else {
+      const presence = new ElbPresence({ target, health: settings.health, checkTarget: settings.check.target, log, resyncMs: settings.resyncMs });
+      log.child({ component: 'elb' }).info({ ...where, check: settings.health.check.kind, instanceIdFrom: settings.instanceId === undefined ? 'imds' : 'flag' }, 'elb presence starting');
+      presence.start();
+      await stopSignal(log);
+      skip = skipOnSignal(log);
+      deregistered = await presence.stop(settings.stopTimeoutMs);
     }
-    const presence = new ElbPresence({ target, health: settings.health, checkTarget: settings.check.target, log, resyncMs: settings.resyncMs });
-    log.child({ component: 'elb' }).info({ ...where, check: settings.health.check.kind, instanceIdFrom: settings.instanceId === undefined ? 'imds' : 'flag' }, 'elb presence starting');
-    presence.start();
-    await stopSignal(log);
-    return await presence.stop(settings.stopTimeoutMs);
+    if (!deregistered) return false;
+    const cause = settings.deregisterOnly ? '--deregister' : 'stopping';
+    await waitForDrain(target, log, { fields: where, cause, timeoutMs: settings.drainTimeoutMs, skip: skip.signal, ...retry });
+    return true;
   } finally {
+    skip?.dispose();
     target.close();
   }
+}
+
+/** Aborted by a SIGTERM/SIGINT; dispose() removes the listeners. */
+interface SkipSignal {
+  signal: AbortSignal;
+  dispose(): void;
+}
+
+/** The next SIGTERM or SIGINT skips the drain wait (deregistration itself is still done). */
+function skipOnSignal(log: Logger): SkipSignal {
+  const skip = new AbortController();
+  const onSignal = (signal: string): void => {
+    if (!skip.signal.aborted) log.info({ signal }, 'signal while stopping: the drain wait is skipped');
+    skip.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    signal: skip.signal,
+    dispose: () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
 }
 

@@ -23,6 +23,7 @@ export interface ElbFlags {
   port?: string;
   resync?: string;
   stopTimeout?: string;
+  drainTimeout?: string;
   endpointUrl?: string;
   imdsEndpoint?: string;
   deregister?: boolean;
@@ -32,6 +33,7 @@ export interface ElbFlags {
 export const ELB_DEFAULTS = {
   resync: '60s',
   stopTimeout: '20s',
+  drainTimeout: '60s',
 } as const;
 
 /** The load balancer half: a classic ELB by name, or a target group by ARN (and the target's port). */
@@ -57,6 +59,8 @@ export interface ElbSettings {
   health: HealthSettings;
   resyncMs: number;
   stopTimeoutMs: number;
+  /** --drain-timeout: how long, once deregistered, to wait for the load balancer to drain the instance. */
+  drainTimeoutMs: number;
   /** --deregister: deregister once and exit (ExecStopPost=), no check. */
   deregisterOnly: boolean;
 }
@@ -193,6 +197,7 @@ export function elbSettings(flags: ElbFlags, env: NodeJS.ProcessEnv = process.en
     health,
     resyncMs: durationFlag(flags.resync, ELB_DEFAULTS.resync, '--resync', 100),
     stopTimeoutMs: durationFlag(flags.stopTimeout, ELB_DEFAULTS.stopTimeout, '--stop-timeout', 100),
+    drainTimeoutMs: durationFlag(flags.drainTimeout, ELB_DEFAULTS.drainTimeout, '--drain-timeout', 100),
     deregisterOnly,
   };
   const id = instanceId(flags, lb);

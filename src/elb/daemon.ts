@@ -34,7 +34,7 @@ export interface ElbPresenceOptions {
 type Op = 'describe' | 'register' | 'deregister';
 
 /** Sleeps ms (no longer than the signal lets it). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(t);
@@ -292,7 +292,7 @@ export async function deregisterUntil(target: LoadBalancerTarget, deadline: numb
 }
 
 /** The loggable part of an AWS error. */
-function errorFields(info: ReturnType<typeof awsErrorInfo>): Record<string, string | number> {
+export function errorFields(info: ReturnType<typeof awsErrorInfo>): Record<string, string | number> {
   const out: Record<string, string | number> = { name: info.name, message: info.message };
   if (info.code !== undefined) out.code = info.code;
   if (info.status !== undefined) out.status = info.status;

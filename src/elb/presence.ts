@@ -5,11 +5,13 @@
 import {
   DeregisterInstancesFromLoadBalancerCommand,
   DescribeInstanceHealthCommand,
+  DescribeLoadBalancerAttributesCommand,
   ElasticLoadBalancingClient,
   RegisterInstancesWithLoadBalancerCommand,
 } from '@aws-sdk/client-elastic-load-balancing';
 import {
   DeregisterTargetsCommand,
+  DescribeTargetGroupAttributesCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
   RegisterTargetsCommand,
@@ -19,6 +21,12 @@ import type { Logger } from '../util/log.js';
 
 /** Whether the instance is in the load balancer right now. */
 export type Membership = 'registered' | 'deregistered';
+
+/**
+ * Where the instance stands for the load balancer's traffic: in service (new requests may come), draining (no new
+ * requests; those in flight are being finished) or out (no traffic at all).
+ */
+export type DrainState = 'in-service' | 'draining' | 'out';
 
 /** One load balancer (classic ELB or target group) and the one instance/target `sidekick elb` manages in it. */
 export interface LoadBalancerTarget {
@@ -31,6 +39,13 @@ export interface LoadBalancerTarget {
   register(signal?: AbortSignal): Promise<void>;
   /** Deregisters the instance; harmless when it is not registered. */
   deregister(signal?: AbortSignal): Promise<void>;
+  /** Asks AWS whether the load balancer still sends the instance traffic (DescribeInstanceHealth / DescribeTargetHealth). */
+  drainState(signal?: AbortSignal): Promise<DrainState>;
+  /**
+   * The longest the load balancer drains a deregistered instance: a classic ELB's connection draining timeout (0
+   * when disabled), a target group's deregistration delay; undefined when AWS does not say.
+   */
+  drainPeriodMs(signal?: AbortSignal): Promise<number | undefined>;
   /** Releases the SDK client's sockets. */
   close(): void;
 }
@@ -145,10 +160,30 @@ export class ClassicElbTarget implements LoadBalancerTarget {
   }
 
   async membership(signal?: AbortSignal): Promise<Membership> {
+    const mine = await this.health(signal);
+    return mine && !DEREGISTERING.test(mine.Description ?? '') ? 'registered' : 'deregistered';
+  }
+
+  async drainState(signal?: AbortSignal): Promise<DrainState> {
+    const mine = await this.health(signal);
+    if (!mine) return 'out';
+    // With connection draining, a deregistered instance stays listed (InService) until its connections are done.
+    if (DEREGISTERING.test(mine.Description ?? '')) return 'draining';
+    return mine.State === 'OutOfService' ? 'out' : 'in-service';
+  }
+
+  async drainPeriodMs(signal?: AbortSignal): Promise<number | undefined> {
+    const out = await this.client.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerName: this.loadBalancer }), opts(signal));
+    const draining = out.LoadBalancerAttributes?.ConnectionDraining;
+    if (!draining) return undefined;
+    return draining.Enabled ? (draining.Timeout ?? 300) * 1000 : 0;
+  }
+
+  /** This instance's row of DescribeInstanceHealth, if it is listed. */
+  private async health(signal: AbortSignal | undefined) {
     // Without Instances, AWS lists every registered instance; naming ours would make an unregistered one an error.
     const out = await this.client.send(new DescribeInstanceHealthCommand({ LoadBalancerName: this.loadBalancer }), opts(signal));
-    const mine = (out.InstanceStates ?? []).find((s) => s.InstanceId === this.instanceId);
-    return mine && !DEREGISTERING.test(mine.Description ?? '') ? 'registered' : 'deregistered';
+    return (out.InstanceStates ?? []).find((s) => s.InstanceId === this.instanceId);
   }
 
   async register(signal?: AbortSignal): Promise<void> {
@@ -191,13 +226,26 @@ export class TargetGroupTarget implements LoadBalancerTarget {
   }
 
   async membership(signal?: AbortSignal): Promise<Membership> {
+    return (await this.drainState(signal)) === 'in-service' ? 'registered' : 'deregistered';
+  }
+
+  async drainState(signal?: AbortSignal): Promise<DrainState> {
     // Asking for our target (without a port AWS uses the group's) answers `unused` + Target.NotRegistered when it is not in.
     const out = await this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: this.targetGroupArn, Targets: [this.target] }), opts(signal));
     const mine = (out.TargetHealthDescriptions ?? []).find((d) => d.Target?.Id === this.target.Id && (this.target.Port === undefined || d.Target?.Port === this.target.Port));
     const state = mine?.TargetHealth?.State;
-    if (!mine || state === 'draining') return 'deregistered';
-    if (state === 'unused' && mine.TargetHealth?.Reason === 'Target.NotRegistered') return 'deregistered';
-    return 'registered';
+    if (!mine) return 'out';
+    // `draining` lasts until the in-flight requests are done or the group's deregistration delay has passed.
+    if (state === 'draining') return 'draining';
+    if (state === 'unused' && mine.TargetHealth?.Reason === 'Target.NotRegistered') return 'out';
+    return 'in-service';
+  }
+
+  async drainPeriodMs(signal?: AbortSignal): Promise<number | undefined> {
+    const out = await this.client.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: this.targetGroupArn }), opts(signal));
+    const delay = out.Attributes?.find((a) => a.Key === 'deregistration_delay.timeout_seconds')?.Value;
+    const s = Number(delay);
+    return delay === undefined || !Number.isFinite(s) || s < 0 ? undefined : s * 1000;
   }
 
   async register(signal?: AbortSignal): Promise<void> {

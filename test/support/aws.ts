@@ -1,7 +1,8 @@
 // The one fake of the project, because AWS cannot be reached from here: a loopback HTTP server that speaks the
 // AWS Query protocol of classic ELB (2012-06-01) and ELBv2 (2015-12-01) for the calls `sidekick elb` makes, plus
 // an EC2 instance-metadata endpoint that only answers the IMDSv2 token flow. The real SDK clients talk to it
-// through an endpoint override; it keeps membership state, logs every call, and injects faults on request.
+// through an endpoint override; it keeps membership state, models draining (a target group's deregistration delay,
+// a classic ELB's connection draining), logs every call, and injects faults on request.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -57,16 +58,42 @@ export interface Fault {
 export interface FakeTarget {
   id: string;
   port: number;
-  /** healthy, or draining after DeregisterTargets while drainingMs has not passed. */
+  /** healthy, or draining after DeregisterTargets until the group's deregistration delay has passed. */
   state: 'healthy' | 'draining';
   drainUntil?: number;
+}
+
+/** An instance registered with a classic ELB. */
+export interface FakeInstance {
+  /** What DescribeInstanceHealth says; an instance being deregistered stays InService while it drains. */
+  state: 'InService' | 'OutOfService';
+  /** Set by DeregisterInstancesFromLoadBalancer while connection draining lasts; the instance is gone after it. */
+  drainUntil?: number;
+}
+
+/** A classic ELB: its instances and its ConnectionDraining attribute. */
+interface FakeLoadBalancer {
+  instances: Map<string, FakeInstance>;
+  /** ConnectionDraining: disabled at 0, else enabled with this timeout (reported in whole seconds, rounded up). */
+  connectionDrainingMs: number;
+}
+
+/** A target group: its default port, its targets and its deregistration_delay.timeout_seconds attribute. */
+interface FakeTargetGroup {
+  port: number;
+  targets: Map<string, FakeTarget>;
+  /** Reported in whole seconds, rounded up; the group's own, else the fake's `drainingMs`. */
+  deregistrationDelayMs: number | undefined;
 }
 
 /** Options of {@link startFakeAws}. */
 export interface FakeAwsOptions {
   /** What IMDS answers for /latest/meta-data/instance-id. */
   instanceId?: string;
-  /** After DeregisterTargets, targets stay listed as `draining` this long (AWS's deregistration delay). Default 0. */
+  /**
+   * After DeregisterTargets, targets stay listed as `draining` this long (AWS's deregistration delay) in the
+   * groups that have no delay of their own. Default 0.
+   */
   drainingMs?: number;
   /** Delay every Query API answer by this much (to test timeouts). */
   delayMs?: number;
@@ -83,12 +110,21 @@ export interface FakeAws {
   instanceId: string;
   drainingMs: number;
   delayMs: number;
-  /** Creates a classic ELB with these instances registered. */
-  addLoadBalancer(name: string, instances?: string[]): void;
-  /** Instance ids registered with a classic ELB, sorted. */
-  instances(name: string): string[];
-  /** Creates a target group (ARN) whose default port is `port`, with these targets registered. */
-  addTargetGroup(arn: string, port?: number, targets?: Array<{ id: string; port?: number }>): void;
+  /**
+   * Creates a classic ELB with these instances registered (InService). With `connectionDrainingMs`, connection
+   * draining is enabled: a deregistered instance stays listed, InService with "Instance deregistration currently
+   * in progress.", that long.
+   */
+  addLoadBalancer(name: string, instances?: string[], opts?: { connectionDrainingMs?: number }): void;
+  /** Instance ids registered with a classic ELB (draining ones only with `includeDraining`), sorted. */
+  instances(name: string, includeDraining?: boolean): string[];
+  /** Marks a registered classic ELB instance OutOfService (failing the ELB's own health check) or InService again. */
+  setInstanceState(name: string, instanceId: string, state: FakeInstance['state']): void;
+  /**
+   * Creates a target group (ARN) whose default port is `port`, with these targets registered. A deregistered
+   * target stays `draining` for `deregistrationDelayMs` (default: the fake's `drainingMs`), then is gone.
+   */
+  addTargetGroup(arn: string, port?: number, targets?: Array<{ id: string; port?: number }>, opts?: { deregistrationDelayMs?: number }): void;
   /** Registered targets (`id:port`), sorted; draining ones only with `includeDraining`. */
   targets(arn: string, includeDraining?: boolean): string[];
   /** Serves `count` throttling errors (default code Throttling, HTTP 400) to the next matching calls. */
@@ -154,8 +190,8 @@ class QueryError extends Error {
 
 /** Starts the fake on 127.0.0.1 (a free port). */
 export async function startFakeAws(opts: FakeAwsOptions = {}): Promise<FakeAws> {
-  const classic = new Map<string, Set<string>>();
-  const groups = new Map<string, { port: number; targets: Map<string, FakeTarget> }>();
+  const classic = new Map<string, FakeLoadBalancer>();
+  const groups = new Map<string, FakeTargetGroup>();
   const calls: AwsCall[] = [];
   const imdsCalls: ImdsCall[] = [];
   const faults: Fault[] = [];
@@ -168,23 +204,31 @@ export async function startFakeAws(opts: FakeAwsOptions = {}): Promise<FakeAws> 
     imdsStatus: undefined as number | undefined,
   };
 
-  const prune = (g: { targets: Map<string, FakeTarget> }): void => {
+  /** Forgets the targets/instances whose drain is over. */
+  const prune = (members: Map<string, { drainUntil?: number }>): void => {
     const now = Date.now();
-    for (const [k, t] of g.targets) if (t.state === 'draining' && (t.drainUntil ?? 0) <= now) g.targets.delete(k);
+    for (const [k, m] of members) if (m.drainUntil !== undefined && m.drainUntil <= now) members.delete(k);
   };
+  const delayOf = (g: FakeTargetGroup): number => g.deregistrationDelayMs ?? state.drainingMs;
+  /** AWS states these attributes in whole seconds. */
+  const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
-  const lb = (params: Record<string, string>): Set<string> => {
+  const lb = (params: Record<string, string>): FakeLoadBalancer => {
     const name = params.LoadBalancerName ?? '';
-    const set = classic.get(name);
-    if (!set) throw new QueryError(400, 'LoadBalancerNotFound', `There is no ACTIVE Load Balancer named '${name}'`);
-    return set;
+    const found = classic.get(name);
+    if (!found) throw new QueryError(400, 'LoadBalancerNotFound', `There is no ACTIVE Load Balancer named '${name}'`);
+    prune(found.instances);
+    return found;
   };
+  /** Registered and not being deregistered. */
+  const isRegistered = (l: FakeLoadBalancer, id: string): boolean => l.instances.has(id) && l.instances.get(id)?.drainUntil === undefined;
+  const registeredIds = (l: FakeLoadBalancer): string[] => [...l.instances.keys()].filter((id) => isRegistered(l, id)).sort();
 
-  const tg = (params: Record<string, string>): { port: number; targets: Map<string, FakeTarget> } => {
+  const tg = (params: Record<string, string>): FakeTargetGroup => {
     const arn = params.TargetGroupArn ?? '';
     const g = groups.get(arn);
     if (!g) throw new QueryError(400, 'TargetGroupNotFound', `Target groups '${arn}' not found`);
-    prune(g);
+    prune(g.targets);
     return g;
   };
 
@@ -195,30 +239,48 @@ export async function startFakeAws(opts: FakeAwsOptions = {}): Promise<FakeAws> 
   const handlers: Record<string, (p: Record<string, string>) => string> = {
     // ---- classic ELB ----
     RegisterInstancesWithLoadBalancer: (p) => {
-      const set = lb(p);
+      const l = lb(p);
       for (const id of members(p, 'Instances', 'InstanceId')) {
         if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new QueryError(400, 'InvalidInstance', `Could not find EC2 instance ${id}.`);
-        set.add(id);
+        // Registering an instance that is draining takes it back into service.
+        l.instances.set(id, { state: l.instances.get(id)?.state ?? 'InService' });
       }
-      return instancesXml([...set].sort());
+      return instancesXml(registeredIds(l));
     },
     DeregisterInstancesFromLoadBalancer: (p) => {
-      const set = lb(p);
+      const l = lb(p);
       const ids = members(p, 'Instances', 'InstanceId');
       // What AWS answers for an instance that is not registered (see boto/boto#2274).
-      for (const id of ids) if (!set.has(id)) throw new QueryError(400, 'InvalidInstance', `Could not find EC2 instance ${id}.`);
-      for (const id of ids) set.delete(id);
-      return instancesXml([...set].sort());
+      for (const id of ids) if (!isRegistered(l, id)) throw new QueryError(400, 'InvalidInstance', `Could not find EC2 instance ${id}.`);
+      for (const id of ids) {
+        if (l.connectionDrainingMs > 0) l.instances.set(id, { state: 'InService', drainUntil: Date.now() + l.connectionDrainingMs });
+        else l.instances.delete(id);
+      }
+      return instancesXml(registeredIds(l));
     },
     DescribeInstanceHealth: (p) => {
-      const set = lb(p);
+      const l = lb(p);
       const asked = members(p, 'Instances', 'InstanceId');
-      for (const id of asked) if (!set.has(id)) throw new QueryError(400, 'InvalidInstance', `Could not find EC2 instance ${id}.`);
-      const ids = asked.length > 0 ? asked : [...set].sort();
+      for (const id of asked) if (!l.instances.has(id)) throw new QueryError(400, 'InvalidInstance', `Could not find EC2 instance ${id}.`);
+      const ids = asked.length > 0 ? asked : [...l.instances.keys()].sort();
       const states = ids
-        .map((id) => `<member><Description>N/A</Description><InstanceId>${escapeXml(id)}</InstanceId><State>InService</State><ReasonCode>N/A</ReasonCode></member>`)
+        .map((id) => {
+          const i = l.instances.get(id) as FakeInstance;
+          const [description, reason] =
+            i.drainUntil !== undefined
+              ? ['Instance deregistration currently in progress.', 'N/A']
+              : i.state === 'OutOfService'
+                ? ['Instance has failed at least the UnhealthyThreshold number of health checks consecutively.', 'Instance']
+                : ['N/A', 'N/A'];
+          return `<member><Description>${description}</Description><InstanceId>${escapeXml(id)}</InstanceId><State>${i.state}</State><ReasonCode>${reason}</ReasonCode></member>`;
+        })
         .join('');
       return `<InstanceStates>${states}</InstanceStates>`;
+    },
+    DescribeLoadBalancerAttributes: (p) => {
+      const l = lb(p);
+      const draining = `<ConnectionDraining><Enabled>${l.connectionDrainingMs > 0}</Enabled><Timeout>${l.connectionDrainingMs > 0 ? seconds(l.connectionDrainingMs) : 300}</Timeout></ConnectionDraining>`;
+      return `<LoadBalancerAttributes><CrossZoneLoadBalancing><Enabled>true</Enabled></CrossZoneLoadBalancing><AccessLog><Enabled>false</Enabled></AccessLog>${draining}<ConnectionSettings><IdleTimeout>60</IdleTimeout></ConnectionSettings></LoadBalancerAttributes>`;
     },
     // ---- ELBv2 target groups ----
     RegisterTargets: (p) => {
@@ -237,7 +299,8 @@ export async function startFakeAws(opts: FakeAwsOptions = {}): Promise<FakeAws> 
         const key = `${t.id}:${t.port ?? g.port}`;
         const existing = g.targets.get(key);
         if (!existing) continue; // AWS: deregistering a target that is not registered has no effect
-        if (state.drainingMs > 0) g.targets.set(key, { ...existing, state: 'draining', drainUntil: Date.now() + state.drainingMs });
+        if (existing.state === 'draining') continue;
+        if (delayOf(g) > 0) g.targets.set(key, { ...existing, state: 'draining', drainUntil: Date.now() + delayOf(g) });
         else g.targets.delete(key);
       }
       return '';
@@ -264,6 +327,15 @@ export async function startFakeAws(opts: FakeAwsOptions = {}): Promise<FakeAws> 
         })
         .join('');
       return `<TargetHealthDescriptions>${xml}</TargetHealthDescriptions>`;
+    },
+    DescribeTargetGroupAttributes: (p) => {
+      const g = tg(p);
+      const attributes: Array<[string, string]> = [
+        ['deregistration_delay.timeout_seconds', String(seconds(delayOf(g)))],
+        ['stickiness.enabled', 'false'],
+        ['load_balancing.algorithm.type', 'round_robin'],
+      ];
+      return `<Attributes>${attributes.map(([k, v]) => `<member><Key>${k}</Key><Value>${v}</Value></member>`).join('')}</Attributes>`;
     },
   };
 
@@ -382,14 +454,29 @@ export async function startFakeAws(opts: FakeAwsOptions = {}): Promise<FakeAws> 
     set imdsStatus(v: number | undefined) {
       state.imdsStatus = v;
     },
-    addLoadBalancer: (name, instances = []) => void classic.set(name, new Set(instances)),
-    instances: (name) => [...(classic.get(name) ?? [])].sort(),
-    addTargetGroup: (arn, port = 80, targets = []) =>
-      void groups.set(arn, { port, targets: new Map(targets.map((t) => [`${t.id}:${t.port ?? port}`, { id: t.id, port: t.port ?? port, state: 'healthy' as const }])) }),
+    addLoadBalancer: (name, instances = [], o = {}) =>
+      void classic.set(name, { instances: new Map(instances.map((id) => [id, { state: 'InService' }])), connectionDrainingMs: o.connectionDrainingMs ?? 0 }),
+    instances: (name, includeDraining = false) => {
+      const l = classic.get(name);
+      if (!l) return [];
+      prune(l.instances);
+      return includeDraining ? [...l.instances.keys()].sort() : registeredIds(l);
+    },
+    setInstanceState: (name, instanceId, s) => {
+      const i = classic.get(name)?.instances.get(instanceId);
+      if (!i) throw new Error(`${instanceId} is not registered with ${name}`);
+      i.state = s;
+    },
+    addTargetGroup: (arn, port = 80, targets = [], o = {}) =>
+      void groups.set(arn, {
+        port,
+        targets: new Map(targets.map((t) => [`${t.id}:${t.port ?? port}`, { id: t.id, port: t.port ?? port, state: 'healthy' as const }])),
+        deregistrationDelayMs: o.deregistrationDelayMs,
+      }),
     targets: (arn, includeDraining = false) => {
       const g = groups.get(arn);
       if (!g) return [];
-      prune(g);
+      prune(g.targets);
       return [...g.targets.values()]
         .filter((t) => includeDraining || t.state !== 'draining')
         .map((t) => `${t.id}:${t.port}`)
@@ -465,5 +552,7 @@ export function sidekickElb(args: string[], env: Record<string, string> = {}) {
     env: { ...base, SIDEKICK_LOG_LEVEL: 'info', ...env },
     extendEnv: false,
     stdin: 'ignore',
+    // A SIGTERM'd `elb` may rightly take longer than execa's 5 s before its own SIGKILL: it waits for the drain.
+    forceKillAfterDelay: false,
   });
 }

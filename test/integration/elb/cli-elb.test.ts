@@ -146,7 +146,8 @@ describe(`sidekick elb (${ELB_VIA_BINARY ? 'the built binary' : 'dist/cli/elb.js
     const run = await stop(e.proc);
     expect(run.exitCode).toBe(0);
     expect(fake.instances('web-lb')).toEqual(['i-00000000000000001']);
-    expect(fake.calls.at(-1)?.action).toBe('DeregisterInstancesFromLoadBalancer');
+    // Deregistered, then the drain read (no connection draining here: out at the first look).
+    expect(fake.calls.slice(4).map((c) => c.action)).toEqual(['DeregisterInstancesFromLoadBalancer', 'DescribeLoadBalancerAttributes', 'DescribeInstanceHealth']);
     const logs = e.logs();
     expect(logs.filter((l) => l.msg === 'registered')).toHaveLength(2);
     expect(logs.filter((l) => l.msg === 'deregistered').map((l) => l.cause)).toEqual(['health check failing', 'stopping']);
@@ -174,7 +175,15 @@ describe(`sidekick elb (${ELB_VIA_BINARY ? 'the built binary' : 'dist/cli/elb.js
     const run = await stop(e.proc, 'SIGINT');
     expect(run.exitCode).toBe(0);
     expect(fake.targets(ARN)).toEqual([]);
-    expect(fake.calls.map((c) => c.action)).toEqual(['DescribeTargetHealth', 'RegisterTargets', 'DeregisterTargets', 'RegisterTargets', 'DeregisterTargets']);
+    expect(fake.calls.map((c) => c.action)).toEqual([
+      'DescribeTargetHealth',
+      'RegisterTargets',
+      'DeregisterTargets',
+      'RegisterTargets',
+      'DeregisterTargets',
+      'DescribeTargetGroupAttributes',
+      'DescribeTargetHealth',
+    ]);
     for (const c of fake.callsOf('RegisterTargets')) expect(c.params).toMatchObject({ 'Targets.member.1.Id': 'i-0fedcba9876543210', 'Targets.member.1.Port': '8080' });
     // --instance-id given: instance metadata is never asked.
     expect(fake.imdsCalls).toEqual([]);
@@ -251,9 +260,9 @@ describe(`sidekick elb (${ELB_VIA_BINARY ? 'the built binary' : 'dist/cli/elb.js
     const e = elb(['--target-group', ARN, '--check', check(), ...fast]);
     await waitFor(() => fake.targets(ARN).length === 0, 30_000);
     expect(fake.calls.map((c) => c.action)).toEqual(['DescribeTargetHealth', 'DeregisterTargets']);
-    // SIGTERM: already out, nothing to call.
+    // SIGTERM: already out, nothing to deregister; the drain is only read.
     expect((await stop(e.proc)).exitCode).toBe(0);
-    expect(fake.calls).toHaveLength(2);
+    expect(fake.calls.slice(2).map((c) => c.action)).toEqual(['DescribeTargetGroupAttributes', 'DescribeTargetHealth']);
   });
 
   it('finds the ELB API through AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 when --endpoint-url is not given', async () => {
@@ -311,6 +320,9 @@ describe(`sidekick elb (${ELB_VIA_BINARY ? 'the built binary' : 'dist/cli/elb.js
     [['--target-group', 'not-an-arn', '--check', 'none'], /--target-group/],
     [['--load-balancer', 'web-lb', '--check', 'none', '--interval', 'soon'], /--interval/],
     [['--load-balancer', 'web-lb', '--check', 'none', '--instance-id', 'web1'], /--instance-id/],
+    [['--target-group', ARN, '--check', 'none', '--drain-timeout', '0'], /--drain-timeout: must be at least 100 ms, got "0"/],
+    [['--target-group', ARN, '--check', 'none', '--drain-timeout', 'until done'], /--drain-timeout: expected a duration like "500ms", "10s" or "1m"/],
+    [['--load-balancer', 'web-lb', '--deregister', '--drain-timeout', '0s'], /--drain-timeout: must be at least 100 ms/],
   ])('bad flags %j: exit 2, the flag named, no AWS or metadata call', async (args, message) => {
     const run = await elb(args).proc;
     expect(run.exitCode).toBe(2);
@@ -323,5 +335,121 @@ describe(`sidekick elb (${ELB_VIA_BINARY ? 'the built binary' : 'dist/cli/elb.js
     const run = await sidekickElb(['--load-balancer', 'web-lb', '--check', 'none', '--endpoint-url', fake.url], { ...fakeAwsEnv(fake), AWS_REGION: '' });
     expect(run.exitCode).toBe(2);
     expect(String(run.stderr)).toMatch(/--region: required \(or set AWS_REGION/);
+  });
+});
+
+/** The line that ends a drain (outcome, drainMs, drainPeriodMs). */
+const drainLine = (e: Elb) => e.logs().find((l) => l.outcome !== undefined);
+
+describe('sidekick elb drains: it exits only once the load balancer has drained the instance', { timeout: 120_000 }, () => {
+  it("SIGTERM, target group: waits while the target is `draining` for the group's deregistration delay, then exits 0", async () => {
+    fake.addTargetGroup(ARN, 80, [], { deregistrationDelayMs: 3000 });
+    const e = elb(['--target-group', ARN, '--check', check(), ...fast]);
+    await waitFor(() => fake.targets(ARN).length === 1, 30_000);
+    const begun = Date.now();
+    e.proc.kill('SIGTERM');
+    await waitFor(() => fake.callsOf('DeregisterTargets').length === 1, 10_000);
+    // Deregistered, draining, and sidekick is still there (so is the app systemd stops after it).
+    await sleep(1500);
+    expect(fake.targets(ARN)).toEqual([]);
+    expect(fake.targets(ARN, true)).toEqual([`${INSTANCE}:80`]);
+    expect(e.running).toBe(true);
+    const run = await e.proc;
+    const took = Date.now() - begun;
+    expect(run.exitCode).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(3000);
+    // Gone from the target group when sidekick exits, not before.
+    expect(fake.targets(ARN, true)).toEqual([]);
+    expect(drainLine(e)).toMatchObject({ level: 30, outcome: 'drained', cause: 'stopping', drainPeriodMs: 3000, targetGroup: ARN, instance: INSTANCE });
+    expect(drainLine(e)?.drainMs).toBeGreaterThanOrEqual(2500);
+    expect(e.logs().filter((l) => l.outcome !== undefined)).toHaveLength(1);
+    // Polled, about once a second, with no register in between.
+    const after = fake.calls.slice(fake.calls.findIndex((c) => c.action === 'DeregisterTargets') + 1).map((c) => c.action);
+    expect(after[0]).toBe('DescribeTargetGroupAttributes');
+    expect(new Set(after.slice(1))).toEqual(new Set(['DescribeTargetHealth']));
+    expect(after.length).toBeGreaterThanOrEqual(3);
+    expect(after.length).toBeLessThan(10);
+  });
+
+  it('SIGTERM, classic ELB with connection draining: waits while the instance is "deregistration currently in progress"', async () => {
+    fake.addLoadBalancer('web-lb', [], { connectionDrainingMs: 3000 });
+    const e = elb(['--load-balancer', 'web-lb', '--check', check(), ...fast]);
+    await waitFor(() => fake.instances('web-lb').length === 1, 30_000);
+    const begun = Date.now();
+    e.proc.kill('SIGTERM');
+    await waitFor(() => fake.callsOf('DeregisterInstancesFromLoadBalancer').length === 1, 10_000);
+    await sleep(1500);
+    expect(fake.instances('web-lb', true)).toEqual([INSTANCE]);
+    expect(e.running).toBe(true);
+    const run = await e.proc;
+    expect(run.exitCode).toBe(0);
+    expect(Date.now() - begun).toBeGreaterThanOrEqual(3000);
+    expect(fake.instances('web-lb', true)).toEqual([]);
+    expect(drainLine(e)).toMatchObject({ outcome: 'drained', drainPeriodMs: 3000, loadBalancer: 'web-lb' });
+    expect(fake.callsOf('DescribeLoadBalancerAttributes')).toHaveLength(1);
+  });
+
+  it('--drain-timeout bounds the wait: a drain longer than it ends "timed out" (exit 0, the instance is deregistered)', async () => {
+    fake.addTargetGroup(ARN, 80, [], { deregistrationDelayMs: 60_000 });
+    const e = elb(['--target-group', ARN, '--check', check(), ...fast, '--drain-timeout', '2s']);
+    await waitFor(() => fake.targets(ARN).length === 1, 30_000);
+    const begun = Date.now();
+    const run = await stop(e.proc);
+    const took = Date.now() - begun;
+    expect(run.exitCode).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(2000);
+    expect(took).toBeLessThan(9000); // the 2 s of --drain-timeout, not the group's 60 s (stop() sends SIGKILL at 10 s)
+    expect(fake.targets(ARN, true)).toEqual([`${INSTANCE}:80`]); // still draining at AWS
+    expect(drainLine(e)).toMatchObject({ level: 40, outcome: 'timed out', drainPeriodMs: 60_000 });
+    expect(drainLine(e)?.drainMs).toBeGreaterThanOrEqual(2000);
+    expect(e.logs().find((l) => l.drainTimeoutMs !== undefined)).toMatchObject({ level: 40, drainTimeoutMs: 2000, drainPeriodMs: 60_000 });
+  });
+
+  it('a second SIGTERM skips the wait', async () => {
+    fake.addTargetGroup(ARN, 80, [], { deregistrationDelayMs: 60_000 });
+    const e = elb(['--target-group', ARN, '--check', check(), ...fast]);
+    await waitFor(() => fake.targets(ARN).length === 1, 30_000);
+    e.proc.kill('SIGTERM');
+    await waitFor(() => fake.callsOf('DescribeTargetHealth').length >= 3, 10_000); // the first read at start, then the drain's
+    const second = Date.now();
+    const run = await stop(e.proc);
+    expect(run.exitCode).toBe(0);
+    expect(Date.now() - second).toBeLessThan(5000);
+    expect(drainLine(e)).toMatchObject({ level: 40, outcome: 'skipped' });
+    expect(fake.targets(ARN)).toEqual([]);
+  });
+
+  it('a second SIGTERM while deregistration is still being retried: deregistration is still done, the wait is skipped', async () => {
+    fake.addTargetGroup(ARN, 80, [], { deregistrationDelayMs: 60_000 });
+    const e = elb(['--target-group', ARN, '--check', check(), ...fast]);
+    await waitFor(() => fake.targets(ARN).length === 1, 30_000);
+    fake.serverError(9, { actions: ['DeregisterTargets'], status: 503 }); // three rounds of the SDK's 3 attempts: over a second of retries
+    e.proc.kill('SIGTERM');
+    await waitFor(() => fake.callsOf('DeregisterTargets').length >= 1, 10_000);
+    const run = await stop(e.proc);
+    expect(run.exitCode).toBe(0);
+    expect(fake.callsOf('DeregisterTargets').at(-1)?.status).toBe(200);
+    expect(fake.targets(ARN)).toEqual([]);
+    expect(drainLine(e)).toMatchObject({ outcome: 'skipped' });
+    expect(fake.callsOf('DescribeTargetGroupAttributes')).toEqual([]);
+  });
+
+  it('--deregister (ExecStopPost=) waits for the drain as well; a SIGTERM to it skips the wait after deregistering', async () => {
+    fake.addTargetGroup(ARN, 80, [{ id: INSTANCE }], { deregistrationDelayMs: 3000 });
+    const begun = Date.now();
+    const once = elb(['--target-group', ARN, '--deregister']);
+    const run = await once.proc;
+    expect(run.exitCode).toBe(0);
+    expect(Date.now() - begun).toBeGreaterThanOrEqual(3000);
+    expect(fake.targets(ARN, true)).toEqual([]);
+    expect(drainLine(once)).toMatchObject({ outcome: 'drained', cause: '--deregister', drainPeriodMs: 3000 });
+
+    fake.addTargetGroup(ARN, 80, [{ id: INSTANCE }], { deregistrationDelayMs: 60_000 });
+    const again = elb(['--target-group', ARN, '--deregister']);
+    await waitFor(() => fake.callsOf('DescribeTargetGroupAttributes').length === 2, 20_000);
+    const rerun = await stop(again.proc);
+    expect(rerun.exitCode).toBe(0);
+    expect(fake.targets(ARN)).toEqual([]);
+    expect(drainLine(again)).toMatchObject({ outcome: 'skipped', cause: '--deregister' });
   });
 });

@@ -53,9 +53,9 @@ describe('examples/elb-presence: the unit file', () => {
     const [start] = unitValues(u, 'Service', 'ExecStart');
     expect(start).toMatch(new RegExp(`^${SIDEKICK_PATH} elb --check http://127\\.0\\.0\\.1:%i/ --port %i`));
     expect(unitValues(u, 'Service', 'ExecStopPost')).toEqual([`${SIDEKICK_PATH} elb --deregister --port %i`]);
-    // systemd must not SIGKILL sidekick while it is still deregistering.
+    // systemd must not SIGKILL sidekick while it is still deregistering or waiting for the drain.
     const stopSec = Number(unitValues(u, 'Service', 'TimeoutStopSec')[0]);
-    expect(stopSec * 1000).toBeGreaterThan(parseDuration(ELB_DEFAULTS.stopTimeout));
+    expect(stopSec * 1000).toBeGreaterThan(parseDuration(ELB_DEFAULTS.stopTimeout) + parseDuration(ELB_DEFAULTS.drainTimeout));
     // No credentials in the unit or its environment file: the SDK's chain finds the instance profile's.
     const text = (await readFile(join(DIR, 'elb-presence@.service'), 'utf8')) + (await readFile(join(DIR, 'elb.env'), 'utf8'));
     expect(text).not.toMatch(/AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AKIA/);
@@ -106,10 +106,11 @@ describe('examples/elb-presence: its command lines, run as systemd would', () =>
     await fake?.close();
   });
 
-  it('ExecStart registers this instance on port %i while web answers, SIGTERM deregisters; after a SIGKILL ExecStopPost does', { timeout: 120_000 }, async () => {
+  it('ExecStart registers this instance on port %i while web answers, SIGTERM deregisters and waits for the drain; after a SIGKILL ExecStopPost does', { timeout: 120_000 }, async () => {
     const shipped = await shippedEnv();
     const arn = shipped.SIDEKICK_TARGET_GROUP as string;
-    fake.addTargetGroup(arn, 80);
+    const delayMs = 2000;
+    fake.addTargetGroup(arn, 80, [], { deregistrationDelayMs: delayMs });
     const u = await unit();
     const spec = { i: String(port) };
     const start = execArgv(unitValues(u, 'Service', 'ExecStart')[0] as string, spec, shipped);
@@ -123,9 +124,11 @@ describe('examples/elb-presence: its command lines, run as systemd would', () =>
     const target = `${INSTANCE}:${port}`;
     let run = sidekickElb(start.slice(2), env);
     await waitFor(() => fake.targets(arn).includes(target), 30_000);
+    let stopped = Date.now();
     run.kill('SIGTERM');
     expect((await run).exitCode).toBe(0);
-    expect(fake.targets(arn)).toEqual([]);
+    expect(Date.now() - stopped).toBeGreaterThanOrEqual(delayMs);
+    expect(fake.targets(arn, true)).toEqual([]);
     // ExecStopPost after a clean stop: nothing to do, and that is fine.
     expect((await sidekickElb(stopPost.slice(2), env)).exitCode).toBe(0);
 
@@ -134,9 +137,11 @@ describe('examples/elb-presence: its command lines, run as systemd would', () =>
     run.kill('SIGKILL');
     await run;
     expect(fake.targets(arn)).toEqual([target]);
+    stopped = Date.now();
     const post = await sidekickElb(stopPost.slice(2), env);
     expect(post.exitCode).toBe(0);
-    expect(fake.targets(arn)).toEqual([]);
+    expect(Date.now() - stopped).toBeGreaterThanOrEqual(delayMs);
+    expect(fake.targets(arn, true)).toEqual([]);
     expect(fake.callsOf('DeregisterTargets').map((c) => c.params['Targets.member.1.Port'])).toEqual([String(port), String(port), String(port)]);
   });
 });

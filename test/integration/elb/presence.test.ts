@@ -180,6 +180,59 @@ describe('target group target (real SDK)', () => {
   });
 });
 
+describe('drain state and drain period (real SDK)', () => {
+  it('classic ELB with connection draining: InService "deregistration in progress" is draining, then the instance is out', async () => {
+    fake.addLoadBalancer('drain-lb', [], { connectionDrainingMs: 800 });
+    const t = target({ kind: 'classic', loadBalancer: 'drain-lb', instanceId: INSTANCE }, settings);
+    expect(await t.drainState()).toBe('out');
+    await t.register();
+    expect(await t.drainState()).toBe('in-service');
+    await t.deregister();
+    expect(await t.drainState()).toBe('draining');
+    expect(await t.membership()).toBe('deregistered');
+    expect(fake.instances('drain-lb', true)).toEqual([INSTANCE]);
+    // Deregistering a draining instance again is harmless (AWS: InvalidInstance, taken as done).
+    await t.deregister();
+    await new Promise((r) => setTimeout(r, 850));
+    expect(await t.drainState()).toBe('out');
+    expect(fake.instances('drain-lb', true)).toEqual([]);
+    // ConnectionDraining's Timeout is whole seconds.
+    expect(await t.drainPeriodMs()).toBe(1000);
+    expect(fake.callsOf('DescribeLoadBalancerAttributes')[0]?.params).toEqual({ Action: 'DescribeLoadBalancerAttributes', Version: '2012-06-01', LoadBalancerName: 'drain-lb' });
+  });
+
+  it('classic ELB without connection draining: out at once; drain period 0; an OutOfService instance gets no traffic', async () => {
+    fake.addLoadBalancer('plain-lb', [INSTANCE]);
+    const t = target({ kind: 'classic', loadBalancer: 'plain-lb', instanceId: INSTANCE }, settings);
+    expect(await t.drainPeriodMs()).toBe(0);
+    fake.setInstanceState('plain-lb', INSTANCE, 'OutOfService');
+    expect(await t.drainState()).toBe('out');
+    expect(await t.membership()).toBe('registered');
+    fake.setInstanceState('plain-lb', INSTANCE, 'InService');
+    expect(await t.drainState()).toBe('in-service');
+    await t.deregister();
+    expect(await t.drainState()).toBe('out');
+  });
+
+  it("target group: `draining` for the group's deregistration delay, then gone; the delay from DescribeTargetGroupAttributes", async () => {
+    const arn = targetGroupArn('drain-tg');
+    fake.addTargetGroup(arn, 80, [], { deregistrationDelayMs: 800 });
+    const t = target({ kind: 'target-group', targetGroupArn: arn, id: INSTANCE, port: 8080 }, settings);
+    expect(await t.drainState()).toBe('out');
+    await t.register();
+    expect(await t.drainState()).toBe('in-service');
+    await t.deregister();
+    expect(await t.drainState()).toBe('draining');
+    // A second deregistration does not restart the delay.
+    await new Promise((r) => setTimeout(r, 400));
+    await t.deregister();
+    await new Promise((r) => setTimeout(r, 450));
+    expect(await t.drainState()).toBe('out');
+    expect(await t.drainPeriodMs()).toBe(1000);
+    expect(fake.callsOf('DescribeTargetGroupAttributes')[0]?.params).toEqual({ Action: 'DescribeTargetGroupAttributes', Version: '2015-12-01', TargetGroupArn: arn });
+  });
+});
+
 describe('endpoint resolution by the SDK itself', () => {
   const withEnv = async (env: Record<string, string>, fn: () => Promise<void>) => {
     const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));

@@ -1,66 +1,10 @@
 // ElbPresence against an in-memory load balancer: what it calls, when, and how often.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ElbPresence } from '../../../src/elb/daemon.js';
-import type { LoadBalancerTarget, Membership } from '../../../src/elb/presence.js';
 import type { CheckResult } from '../../../src/health/types.js';
+import { awsError, MemoryTarget } from '../../support/elb-target.js';
 import { captureLogger } from '../../support/logs.js';
 import { waitFor } from '../../support/procs.js';
-
-type Op = 'describe' | 'register' | 'deregister';
-
-/** A load balancer in memory: membership, a call log, scripted failures and hangs. */
-class MemoryTarget implements LoadBalancerTarget {
-  readonly kind = 'classic';
-  readonly fields = { loadBalancer: 'web-lb', instance: 'i-0123456789abcdef0' };
-  registered: boolean;
-  calls: Op[] = [];
-  /** Errors thrown by the next calls of an op, in order. */
-  failures: Array<{ op: Op; err: Error }> = [];
-  /** An op that never answers (until aborted). */
-  hang: Op | undefined;
-  closed = false;
-
-  constructor(registered = false) {
-    this.registered = registered;
-  }
-
-  count(op: Op): number {
-    return this.calls.filter((c) => c === op).length;
-  }
-
-  private async call(op: Op, signal: AbortSignal | undefined): Promise<void> {
-    this.calls.push(op);
-    if (this.hang === op) {
-      await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
-    }
-    const i = this.failures.findIndex((f) => f.op === op);
-    if (i >= 0) {
-      const [f] = this.failures.splice(i, 1);
-      throw f?.err;
-    }
-  }
-
-  async membership(signal?: AbortSignal): Promise<Membership> {
-    await this.call('describe', signal);
-    return this.registered ? 'registered' : 'deregistered';
-  }
-  async register(signal?: AbortSignal): Promise<void> {
-    await this.call('register', signal);
-    this.registered = true;
-  }
-  async deregister(signal?: AbortSignal): Promise<void> {
-    await this.call('deregister', signal);
-    this.registered = false;
-  }
-  close(): void {
-    this.closed = true;
-  }
-}
-
-/** An AWS-style error: the SDK names service exceptions after their code. */
-function awsError(code: string, status = 400): Error {
-  return Object.assign(new Error(`${code} happened`), { name: code, Code: code, $metadata: { httpStatusCode: status, requestId: 'req-1' } });
-}
 
 const daemons: ElbPresence[] = [];
 afterEach(async () => {

@@ -55,6 +55,7 @@ describe('elbSettings', () => {
       health: { check: { kind: 'http', path: '/health' }, intervalMs: 10_000, timeoutMs: 2_000, rise: 1, fall: 2 },
       resyncMs: 60_000,
       stopTimeoutMs: 20_000,
+      drainTimeoutMs: 60_000,
       deregisterOnly: false,
     });
     expect(s.instanceId).toBeUndefined();
@@ -75,6 +76,7 @@ describe('elbSettings', () => {
         fall: '3',
         resync: '30s',
         stopTimeout: '5s',
+        drainTimeout: '2m',
         endpointUrl: 'http://127.0.0.1:4566/',
         imdsEndpoint: 'http://127.0.0.1:1338',
       },
@@ -89,6 +91,7 @@ describe('elbSettings', () => {
       health: { check: { kind: 'tcp' }, intervalMs: 2000, timeoutMs: 500, rise: 2, fall: 3 },
       resyncMs: 30_000,
       stopTimeoutMs: 5000,
+      drainTimeoutMs: 120_000,
     });
   });
 
@@ -138,6 +141,9 @@ describe('elbSettings', () => {
     [{ loadBalancer: 'web', check: 'none', fall: 'many' }, /--fall/],
     [{ loadBalancer: 'web', check: 'none', resync: '1ms' }, /--resync/],
     [{ loadBalancer: 'web', check: 'none', stopTimeout: 'x' }, /--stop-timeout/],
+    [{ loadBalancer: 'web', check: 'none', drainTimeout: '0' }, /--drain-timeout: must be at least 100 ms, got "0"/],
+    [{ loadBalancer: 'web', check: 'none', drainTimeout: 'forever' }, /--drain-timeout: expected a duration like "500ms", "10s" or "1m", got `forever`/],
+    [{ loadBalancer: 'web', deregister: true, drainTimeout: '-5s' }, /--drain-timeout: expected a duration/],
     [{ loadBalancer: 'web', check: 'none', endpointUrl: 'localhost:4566' }, /--endpoint-url/],
     [{ loadBalancer: 'web', check: 'none', endpointUrl: 'http://AKID:secret@127.0.0.1:4566' }, /--endpoint-url: credentials/],
     [{ loadBalancer: 'web', check: 'none', imdsEndpoint: 'ftp://127.0.0.1' }, /--imds-endpoint/],
