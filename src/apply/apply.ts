@@ -115,6 +115,8 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
         outcomes.set(name, { resource: name, status: 'applied' });
       } else {
         outcomes.set(name, { resource: name, status: r.status });
+        // Said, so a render that changed nothing is not mistaken for one that did not run.
+        if (r.status === 'unchanged') opts.log.info({ resource: name, dest: item.resource.dest }, 'destination unchanged');
       }
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));

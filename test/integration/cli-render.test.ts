@@ -68,6 +68,30 @@ describe('sidekick render (binary)', () => {
     expect(await readFile(join(dir, 'myconfig.conf'), 'utf8')).toBe('last good\n');
   });
 
+  it('--onetime says when a destination is already up to date', async () => {
+    expect((await sidekick([...base(), '--onetime'])).exitCode).toBe(0);
+    const again = await sidekick([...base(), '--onetime']);
+    expect(again.exitCode).toBe(0);
+    const said = logLines(String(again.stderr)).filter((l) => l.msg === 'destination unchanged');
+    expect(said).toMatchObject([{ resource: 'myconfig.toml', dest: join(dir, 'myconfig.conf') }]);
+  });
+
+  // Under systemd Restart=on-failure (or a container restart policy) a daemon with nothing to do must fail visibly.
+  it.each([
+    ['conf.d is missing', () => rm(join(dir, 'conf.d'), { recursive: true }), /conf\.d does not exist/],
+    ['conf.d is empty', () => rm(join(dir, 'conf.d/myconfig.toml')), /conf\.d holds no \*\.toml files/],
+    ['every resource is broken', () => writeFile(join(dir, 'conf.d/myconfig.toml'), '[template]\nsrc = 1\n'), /myconfig\.toml/],
+  ])('--watch exits 1 with the reason when %s', async (_, breakIt, reason) => {
+    await breakIt();
+    for (const mode of ['--watch', '--interval=5']) {
+      const run = await sidekick([...base(), mode]);
+      expect(run.exitCode).toBe(1);
+      const lines = logLines(String(run.stderr));
+      expect(lines.some((l) => l.msg === 'resource skipped' && reason.test(String(l.problem)))).toBe(true);
+      expect(lines.at(-1)?.msg).toMatch(/^no template resource to render; exiting/);
+    }
+  });
+
   it('--noop prints a unified diff and writes nothing', async () => {
     await writeFile(join(dir, 'myconfig.conf'), '[myconfig]\ndatabase_url = old\ndatabase_user = rob\n');
     const run = await sidekick([...base(), '--onetime', '--noop']);
