@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { logLines, sidekick } from '../support/cli.js';
 import { waitFor } from '../support/procs.js';
+import { jsonLogs } from './examples/support.js';
 import { tempDir } from '../support/tmp.js';
 
 let dir: string;
@@ -90,6 +91,20 @@ describe('sidekick render (binary)', () => {
       expect(lines.some((l) => l.msg === 'resource skipped' && reason.test(String(l.problem)))).toBe(true);
       expect(lines.at(-1)?.msg).toMatch(/^no template resource to render; exiting/);
     }
+  });
+
+  it('--watch: a SIGHUP re-read that would leave no resource is refused and the running one keeps rendering', async () => {
+    const proc = sidekick([...base(), '--watch']);
+    const logs = jsonLogs(proc);
+    const dest = join(dir, 'myconfig.conf');
+    await waitFor(async () => (await readFile(dest, 'utf8')).includes('rob'));
+    await rm(join(dir, 'conf.d/myconfig.toml'));
+    proc.kill('SIGHUP');
+    await waitFor(() => logs().some((l) => l.msg === 'SIGHUP: config not reloaded (no template resource would load); keeping the running one'));
+    await writeFile(join(dir, 'data.yaml'), 'myapp:\n  database:\n    url: db2.example.com\n    user: alice\n');
+    await waitFor(async () => (await readFile(dest, 'utf8')).includes('alice'));
+    proc.kill('SIGTERM');
+    expect((await proc).exitCode).toBe(0);
   });
 
   it('--noop prints a unified diff and writes nothing', async () => {
