@@ -14,21 +14,21 @@ let cleanup: () => Promise<void>;
 let prefix: string;
 let install: { stdout: string; stderr: string };
 
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-  prefix = join(dir, 'prefix');
-  // dist/ is built by the suite's global setup; --ignore-scripts skips building it a second time.
-  const pack = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: repo });
-  const [{ filename }] = JSON.parse(pack.stdout) as [{ filename: string }];
-  install = await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(dir, filename)], {
-    cwd: dir,
-  });
-}, 300_000);
-afterAll(async () => cleanup?.());
-
 const sidekick = (args: string[]) => execa(join(prefix, 'bin/sidekick'), args, { cwd: dir, reject: false, env: { PATH: process.env.PATH } });
 
 describe(`npm install -g ${pkg.name}`, () => {
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir());
+    prefix = join(dir, 'prefix');
+    // dist/ is built by the suite's global setup; --ignore-scripts skips building it a second time.
+    const pack = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: repo });
+    const [{ filename }] = JSON.parse(pack.stdout) as [{ filename: string }];
+    install = await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(dir, filename)], {
+      cwd: dir,
+    });
+  }, 300_000);
+  afterAll(async () => cleanup?.());
+
   it('installs the sidekick command from the package', async () => {
     expect(install.stderr).not.toMatch(/npm (warn|error) (?!install-scripts)/); // skipped install scripts are listed, nothing else
     const link = await readlink(join(prefix, 'bin/sidekick'));
@@ -50,5 +50,14 @@ describe(`npm install -g ${pkg.name}`, () => {
     expect(run.stderr).not.toMatch(/"level":(40|50)/);
     expect(run.exitCode).toBe(0);
     expect(await readFile(dest, 'utf8')).toBe('upstream = 127.0.0.1:8081\n');
+  });
+});
+
+describe('npm ci in a checkout', () => {
+  // A dependency whose install script nobody reviewed makes every npm ci (./scripts/demo, ./scripts/test) warn.
+  it('every dependency install script is approved or denied in package.json allowScripts', async () => {
+    const ls = await execa('npm', ['install-scripts', 'ls'], { cwd: repo, reject: false });
+    expect(`${ls.stdout}${ls.stderr}`).toContain('No packages with unreviewed install scripts.');
+    expect(ls.exitCode).toBe(0);
   });
 });
