@@ -12,6 +12,8 @@ import { reloadActionOf, type ReloadAction } from './reload.js';
 export interface Rendered {
   resource: ResourceConfig;
   text: string;
+  /** A reload of this resource failed with no previous file to put back: reload even if the bytes are unchanged. */
+  reloadOwed?: boolean;
 }
 
 /** Modes that change what apply does (confd's flags). */
@@ -43,10 +45,13 @@ export interface ApplyOutcome {
   resource: string;
   status: ApplyStatus;
   error?: Error;
+  /** The reload failed and dest had no previous file: the checked file stays in place, its reload still owed. */
+  reloadOwed?: boolean;
 }
 
 interface Swapped {
   resource: ResourceConfig;
+  /** What dest held before; undefined when there was nothing (a first render, or only an owed reload). */
   previous: FileState | undefined;
 }
 
@@ -101,11 +106,17 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
     try {
       const r = await stageCheckSwap(item, opts);
       if (r.status === 'swapped') {
-        swapped.push({ resource: item.resource, previous: r.previous });
+        // While a reload is owed, dest's file was never loaded: nothing known good to put back.
+        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous });
         outcomes.set(name, { resource: name, status: 'applied' });
         opts.log.info({ resource: name, dest: item.resource.dest }, 'destination updated');
+      } else if (r.status === 'unchanged' && item.reloadOwed) {
+        swapped.push({ resource: item.resource, previous: undefined });
+        outcomes.set(name, { resource: name, status: 'applied' });
       } else {
         outcomes.set(name, { resource: name, status: r.status });
+        // Said, so a render that changed nothing is not mistaken for one that did not run.
+        if (r.status === 'unchanged') opts.log.info({ resource: name, dest: item.resource.dest }, 'destination unchanged');
       }
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
@@ -138,28 +149,56 @@ async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutc
       opts.onReload?.({ resources: group.map((g) => g.resource.name), ok: true });
       continue;
     } catch (err) {
-      log.error({ resources: names, err: errorMessage(err) }, 'reload failed; restoring the previous files');
-      const report = [`reload failed: ${errorMessage(err)}`];
-      for (const g of group) {
-        try {
-          await restore(g.resource.dest, g.previous);
-        } catch (restoreErr) {
-          report.push(`restoring ${g.resource.dest} failed: ${errorMessage(restoreErr)}`);
-        }
-      }
-      try {
-        await action.run(names, timeout);
-        report.push('previous files restored and reloaded');
-        log.warn({ resources: names }, 'previous files restored and reloaded');
-      } catch (again) {
-        report.push(`reload after restoring also failed: ${errorMessage(again)}`);
-        log.error({ resources: names, err: errorMessage(again) }, 'reload after restoring also failed');
-      }
-      for (const g of group) {
-        const error = new Error(`${g.resource.name}: ${report.join('; ')}`, { cause: err });
-        outcomes.set(g.resource.name, { resource: g.resource.name, status: 'rolled-back', error });
-      }
+      await rollBack(action, names, timeout, group, err, outcomes, log);
       opts.onReload?.({ resources: group.map((g) => g.resource.name), ok: false });
     }
+  }
+}
+
+/**
+ * After a failed reload: puts back the previous files of the group and reloads again. A file that had no previous
+ * version stays: removing a checked first render would leave the service nothing to start with (its reload
+ * usually fails only because the service is not running yet); its reload is owed and retried in watch mode.
+ */
+async function rollBack(
+  action: ReloadAction,
+  names: string,
+  timeout: number,
+  group: Swapped[],
+  err: unknown,
+  outcomes: Map<string, ApplyOutcome>,
+  log: Logger,
+): Promise<void> {
+  const restorable = group.filter((g): g is Swapped & { previous: FileState } => g.previous !== undefined);
+  const report = [`reload failed: ${errorMessage(err)}`];
+  let reloadedAgain = false;
+  if (restorable.length === 0) {
+    report.push('no previous file to put back: the checked file stays in place and its reload is owed');
+    log.error({ resources: names, err: errorMessage(err) }, 'reload failed; no previous file to put back, keeping the checked file');
+  } else {
+    log.error({ resources: names, err: errorMessage(err) }, 'reload failed; restoring the previous files');
+    for (const g of restorable) {
+      try {
+        await restore(g.resource.dest, g.previous);
+      } catch (restoreErr) {
+        report.push(`restoring ${g.resource.dest} failed: ${errorMessage(restoreErr)}`);
+      }
+    }
+    try {
+      await action.run(names, timeout);
+      reloadedAgain = true;
+      report.push('previous files restored and reloaded');
+      log.warn({ resources: names }, 'previous files restored and reloaded');
+    } catch (again) {
+      report.push(`reload after restoring also failed: ${errorMessage(again)}`);
+      log.error({ resources: names, err: errorMessage(again) }, 'reload after restoring also failed');
+    }
+  }
+  for (const g of group) {
+    const name = g.resource.name;
+    const error = new Error(`${name}: ${report.join('; ')}`, { cause: err });
+    if (g.previous !== undefined) outcomes.set(name, { resource: name, status: 'rolled-back', error });
+    else if (reloadedAgain) outcomes.set(name, { resource: name, status: 'applied' }); // the second reload loaded it too
+    else outcomes.set(name, { resource: name, status: 'failed', error, reloadOwed: true });
   }
 }

@@ -105,15 +105,8 @@ export async function swapIn(staged: string, dest: string, content: Buffer): Pro
   swappedIn.set(dest, { id: identity(st), state: fileState(content, st) });
 }
 
-/** Puts back what dest held before (byte for byte, same mode and owner), or removes it if it did not exist. */
-export async function restore(dest: string, previous: FileState | undefined): Promise<void> {
-  if (!previous) {
-    swappedIn.delete(dest);
-    await unlink(dest).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-    return;
-  }
+/** Puts back what dest held before, byte for byte, with the same mode and owner. */
+export async function restore(dest: string, previous: FileState): Promise<void> {
   const staged = await stageFile(dest, previous.content, previous);
   await swapIn(staged, dest, previous.content);
 }

@@ -101,6 +101,7 @@ async function ackPublisher(config: RenderConfig, node: string, log: Logger): Pr
 
 /** Watch or interval mode until SIGTERM/SIGINT; SIGHUP reloads conf.d and the config file. */
 async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string, unknown>, node: string, listen?: string): Promise<number> {
+  if (config.resources.length === 0) return nothingToRender(config, log);
   const observed = await observe(listen, config, log);
   const published = await ackPublisher(config, node, log);
   const acks = published?.acks;
@@ -124,6 +125,10 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
         log.error({ err: errorMessage(err) }, 'SIGHUP: config not reloaded; keeping the running one');
         return;
       }
+      if (next.resources.length === 0) {
+        log.error({ problems: next.problems }, 'SIGHUP: config not reloaded (no template resource would load); keeping the running one');
+        return;
+      }
       log.info({ resources: next.resources.length }, 'SIGHUP: reloading configuration');
       await daemon?.close();
       daemon = await startDaemon(next, log, () => stopping, status, acks);
@@ -137,4 +142,14 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
   await daemon?.close();
   await published?.close();
   return 0;
+}
+
+/**
+ * Watch and interval mode without a single loadable resource: exit 1 with the reason rather than idle (or end
+ * with 0) doing nothing, so a supervisor (systemd Restart=on-failure, a container restart policy) shows a failure.
+ */
+function nothingToRender(config: RenderConfig, log: Logger): number {
+  for (const problem of config.problems) log.error({ problem }, 'resource skipped');
+  log.error({ confdir: config.confdir }, 'no template resource to render; exiting (add or fix conf.d/*.toml, then start again)');
+  return 1;
 }

@@ -10,6 +10,7 @@ import type { AckPublisher } from '../drain/publisher.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
 import { createSource } from '../store/index.js';
 import type { Source, SourceState } from '../store/types.js';
+import { nextDelay } from '../util/backoff.js';
 import { errorMessage, GuardError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { prefixesOf, watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
@@ -54,7 +55,12 @@ interface Slot {
   lastProblem: string | undefined;
   /** performance.now() of the first key change not yet applied (watch mode), for the change → apply latency. */
   changedAt: number | undefined;
+  /** A reload owed since it failed with no previous file (see applyBatch): the retry timer and its backoff delay. */
+  owed?: { timer: NodeJS.Timeout; delayMs: number };
 }
+
+/** First and longest delay between retries of an owed reload (the service may take a while to be started). */
+const OWED_RELOAD_RETRY_MS = { first: 1000, max: 30_000 };
 
 /** Runs `sidekick render`: one source, many resources, renders serialized, commands after files. */
 export class RenderDaemon {
@@ -152,7 +158,10 @@ export class RenderDaemon {
   /** Stops timers, watchers and the source; a render in progress finishes first. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const slot of this.slots) slot.quiet.cancel();
+    for (const slot of this.slots) {
+      slot.quiet.cancel();
+      clearTimeout(slot.owed?.timer);
+    }
     if (this.intervalTimer) clearInterval(this.intervalTimer);
     await this.templateWatcher?.close();
     await this.idle();
@@ -216,7 +225,7 @@ export class RenderDaemon {
     try {
       for (const slot of batch) {
         const text = await this.renderSlot(slot);
-        if (text !== undefined) rendered.push({ resource: slot.resource, text });
+        if (text !== undefined) rendered.push({ resource: slot.resource, text, reloadOwed: slot.owed !== undefined });
         else results.set(slot.resource.name, this.outcomes.get(slot.resource.name) as ApplyOutcome);
       }
       if (rendered.length === 0) return;
@@ -229,9 +238,11 @@ export class RenderDaemon {
         writeDiff: this.opts.writeDiff,
         onReload: (r) => reloads.push(r),
       });
-      for (const o of outcomes) {
+      for (const [i, o] of outcomes.entries()) {
         this.outcomes.set(o.resource, o);
         results.set(o.resource, o);
+        const slot = batch.find((s) => s.resource === rendered[i]?.resource);
+        if (slot) this.followOwedReload(slot, o);
       }
       if (revision !== undefined && !config.noop) this.acknowledge(rendered, results, revision);
     } finally {
@@ -247,6 +258,23 @@ export class RenderDaemon {
       const status = results.get(resource.name)?.status;
       if (status === 'applied' || status === 'unchanged') acks.publish(resource.name, revision, prefixesOf(resource));
     }
+  }
+
+  /**
+   * Outside --onetime, an owed reload is retried with backoff (through a render, which carries any newer data)
+   * until a reload of the resource runs to its end: applied, or rolled back to a file that was loaded.
+   */
+  private followOwedReload(slot: Slot, outcome: ApplyOutcome): void {
+    clearTimeout(slot.owed?.timer);
+    if (outcome.status === 'applied' || outcome.status === 'rolled-back') {
+      if (slot.owed) this.log.info({ resource: slot.resource.name }, 'owed reload done');
+      slot.owed = undefined;
+      return;
+    }
+    if ((!outcome.reloadOwed && !slot.owed) || this.opts.config.onetime) return;
+    const delayMs = slot.owed ? nextDelay(slot.owed.delayMs, OWED_RELOAD_RETRY_MS.max) : OWED_RELOAD_RETRY_MS.first;
+    slot.owed = { delayMs, timer: setTimeout(() => this.enqueue([slot]), delayMs) };
+    this.log.warn({ resource: slot.resource.name, retryInMs: delayMs }, 'reload owed; retrying it');
   }
 
   /** Measures change → apply latency (a change not applied stays pending) and tells the observer about the pass. */

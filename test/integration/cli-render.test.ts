@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { logLines, sidekick } from '../support/cli.js';
 import { waitFor } from '../support/procs.js';
+import { jsonLogs } from './examples/support.js';
 import { tempDir } from '../support/tmp.js';
 
 let dir: string;
@@ -66,6 +67,44 @@ describe('sidekick render (binary)', () => {
     expect(run.exitCode).toBe(1);
     expect(String(run.stderr)).toMatch(/myconfig\.conf\.tmpl:3:\d+.*\/myapp\/database\/user/);
     expect(await readFile(join(dir, 'myconfig.conf'), 'utf8')).toBe('last good\n');
+  });
+
+  it('--onetime says when a destination is already up to date', async () => {
+    expect((await sidekick([...base(), '--onetime'])).exitCode).toBe(0);
+    const again = await sidekick([...base(), '--onetime']);
+    expect(again.exitCode).toBe(0);
+    const said = logLines(String(again.stderr)).filter((l) => l.msg === 'destination unchanged');
+    expect(said).toMatchObject([{ resource: 'myconfig.toml', dest: join(dir, 'myconfig.conf') }]);
+  });
+
+  // Under systemd Restart=on-failure (or a container restart policy) a daemon with nothing to do must fail visibly.
+  it.each([
+    ['conf.d is missing', () => rm(join(dir, 'conf.d'), { recursive: true }), /conf\.d does not exist/],
+    ['conf.d is empty', () => rm(join(dir, 'conf.d/myconfig.toml')), /conf\.d holds no \*\.toml files/],
+    ['every resource is broken', () => writeFile(join(dir, 'conf.d/myconfig.toml'), '[template]\nsrc = 1\n'), /myconfig\.toml/],
+  ])('--watch exits 1 with the reason when %s', async (_, breakIt, reason) => {
+    await breakIt();
+    for (const mode of ['--watch', '--interval=5']) {
+      const run = await sidekick([...base(), mode]);
+      expect(run.exitCode).toBe(1);
+      const lines = logLines(String(run.stderr));
+      expect(lines.some((l) => l.msg === 'resource skipped' && reason.test(String(l.problem)))).toBe(true);
+      expect(lines.at(-1)?.msg).toMatch(/^no template resource to render; exiting/);
+    }
+  });
+
+  it('--watch: a SIGHUP re-read that would leave no resource is refused and the running one keeps rendering', async () => {
+    const proc = sidekick([...base(), '--watch']);
+    const logs = jsonLogs(proc);
+    const dest = join(dir, 'myconfig.conf');
+    await waitFor(async () => (await readFile(dest, 'utf8')).includes('rob'));
+    await rm(join(dir, 'conf.d/myconfig.toml'));
+    proc.kill('SIGHUP');
+    await waitFor(() => logs().some((l) => l.msg === 'SIGHUP: config not reloaded (no template resource would load); keeping the running one'));
+    await writeFile(join(dir, 'data.yaml'), 'myapp:\n  database:\n    url: db2.example.com\n    user: alice\n');
+    await waitFor(async () => (await readFile(dest, 'utf8')).includes('alice'));
+    proc.kill('SIGTERM');
+    expect((await proc).exitCode).toBe(0);
   });
 
   it('--noop prints a unified diff and writes nothing', async () => {

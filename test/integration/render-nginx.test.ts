@@ -9,7 +9,7 @@ import { startBackend, type Backend } from '../support/backends.js';
 import { startEtcd, type EtcdHandle } from '../support/etcd.js';
 import { captureLogger } from '../support/logs.js';
 import { freePort } from '../support/ports.js';
-import { httpGet, startNginx, waitFor, type NginxHandle } from '../support/procs.js';
+import { httpGet, nginxCommands, startNginx, waitFor, type NginxHandle } from '../support/procs.js';
 import { tempDir } from '../support/tmp.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures');
@@ -61,11 +61,14 @@ beforeAll(async () => {
   process.env.NGINX_PORT = String(nginxPort);
   await copyFile(join(fixtures, 'templates/nginx.conf.tmpl'), join(dir, 'nginx.conf.tmpl'));
   await etcd.put('/services/web/a', record('a', backends.a as Backend));
-  // First render without nginx running (no check, no reload), then start nginx on what was rendered.
-  const first = new RenderDaemon({ config: config(), log: logs.log });
+  // First render before nginx runs, with its real check and reload: the check passes, the reload fails (nginx is
+  // not running), and the checked file stays for nginx to start on (reported as failed, its reload owed).
+  const first = new RenderDaemon({ config: config(nginxCommands(dir, join(dir, 'nginx.conf'))), log: logs.log });
   await first.start();
-  expect((await first.renderAll()).map((o) => o.status)).toEqual(['applied']);
+  const [outcome] = await first.renderAll();
   await first.close();
+  expect(outcome).toMatchObject({ status: 'failed', reloadOwed: true });
+  expect(outcome?.error?.message).toMatch(/reload failed: .*no previous file to put back/);
   nginx = await startNginx(dir, join(dir, 'nginx.conf'));
   daemon = new RenderDaemon({ config: config(), log: logs.log });
   await daemon.start();

@@ -55,17 +55,24 @@ export interface NginxHandle {
   stop(): Promise<void>;
 }
 
+const nginxBase = (dir: string): string[] => ['/usr/sbin/nginx', '-p', dir, '-e', join(dir, 'error.log')];
+
+/** The check_cmd and reload_cmd of an nginx run in dir with `conf`, whether it is running yet or not. */
+export function nginxCommands(dir: string, conf: string): { checkCmd: string; reloadCmd: string } {
+  const base = nginxBase(dir).join(' ');
+  return { reloadCmd: `${base} -c ${conf} -s reload`, checkCmd: `${base} -t -q -c {{.src}}` };
+}
+
 /** Starts nginx (daemonized, pid file in dir) with `conf`; the config must use nginxPreamble(dir). */
 export async function startNginx(dir: string, conf: string): Promise<NginxHandle> {
-  const base = ['/usr/sbin/nginx', '-p', dir, '-e', join(dir, 'error.log')];
+  const base = nginxBase(dir);
   await execa(base[0] as string, [...base.slice(1), '-c', conf]);
   const pidFile = join(dir, 'nginx.pid');
   const pid = async (): Promise<number> => Number.parseInt((await readFile(pidFile, 'utf8')).trim(), 10);
   await waitFor(pid);
   return {
     conf,
-    reloadCmd: `${base.join(' ')} -c ${conf} -s reload`,
-    checkCmd: `${base.join(' ')} -t -q -c {{.src}}`,
+    ...nginxCommands(dir, conf),
     pid,
     stop: async () => {
       await execa(base[0] as string, [...base.slice(1), '-c', conf, '-s', 'stop'], { reject: false });

@@ -59,6 +59,15 @@ function supervised(service: ComposeService): { file: string; command: string[] 
 }
 const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
 
+/**
+ * The shipper stand-in's command: appends "--- start", the config it started with and "--- end" to `log`, then
+ * idles. The record takes three writes, so a reader counts only complete ones (see completeStarts).
+ */
+const shipperScript = (log: string): string => `{ echo "--- start"; cat "$0"; echo "--- end"; } >> ${log}; exec sleep 600`;
+
+/** The configs of the complete start records in a shipper stand-in's log, oldest first. */
+const completeStarts = (text: string): string[] => [...text.matchAll(/--- start\n([^]*?)--- end\n/g)].map((m) => m[1] ?? '');
+
 describe('examples/elk: docker-compose.yml and conf.d agree', () => {
   it('has the stack, the announcers and one render service', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
@@ -170,7 +179,7 @@ describe('examples/elk: reload_container → the shipper container → bin/super
     const shipper = svc('app-shipper');
     const { file } = supervised(shipper);
     expect(file).toBe(dest);
-    const entrypoint = [...(shipper.entrypoint ?? []).slice(0, 4), 'sh', '-c', 'echo "--- start" >> /out/starts.log; cat "$0" >> /out/starts.log; exec sleep 600', file];
+    const entrypoint = [...(shipper.entrypoint ?? []).slice(0, 4), 'sh', '-c', shipperScript('/out/starts.log'), file];
     const container = await dockerd.docker.createContainer({
       name: shipper.container_name,
       Image: BUSYBOX_IMAGE,
@@ -183,7 +192,7 @@ describe('examples/elk: reload_container → the shipper container → bin/super
       },
     });
     await container.start();
-    const starts = async () => (await readFile(join(out, 'starts.log'), 'utf8').catch(() => '')).split('--- start').slice(1);
+    const starts = async () => completeStarts(await readFile(join(out, 'starts.log'), 'utf8').catch(() => ''));
 
     const record = (id: string, port: number) => JSON.stringify({ name: 'logstash', id, host: '127.0.0.1', port, tags: [], meta: {} });
     await etcd.put('/services/logstash/logstash-1', record('logstash-1', 5044));
@@ -254,7 +263,7 @@ describe('examples/elk: the wiring through etcd, with stand-ins', () => {
     // rendered config; the shipper records each start and the config it started with.
     const kibana = supervise('kibana', await httpdArgv(join(dir, 'www-kibana'), port.kibana as number, { 'index.html': 'kibana stand-in\n', 'api/status': '{}' }));
     void supervise('logstash', await httpdArgv(join(dir, 'www-logstash'), port.logstash as number, { 'index.html': 'logstash\n' }));
-    const shipper = supervise('app-shipper', ['sh', '-c', `echo "--- start" >> ${shipperLog()}; cat "$0" >> ${shipperLog()}; exec sleep 600`, rendered(supervised(svc('app-shipper')).file)]);
+    const shipper = supervise('app-shipper', ['sh', '-c', shipperScript(shipperLog()), rendered(supervised(svc('app-shipper')).file)]);
     // reload_container → a pid file: the supervise process for kibana and the shipper (HUP is what Docker delivers to
     // the container's PID 1), the nginx master for nginx.
     const pidFiles: Record<string, string> = { 'elk-nginx': join(nginxDir, 'nginx.pid'), 'elk-kibana': join(dir, 'kibana.pid'), 'elk-filebeat': join(dir, 'shipper.pid') };
@@ -339,14 +348,14 @@ describe('examples/elk: the wiring through etcd, with stand-ins', () => {
   }, 45_000);
 
   it("a second logstash announced: the shipper's config lists both, and HUP restarts the shipper with it", async () => {
-    const starts = async () => (await readFile(shipperLog(), 'utf8')).split('--- start').length - 1;
-    const before = await starts();
+    const starts = async () => completeStarts(await readFile(shipperLog(), 'utf8'));
+    const before = (await starts()).length;
     httpds.push(await startHttpd(join(dir, 'www-logstash2'), { 'index.html': 'logstash 2\n' }, port.logstash2));
     announces.logstash2 = announce('logstash-announce', `127.0.0.1:${port.logstash2}`, ['--id', 'logstash-2']);
     await waitFor(async () => (await read('filebeat.toml')).includes(`127.0.0.1:${port.logstash2}`), 30_000);
     expect(await read('filebeat.toml')).toContain(`    - "127.0.0.1:${port.logstash}"\n    - "127.0.0.1:${port.logstash2}"\n`);
-    await waitFor(async () => (await starts()) > before, 15_000);
-    const last = (await readFile(shipperLog(), 'utf8')).split('--- start').pop() as string;
+    await waitFor(async () => (await starts()).length > before, 15_000);
+    const last = (await starts()).at(-1);
     expect(last).toContain(`127.0.0.1:${port.logstash}"`);
     expect(last).toContain(`127.0.0.1:${port.logstash2}"`);
   }, 60_000);

@@ -155,12 +155,42 @@ describe('applyBatch', () => {
     expect(await lines(`${marker}.log`)).toEqual(['fail', 'ok']);
   });
 
-  it('a reload that fails for a brand-new file removes it again', async () => {
-    const r = resource('a', { reloadCmd: `${fixtures}/fail.sh 2` });
+  it('a reload that fails for a brand-new file keeps the checked file and reports the reload as owed', async () => {
+    const marker = join(dir, 'service-up');
+    const r = resource('a', { checkCmd: `${fixtures}/grep-check.sh bad {{.src}}`, reloadCmd: `${fixtures}/fail-until.sh ${marker}` });
     const [out] = await applyBatch([{ resource: r, text: 'new\n' }], opts());
-    expect(out?.status).toBe('rolled-back');
-    expect(out?.error?.message).toMatch(/reload after restoring also failed/);
-    await expect(stat(r.dest)).rejects.toThrow(/ENOENT/);
+    expect(out?.status).toBe('failed');
+    expect(out?.reloadOwed).toBe(true);
+    expect(out?.error?.message).toMatch(/reload failed: .*exited with code 1.*no previous file to put back/);
+    expect(await readFile(r.dest, 'utf8')).toBe('new\n');
+    expect(await lines(`${marker}.log`)).toEqual(['fail']); // nothing was put back, so no second reload
+  });
+
+  it('an owed reload runs even when the bytes are unchanged, and replaces nothing when it fails again', async () => {
+    const marker = join(dir, 'service-up');
+    const r = resource('a', { reloadCmd: `${fixtures}/fail-until.sh ${marker}` });
+    await applyBatch([{ resource: r, text: 'v1\n' }], opts());
+    const again = await applyBatch([{ resource: r, text: 'v2\n', reloadOwed: true }], opts());
+    expect(again[0]).toMatchObject({ status: 'failed', reloadOwed: true });
+    expect(await readFile(r.dest, 'utf8')).toBe('v2\n'); // v1 was never loaded: nothing known good to put back
+    await writeFile(marker, '');
+    const [done] = await applyBatch([{ resource: r, text: 'v2\n', reloadOwed: true }], opts());
+    expect(done?.status).toBe('applied');
+    expect(done?.reloadOwed).toBeUndefined();
+    expect(await lines(`${marker}.log`)).toEqual(['fail', 'fail', 'ok']);
+  });
+
+  it('a shared reload that fails puts back the files that existed and keeps the brand-new one', async () => {
+    const marker = join(dir, 'marker');
+    const cmd = `${fixtures}/fail-once.sh ${marker}`;
+    const old = resource('old', { reloadCmd: cmd });
+    const fresh = resource('fresh', { reloadCmd: cmd });
+    await writeFile(old.dest, 'old\n');
+    const out = await applyBatch([{ resource: old, text: 'old2\n' }, { resource: fresh, text: 'fresh\n' }], opts());
+    expect(out.map((o) => o.status)).toEqual(['rolled-back', 'applied']);
+    expect(await readFile(old.dest, 'utf8')).toBe('old\n');
+    expect(await readFile(fresh.dest, 'utf8')).toBe('fresh\n');
+    expect(await lines(`${marker}.log`)).toEqual(['fail', 'ok']);
   });
 
   it('a hung reload is killed at command_timeout and rolled back', async () => {

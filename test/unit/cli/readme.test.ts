@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { helpText, refreshHelpBlocks } from '../../../src/cli/help.js';
 import { COMMAND_NAMES } from '../../../src/cli/program.js';
 
-const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8');
+const root = join(import.meta.dirname, '../../..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
 
 describe('README command reference', () => {
   it('has a help block for the program and every command', () => {
@@ -21,4 +22,39 @@ describe('README command reference', () => {
     for (const line of (await helpText('register')).split('\n')) expect(line.length).toBeLessThanOrEqual(80);
     expect(await helpText('announce')).toMatch(/^Usage: sidekick announce \[options\]/);
   });
+
+  it("states the Node version package.json's engines gives, the highest minimum of the production dependencies", () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as LockFile;
+    const floor = minimumOf(pkg.engines.node);
+    const needed = Object.entries(lock.packages)
+      .filter(([path, p]) => path !== '' && !p.dev && p.engines?.node !== undefined)
+      .map(([, p]) => minimumOf(p.engines?.node as string))
+      .reduce((a, b) => (compare(a, b) >= 0 ? a : b));
+    expect(floor).toEqual(needed);
+    const stated = [...readme.matchAll(/Node(?:\.js)? ≥ ([\d.]+)/g)].map((m) => m[1]);
+    expect(stated.length).toBeGreaterThan(0);
+    for (const v of stated) expect(minimumOf(`>=${v}`)).toEqual(floor);
+  });
 });
+
+type Version = [number, number, number];
+interface LockFile {
+  packages: Record<string, { dev?: boolean; engines?: { node?: string } }>;
+}
+
+const compare = (a: Version, b: Version): number => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+
+/** The lowest version a node engines range admits (the forms npm packages use: >=, ^, ~, x.*, *, joined by ||). */
+function minimumOf(range: string): Version {
+  const lows = range.split('||').map((alt): Version => {
+    const m = /^\s*(?:>=|\^|~)?\s*(\d+)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?/.exec(alt);
+    if (!m) {
+      if (/^\s*(\*|)\s*$/.test(alt)) return [0, 0, 0];
+      throw new Error(`unexpected engines range ${JSON.stringify(range)}`);
+    }
+    const n = (s: string | undefined): number => (s === undefined || Number.isNaN(Number(s)) ? 0 : Number(s));
+    return [n(m[1]), n(m[2]), n(m[3])];
+  });
+  return lows.reduce((a, b) => (compare(a, b) <= 0 ? a : b));
+}

@@ -1,6 +1,6 @@
 // The render daemon's start → first render → follow sequence, in process: a scripted source, a real template and
 // destination file. Changes that land while the first render runs must not be lost.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../../../src/config/types.js';
@@ -67,5 +67,24 @@ describe('RenderDaemon start → renderAll → follow', () => {
     expect(states).toEqual(['stale']);
     source.move('synced');
     await waitFor(async () => (await dest()) === 'value = 4\n', 5000);
+  });
+
+  it('watch mode: a first render whose reload fails keeps its file and retries the reload until it succeeds', async () => {
+    const marker = join(app.dir, 'service-up');
+    const fixture = join(import.meta.dirname, '../../fixtures/fail-until.sh');
+    const source = new ScriptedSource();
+    source.view.set('/app/x', '1');
+    const watchConfig = appConfig(app.dir, appResource(app.dir, { reloadCmd: `${fixture} ${marker}` }), true);
+    daemon = new RenderDaemon({ config: watchConfig, log: silentLogger, source });
+    await daemon.start();
+    const [first] = await daemon.renderAll();
+    daemon.follow();
+    expect(first).toMatchObject({ status: 'failed', reloadOwed: true });
+    expect(await dest()).toBe('value = 1\n');
+    await writeFile(marker, ''); // the service starts
+    await waitFor(() => daemon?.outcomes.get('app.toml')?.status === 'applied', 10_000);
+    const runs = (await readFile(`${marker}.log`, 'utf8')).trim().split('\n');
+    expect(runs.at(-1)).toBe('ok');
+    expect(await dest()).toBe('value = 1\n');
   });
 });

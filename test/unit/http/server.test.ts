@@ -1,5 +1,7 @@
 // The --listen server: address parsing, the two endpoints, status codes, HEAD, and a close that does not hang.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Health } from '../../../src/http/health.js';
 import { createMetricsRegistry, RenderMetrics } from '../../../src/http/metrics.js';
@@ -89,6 +91,16 @@ describe('startHttpServer', () => {
     const post = await raw(port, 'POST', '/metrics');
     expect(post.status).toBe(405);
     expect(post.headers.allow).toBe('GET, HEAD');
+  });
+
+  it("the README's statuses for another method and another path are the ones sent", async () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8').replace(/\s+/g, ' ');
+    const said = /another method gets (\d{3}) with `Allow: ([^`]+)`, another path (\d{3})/.exec(readme);
+    expect(said).not.toBeNull();
+    const { server } = await serve();
+    const post = await raw(server.address.port, 'POST', '/healthz');
+    const other = await raw(server.address.port, 'GET', '/status');
+    expect([String(post.status), post.headers.allow, String(other.status)]).toEqual(said?.slice(1));
   });
 
   it('close() does not wait for keep-alive clients', async () => {
