@@ -61,7 +61,7 @@ export function envOption(flags: string, description: string, list = false): Opt
 export function addScheduleOptions(cmd: Command, what: string): Command {
   return cmd
     .addOption(envOption('--interval <duration>', 'time between checks (default: 10s)'))
-    .addOption(envOption('--timeout <duration>', 'deadline of one check (default: 2s)'))
+    .addOption(envOption('--timeout <duration>', `deadline of one check (${TIMEOUT_DEFAULT_HELP})`))
     .addOption(envOption('--rise <n>', `passes in a row before ${what} is registered (default: 1)`))
     .addOption(envOption('--fall <n>', `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'} (default: 2)`));
 }
@@ -129,11 +129,21 @@ export interface ScheduleFlags {
   fall?: string;
 }
 
-/** Interval, timeout, rise and fall from the schedule flags, defaults filled in; a timeout longer than the interval is refused. */
+/** The help text of a timeout flag: its default follows the interval. */
+export const TIMEOUT_DEFAULT_HELP = `default: ${DEFAULT_HEALTH.timeoutMs / 1000}s, or the interval when that is shorter`;
+
+/**
+ * Interval, timeout, rise and fall from the schedule flags, defaults filled in. The default timeout is 2 s or the
+ * interval when that is shorter (a short --interval alone must start); a timeout given longer than the interval
+ * is refused.
+ */
 export function scheduleSettings(f: ScheduleFlags, names = { interval: '--interval', timeout: '--timeout' }): Omit<HealthSettings, 'check'> {
   const intervalMs = durationFlag(f.interval, `${DEFAULT_HEALTH.intervalMs}ms`, names.interval, 100);
-  const timeoutMs = durationFlag(f.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, names.timeout, 10);
-  if (timeoutMs > intervalMs) throw new ConfigError(`${names.timeout}: must not exceed ${names.interval} (${timeoutMs} ms > ${intervalMs} ms)`);
+  const timeoutMs = durationFlag(f.timeout, `${Math.min(DEFAULT_HEALTH.timeoutMs, intervalMs)}ms`, names.timeout, 10);
+  if (timeoutMs > intervalMs) {
+    const why = `${names.timeout}: must not exceed ${names.interval} (${timeoutMs} ms > ${intervalMs} ms)`;
+    throw new ConfigError(`${why}; give a shorter ${names.timeout}, or leave it out (${TIMEOUT_DEFAULT_HELP})`);
+  }
   return { intervalMs, timeoutMs, rise: countFlag(f.rise, DEFAULT_HEALTH.rise, '--rise'), fall: countFlag(f.fall, DEFAULT_HEALTH.fall, '--fall') };
 }
 
