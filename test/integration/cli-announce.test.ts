@@ -299,6 +299,16 @@ describe('sidekick announce (binary)', () => {
     expect(a.count('registered')).toBe(1);
   });
 
+  it("--check in elb's URL form checks the address it names; --interval 1s alone starts (the default timeout follows it)", async () => {
+    const svc = await scriptedServer();
+    // Nothing listens on 127.0.0.2: only a check sent to the URL's address can pass.
+    const a = announce(['--name', 'web', '--address', `127.0.0.2:${svc.port}`, '--check', `http://127.0.0.1:${svc.port}/health?full=1`, '--interval', '1s', '--ttl', '5s']);
+    const kv = await waitKv(`/services/web/n1:web:${svc.port}`, 15_000);
+    expect(JSON.parse(kv.value.toString())).toMatchObject({ host: '127.0.0.2', port: svc.port });
+    expect([...svc.paths]).toEqual(['GET /health?full=1']);
+    expect(a.logs().find((l) => l.msg === 'announcing')).toMatchObject({ check: 'http', checked: `127.0.0.1:${svc.port}` });
+  });
+
   it('--check exec:CMD runs a host command; its exit status toggles the record', async () => {
     const flag = join(dir, 'up');
     const a = announce(['--name', 'db', '--address', '127.0.0.1:5432', '--check', `exec:test -f ${flag}`, '--interval', '300ms', '--timeout', '250ms', '--ttl', '5s']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { announceSettings, parseAddress, parseCheck, parseMeta } from '../../../src/config/announce-config.js';
+import { announceSettings, parseAddress, parseAnnounceCheck, parseCheck, parseMeta } from '../../../src/config/announce-config.js';
 import { etcdConnection, registrySettings, scheduleSettings } from '../../../src/config/sidecar-config.js';
 import { ConfigError } from '../../../src/util/errors.js';
 
@@ -31,6 +31,34 @@ describe('parseCheck', () => {
   it.each(['udp', 'http:health', 'exec:', 'http:/a b'])('refuses %s naming --check', (text) => {
     expect(() => parseCheck(text)).toThrow(ConfigError);
     expect(() => parseCheck(text)).toThrow(/--check/);
+  });
+});
+
+describe('parseAnnounceCheck', () => {
+  const address = { host: '10.0.0.5', port: 8080 };
+  it.each([
+    ['http://127.0.0.1:8081/', { spec: { kind: 'http', path: '/' }, target: { host: '127.0.0.1', port: 8081 } }],
+    ['http://127.0.0.1:8081', { spec: { kind: 'http', path: '/' }, target: { host: '127.0.0.1', port: 8081 } }],
+    ['http://[::1]/up?x=1', { spec: { kind: 'http', path: '/up?x=1' }, target: { host: '::1', port: 80 } }],
+    ['tcp://127.0.0.1:5432', { spec: { kind: 'tcp' }, target: { host: '127.0.0.1', port: 5432 } }],
+  ])("takes elb's URL form %s, checked on the URL's address", (text, expected) => expect(parseAnnounceCheck(text, address)).toEqual(expected));
+  it.each([
+    [undefined, { kind: 'tcp' }],
+    ['http:/health', { kind: 'http', path: '/health' }],
+    ['none', { kind: 'none' }],
+  ])('checks the other forms (%s) on --address', (text, spec) => expect(parseAnnounceCheck(text, address)).toEqual({ spec, target: address }));
+  it.each([
+    ['https://127.0.0.1/', /https is not supported/],
+    ['tcp://127.0.0.1', /a tcp check needs a port/],
+    ['ftp://127.0.0.1/', /--check: expected http:\/PATH, http:\/\/HOST\[:PORT\]\/PATH, tcp, tcp:\/\/HOST:PORT, exec:CMD or none/],
+    ['http://user:pw@127.0.0.1/', /credentials/],
+  ])('refuses %s naming --check', (text, message) => expect(() => parseAnnounceCheck(text, address)).toThrow(message));
+  it('announceSettings: the check target is --address unless the check names another', () => {
+    expect(announceSettings({ name: 'web', address: '127.0.0.2:8081' }, registry).checkTarget).toEqual({ host: '127.0.0.2', port: 8081 });
+    const s = announceSettings({ name: 'web', address: '127.0.0.2:8081', check: 'http://127.0.0.1:8081/health' }, registry);
+    expect(s.checkTarget).toEqual({ host: '127.0.0.1', port: 8081 });
+    expect(s.health.check).toEqual({ kind: 'http', path: '/health' });
+    expect(s.record).toMatchObject({ host: '127.0.0.2', port: 8081 });
   });
 });
 
