@@ -1,10 +1,10 @@
 // The render daemon's start → first render → follow sequence, in process: a scripted source, a real template and
 // destination file. Changes that land while the first render runs must not be lost.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../../../src/config/types.js';
-import { RenderDaemon } from '../../../src/daemon/render-daemon.js';
+import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { waitFor } from '../../support/procs.js';
 import { appConfig, appResource, ScriptedSource, useAppTemplateDir } from '../../support/scripted-source.js';
@@ -67,5 +67,25 @@ describe('RenderDaemon start → renderAll → follow', () => {
     expect(states).toEqual(['stale']);
     source.move('synced');
     await waitFor(async () => (await dest()) === 'value = 4\n', 5000);
+  });
+});
+
+describe('min_endpoints', () => {
+  it('guards {{#each (services)}}: deleting the last instance keeps the last good file', async () => {
+    await writeFile(join(app.dir, 'app.tmpl'), '{{#each (services root="/app")}}{{#each (service this root="/app")}}{{address}};{{/each}}{{/each}}\n');
+    const source = new ScriptedSource();
+    source.view.set('/app/web/a', '127.0.0.1:8081');
+    const errors: string[] = [];
+    const observer = { batch: (r: BatchReport) => void errors.push(...r.outcomes.map((o) => o.error?.message ?? o.status)) };
+    daemon = new RenderDaemon({ config: appConfig(app.dir, appResource(app.dir, { minEndpoints: 1 }), true), log: silentLogger, source, observer });
+    await daemon.start();
+    await daemon.renderAll();
+    expect(await dest()).toBe('127.0.0.1:8081;\n');
+    daemon.follow();
+    source.view.delete('/app/web/a');
+    source.emit('change', ['/app/web/a']);
+    await waitFor(() => errors.length === 2, 5000);
+    expect(errors[1]).toBe('app.toml: min_endpoints: services "/app" has 0 entries, fewer than 1; keeping the last good file');
+    expect(await dest()).toBe('127.0.0.1:8081;\n');
   });
 });
