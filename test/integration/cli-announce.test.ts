@@ -243,7 +243,8 @@ describe('sidekick announce (binary)', () => {
     const again = await waitKv(key, 15_000);
     expect(again.value.toString()).toBe(first.value.toString());
     expect(again.lease).toBe(first.lease);
-    expect(a.count('registered')).toBe(2);
+    // "registered" is logged once etcd confirmed the write, which may be just after the key is visible here.
+    await waitFor(() => a.count('registered') === 2, 5000);
     expect(a.running).toBe(true);
   });
 
@@ -263,7 +264,7 @@ describe('sidekick announce (binary)', () => {
 
     srv.setPlan(() => 200);
     const kv = await waitKv(key, 15_000);
-    expect(a.count('registered')).toBe(1);
+    await waitFor(() => a.count('registered') === 1, 5000); // logged once etcd confirmed the write
 
     // fail, pass, fail, pass…: never two failures in a row, so the record stays, never rewritten.
     srv.setPlan(alternate(404));
@@ -296,7 +297,7 @@ describe('sidekick announce (binary)', () => {
     await startHttpd(dir, port);
     const kv = await waitKv(key, 15_000);
     expect(JSON.parse(kv.value.toString())).toMatchObject({ name: 'late', host: '127.0.0.1', port });
-    expect(a.count('registered')).toBe(1);
+    await waitFor(() => a.count('registered') === 1, 5000); // logged once etcd confirmed the write
   });
 
   it("--check in elb's URL form checks the address it names; --interval 1s alone starts (the default timeout follows it)", async () => {
@@ -323,7 +324,7 @@ describe('sidekick announce (binary)', () => {
     await waitFor(async () => (await kvAt(key)) === undefined, 15_000);
     await writeFile(flag, '');
     await waitFor(async () => (await kvAt(key)) !== undefined, 15_000);
-    expect(a.count('registered')).toBe(2);
+    await waitFor(() => a.count('registered') === 2, 5000); // logged once etcd confirmed the write
     expect(a.count('health check failing; deregistered')).toBe(1);
   });
 
@@ -434,7 +435,7 @@ describe('sidekick announce (binary)', () => {
     expect(String(run.stderr)).toMatch(/^sidekick: --etcd: /m);
   });
 
-  it('etcd down at start: keeps running, warns once, registers once etcd is back', async () => {
+  it('etcd down at start: keeps running, warns once, says the registration is pending, registers once etcd is back', async () => {
     const own = await startEtcd();
     try {
       await own.stop();
@@ -446,6 +447,9 @@ describe('sidekick announce (binary)', () => {
       await sleep(2500);
       expect(a.running).toBe(true);
       expect(a.logs().filter((l) => (l.level ?? 0) >= 40)).toHaveLength(1);
+      // Nothing was written: not "registered", but pending.
+      expect(a.count('registered')).toBe(0);
+      expect(a.logs().find((l) => l.msg === 'registration pending: etcd unreachable')).toMatchObject({ service: 'n1:web:8080', level: 30 });
 
       await own.start();
       const key = '/services/web/n1:web:8080';
@@ -453,6 +457,8 @@ describe('sidekick announce (binary)', () => {
       expect(JSON.parse(kv.value.toString())).toMatchObject({ name: 'web', id: 'n1:web:8080' });
       expect((await leaseTtl(kv.lease, own.client)).granted).toBe(3);
       await waitFor(() => a.count('etcd reachable again') === 1, 5000);
+      await waitFor(() => a.count('registered') === 1, 5000);
+      expect(a.count('registration pending: etcd unreachable')).toBe(1);
       expect(a.count('etcd unreachable; retrying with backoff')).toBe(1);
 
       const run = await stopProc(a.proc);
