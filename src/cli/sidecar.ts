@@ -7,7 +7,7 @@ import { registryMetrics } from '../http/metrics.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { Registry } from '../registry/registry.js';
 import { createEtcdClient } from '../store/etcd-client.js';
-import { createLogger, type Logger } from '../util/log.js';
+import { createLogger, loggerOptions, type Logger } from '../util/log.js';
 
 /** A connected registry and everything needed to close it. */
 export interface Sidecar {
@@ -23,7 +23,7 @@ export interface Sidecar {
 export async function openSidecar(flags: SidecarFlags, settings: RegistrySettings = registrySettings(flags)): Promise<Sidecar> {
   const connection = etcdConnection(flags);
   if (flags.listen) parseListen(flags.listen);
-  const log = createLogger(flags.logLevel ? { level: flags.logLevel } : {});
+  const log = createLogger(loggerOptions(flags));
   const obs = await startObservability(flags.listen, log, [flags.password]);
   let client: Etcd3;
   try {

@@ -28,6 +28,7 @@ export interface ElbFlags {
   imdsEndpoint?: string;
   deregister?: boolean;
   logLevel?: string;
+  logFormat?: string;
 }
 
 export const ELB_DEFAULTS = {

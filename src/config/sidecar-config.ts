@@ -7,6 +7,7 @@ import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../re
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { LOG_FORMAT_HELP } from '../util/log.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 
@@ -34,6 +35,7 @@ export interface SidecarFlags {
   domain?: string;
   nodeName?: string;
   logLevel?: string;
+  logFormat?: string;
   listen?: string;
 }
 
@@ -76,7 +78,8 @@ export function addEtcdOptions(cmd: Command): Command {
     .addOption(envOption('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers'))
     .addOption(envOption('--username <name>', 'etcd user name'))
     .addOption(envOption('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)'))
-    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`));
+    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`))
+    .addOption(envOption('--log-format <format>', LOG_FORMAT_HELP));
 }
 
 /** Lease and key-layout flags of the writers (`register`, `announce`); `ls` takes only --prefix. */

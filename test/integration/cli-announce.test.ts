@@ -18,6 +18,8 @@ type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 /** A running `sidekick announce` with its stderr collected as it comes. */
 interface Announce {
   proc: ResultPromise;
+  /** stderr so far. */
+  stderr(): string;
   /** The complete JSON log lines written so far. */
   logs(): LogLine[];
   /** Lines whose msg is exactly `msg`. */
@@ -90,6 +92,7 @@ function announce(args: string[], env: Record<string, string> = {}, opts: { bare
   });
   const a: Announce = {
     proc,
+    stderr: () => text,
     logs: () => parseLines(text, true),
     count: (msg) => parseLines(text, true).filter((l) => l.msg === msg).length,
     get running() {
@@ -310,6 +313,13 @@ describe('sidekick announce (binary)', () => {
     expect(a.logs().find((l) => l.msg === 'announcing')).toMatchObject({ check: 'http', checked: `127.0.0.1:${svc.port}` });
   });
 
+  it('--log-format text: one readable line an entry, with level names', async () => {
+    const a = announce(['--name', 'web', '--address', '127.0.0.1:8080', '--check', 'none', '--ttl', '3s', '--log-format', 'text']);
+    await waitFor(() => a.stderr().includes('INFO: (announce) registered service=n1:web:8080 address=127.0.0.1:8080\n'), 15_000);
+    expect(a.stderr()).toContain('INFO: announcing service=n1:web:8080 address=127.0.0.1:8080 check=none checked=127.0.0.1:8080\n');
+    expect(a.stderr()).not.toContain('{');
+  });
+
   it('--check exec:CMD runs a host command; its exit status toggles the record', async () => {
     const flag = join(dir, 'up');
     const a = announce(['--name', 'db', '--address', '127.0.0.1:5432', '--check', `exec:test -f ${flag}`, '--interval', '300ms', '--timeout', '250ms', '--ttl', '5s']);
@@ -403,6 +413,7 @@ describe('sidekick announce (binary)', () => {
       ['--tags with a space', [...ok, '--tags', 'a b'], /--tags/],
       ['--id with a slash', [...ok, '--id', 'a/b'], /--id/],
       ['--layout unknown', [...ok, '--layout', 'consul'], /--layout/],
+      ['--log-format unknown', [...ok, '--log-format', 'xml'], /--log-format: expected json or text/],
     ];
     const before = await leaseIds();
     const failures: string[] = [];
