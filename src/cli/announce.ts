@@ -14,6 +14,7 @@ import {
 } from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { checkMetrics } from '../http/metrics.js';
+import { formatAddress } from '../registry/record.js';
 import type { CheckResult } from '../health/types.js';
 import { closeSidecar, drainRecords, openSidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';
@@ -25,14 +26,19 @@ export function announceCommand(): Command {
     .addOption(envOption('--name <name>', 'service name (key segment and upstream name), e.g. web'))
     .addOption(envOption('--address <host:port>', 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080'))
     .addOption(envOption('--id <id>', 'instance id (default: <node-name>:<name>:<port>)'))
-    .addOption(envOption('--check <kind>', 'http:/PATH (2xx/3xx), tcp, exec:CMD (a host command; exit 0 passes) or none (default: tcp)'))
+    .addOption(
+      envOption(
+        '--check <kind>',
+        'http:/PATH (2xx/3xx) or tcp on --address; http://HOST:PORT/PATH or tcp://HOST:PORT elsewhere; exec:CMD (a host command; exit 0 passes) or none (default: tcp)',
+      ),
+    )
     .addOption(envOption('--tags <list>', 'comma-separated tags; repeatable', true))
     .addOption(envOption('--meta <key=value>', 'metadata; repeatable', true));
   addScheduleOptions(cmd, 'the service');
   addDrainOptions(addListenOption(addRegistryOptions(addEtcdOptions(cmd))));
   cmd.action(async (flags: AnnounceFlags & DrainFlags) => {
     const settings = registrySettings(flags);
-    const { record, health } = announceSettings(flags, settings);
+    const { record, health, checkTarget } = announceSettings(flags, settings);
     const drain = drainSettings(flags);
     const sidecar = await openSidecar(flags, settings);
     // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
@@ -42,12 +48,14 @@ export function announceCommand(): Command {
       registry: sidecar.registry,
       record,
       health,
+      checkTarget,
       log: sidecar.log,
       ...(observe && { onCheck: (result: CheckResult) => observe(record.name, result) }),
     });
     await Promise.race([sidecar.registry.start(), stopped]);
     daemon.start();
-    sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind }, 'announcing');
+    const checked = formatAddress(checkTarget.host, checkTarget.port);
+    sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind, checked }, 'announcing');
     await stopped;
     daemon.stop();
     await drainRecords(sidecar, [record.id], drain);

@@ -8,7 +8,7 @@ import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { waitForDrain } from '../elb/drain.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
 import { createTarget, type TargetSpec } from '../elb/presence.js';
-import { createLogger, type Logger } from '../util/log.js';
+import { createLogger, LOG_FORMAT_HELP, loggerOptions, type Logger } from '../util/log.js';
 import { stopSignal } from './signals.js';
 
 /** Declares `elb`. */
@@ -34,9 +34,10 @@ export function elbCommand(): Command {
     .addOption(envOption('--endpoint-url <url>', 'ELB API endpoint override (default: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS)'))
     .addOption(envOption('--imds-endpoint <url>', `instance metadata endpoint (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT})`))
     .addOption(envOption('--log-level <level>', 'trace, debug, info, warn or error (default: info)'))
+    .addOption(envOption('--log-format <format>', LOG_FORMAT_HELP))
     .action(async (flags: ElbFlags) => {
       const settings = elbSettings(flags);
-      const log = createLogger(flags.logLevel ? { level: flags.logLevel } : {});
+      const log = createLogger(loggerOptions(flags));
       const ok = await runElb(settings, log);
       if (!ok) process.exitCode = 1;
     });

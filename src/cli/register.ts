@@ -1,7 +1,7 @@
 // `sidekick register`: the registrator. Docker events and health checks → lease-bound etcd records.
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
-import { durationFlag, listFlag, registrySettings, scheduleSettings, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
+import { durationFlag, listFlag, registrySettings, scheduleSettings, TIMEOUT_DEFAULT_HELP, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { DockerWatcher } from '../docker/client.js';
 import type { MappingOptions } from '../docker/types.js';
@@ -40,7 +40,7 @@ export function registerCommand(): Command {
     .addOption(envOption('--resync <duration>', 'list containers and repair etcd this often (default: 60s; 0 disables)'))
     .addOption(envOption('--deregister <when>', 'remove the records of exited containers: always, or on-success (only exit status 0) (default: always)'))
     .addOption(envOption('--check-interval <duration>', 'default SERVICE_CHECK_INTERVAL (default: 10s)'))
-    .addOption(envOption('--check-timeout <duration>', 'default SERVICE_CHECK_TIMEOUT (default: 2s)'))
+    .addOption(envOption('--check-timeout <duration>', `default SERVICE_CHECK_TIMEOUT (${TIMEOUT_DEFAULT_HELP})`))
     .addOption(envOption('--rise <n>', 'default passes in a row before a service is registered (default: 1)'))
     .addOption(envOption('--fall <n>', 'default failures in a row before it is removed (default: 2)'));
   addListenOption(addRegistryOptions(addEtcdOptions(cmd)));

@@ -21,7 +21,7 @@ export function renderCommand(): Command {
   addRenderOptions(cmd);
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = await loadRenderConfig(opts, process.env);
-    const log = createLogger({ level: config.logLevel });
+    const log = createLogger({ level: config.logLevel, ...(config.logFormat && { format: config.logFormat }) });
     const listen = listenAddress(opts, process.env);
     if (listen !== undefined) parseListen(listen); // a bad address is a usage error, before anything runs
     const node = rendererName(opts, process.env);

@@ -9,7 +9,7 @@ import { Registry } from '../registry/registry.js';
 import { waitForAcks, type DrainResult } from '../drain/wait.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { errorMessage } from '../util/errors.js';
-import { createLogger, type Logger } from '../util/log.js';
+import { createLogger, loggerOptions, type Logger } from '../util/log.js';
 import type { DrainSettings } from '../config/sidecar-config.js';
 
 /** A connected registry and everything needed to close it. */
@@ -26,7 +26,7 @@ export interface Sidecar {
 export async function openSidecar(flags: SidecarFlags, settings: RegistrySettings = registrySettings(flags)): Promise<Sidecar> {
   const connection = etcdConnection(flags);
   if (flags.listen) parseListen(flags.listen);
-  const log = createLogger(flags.logLevel ? { level: flags.logLevel } : {});
+  const log = createLogger(loggerOptions(flags));
   const obs = await startObservability(flags.listen, log, [flags.password]);
   let client: Etcd3;
   try {

@@ -1,8 +1,10 @@
 // `sidekick announce` settings: the one service, its check and schedule, validated before anything is written.
 import { commandArgv } from '../util/command-line.js';
+import type { CheckTarget } from '../health/checks.js';
 import type { CheckSpec, HealthSettings } from '../health/types.js';
 import { parseHostPort, validateInstanceId, validateMeta, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { isCheckUrl, parseCheckUrlForm, type UrlCheck } from './check-url.js';
 import { listFlag, scheduleSettings, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
 
 /** The options of `announce` beyond the shared etcd/registry flags. */
@@ -23,6 +25,8 @@ export interface AnnounceFlags extends SidecarFlags {
 export interface AnnounceSettings {
   record: ServiceRecord;
   health: HealthSettings;
+  /** Where the check connects: --address, or the host:port of a URL-form --check. */
+  checkTarget: CheckTarget;
 }
 
 /** `host:port`, `[v6]:port` → parts; throws ConfigError naming --address. */
@@ -32,7 +36,12 @@ export function parseAddress(text: string): { host: string; port: number } {
   return address.value;
 }
 
-/** `http:/health`, `tcp`, `exec:CMD` (a host command; a shell only when CMD is itself a shell line) or `none`. */
+const ANNOUNCE_CHECK_FORMS = 'http:/PATH, http://HOST[:PORT]/PATH, tcp, tcp://HOST:PORT, exec:CMD or none';
+
+/**
+ * `http:/health`, `tcp`, `exec:CMD` (a host command; a shell only when CMD is itself a shell line) or `none`,
+ * checked on --address. The URL forms are {@link parseAnnounceCheck}'s.
+ */
 export function parseCheck(text: string | undefined): CheckSpec {
   const value = (text ?? 'tcp').trim();
   if (value === 'tcp') return { kind: 'tcp' };
@@ -51,7 +60,16 @@ export function parseCheck(text: string | undefined): CheckSpec {
       throw new ConfigError(`--check: exec: ${errorMessage(err)}`, { cause: err });
     }
   }
-  throw new ConfigError(`--check: expected http:/PATH, tcp, exec:CMD or none, got "${text}"`);
+  throw new ConfigError(`--check: expected ${ANNOUNCE_CHECK_FORMS}, got "${text}"`);
+}
+
+/**
+ * announce's `--check`: the forms of {@link parseCheck}, checked on `address`, or `elb --check`'s URL forms
+ * (`http://127.0.0.1:8081/health`, `tcp://127.0.0.1:5432`), checked on the address the URL names.
+ */
+export function parseAnnounceCheck(text: string | undefined, address: CheckTarget): UrlCheck {
+  const value = (text ?? '').trim();
+  return isCheckUrl(value) ? parseCheckUrlForm(value, ANNOUNCE_CHECK_FORMS) : { spec: parseCheck(text), target: address };
 }
 
 /** `k=v` pairs (repeatable or comma-separated) → meta, validated. */
@@ -79,6 +97,7 @@ export function announceSettings(flags: AnnounceFlags, registry: RegistrySetting
   const tags = validateTags(listFlag(flags.tags));
   if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
   const record: ServiceRecord = { name: name.value, id: id.value, host, port, tags: tags.value, meta: parseMeta(listFlag(flags.meta)), node: registry.nodeName };
-  const health: HealthSettings = { check: parseCheck(flags.check), ...scheduleSettings(flags) };
-  return { record, health };
+  const check = parseAnnounceCheck(flags.check, { host, port });
+  const health: HealthSettings = { check: check.spec, ...scheduleSettings(flags) };
+  return { record, health, checkTarget: check.target };
 }

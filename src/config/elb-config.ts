@@ -1,12 +1,13 @@
 // `sidekick elb` settings: which load balancer, which instance, which check, which AWS region/endpoint; every
 // mistake is a ConfigError naming its flag, raised before any AWS or metadata call is made.
 import { isIP } from 'node:net';
-import type { CheckSpec, HealthSettings } from '../health/types.js';
+import type { HealthSettings } from '../health/types.js';
 import type { CheckTarget } from '../health/checks.js';
-import { validateHost, validatePort } from '../registry/record.js';
+import { validatePort } from '../registry/record.js';
 import { imdsEndpoint, INSTANCE_ID_RE } from '../elb/imds.js';
 import { ConfigError } from '../util/errors.js';
 import { parseCheck } from './announce-config.js';
+import { parseCheckUrlForm, type UrlCheck } from './check-url.js';
 import { durationFlag, scheduleSettings } from './sidecar-config.js';
 
 /** The options of `elb`, as commander returns them. */
@@ -28,6 +29,7 @@ export interface ElbFlags {
   imdsEndpoint?: string;
   deregister?: boolean;
   logLevel?: string;
+  logFormat?: string;
 }
 
 export const ELB_DEFAULTS = {
@@ -40,11 +42,7 @@ export const ELB_DEFAULTS = {
 export type LoadBalancerSpec = { kind: 'classic'; loadBalancer: string } | { kind: 'target-group'; targetGroupArn: string; port?: number };
 
 /** A parsed `--check`: what to run and where it connects. */
-export interface ElbCheck {
-  spec: CheckSpec;
-  /** Where http/tcp checks connect (exec and none ignore it). */
-  target: CheckTarget;
-}
+export type ElbCheck = UrlCheck;
 
 /** What `elb` runs. */
 export interface ElbSettings {
@@ -72,10 +70,7 @@ const TARGET_GROUP_ARN_RE = /^arn:aws(?:-[a-z]+)*:elasticloadbalancing:([a-z]{2}
 /** us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5 ... */
 const REGION_RE = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
 
-const DEFAULT_PORTS: Record<string, number> = { 'http:': 80 };
-
-/** `[::1]` → `::1`, as validateHost wants it. */
-const bare = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
+const ELB_CHECK_FORMS = 'http://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none';
 
 /**
  * `--check` as a URL: `http://HOST[:PORT]/PATH` (2xx/3xx pass; port 80 by default), `tcp://HOST:PORT` (a connect),
@@ -90,31 +85,7 @@ export function parseCheckUrl(text: string | undefined): ElbCheck {
   if (/^http:\/(?!\/)/i.test(value)) {
     throw new ConfigError(`--check: needs the host here, e.g. http://127.0.0.1:80${value.slice(5)} (announce's http:/PATH form has its --address), got "${text}"`);
   }
-  let url: URL;
-  try {
-    // WHATWG URLs forgive "http:host" and "http:\\host"; a check URL is spelled out.
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new Error('not a URL');
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`--check: expected http://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none, got "${text}"`);
-  }
-  if (url.protocol === 'https:') throw new ConfigError('--check: https is not supported; check the service over plain http on loopback, or use tcp://HOST:PORT');
-  if (url.protocol !== 'http:' && url.protocol !== 'tcp:') {
-    throw new ConfigError(`--check: expected http://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none, got "${text}"`);
-  }
-  if (url.username || url.password) throw new ConfigError('--check: credentials in the check URL are not supported');
-  const host = validateHost(bare(url.hostname));
-  if (!host.ok) throw new ConfigError(`--check: ${host.reason}`);
-  const portText = url.port || (DEFAULT_PORTS[url.protocol] === undefined ? '' : String(DEFAULT_PORTS[url.protocol]));
-  if (portText === '') throw new ConfigError(`--check: a tcp check needs a port, e.g. tcp://${url.hostname}:5432`);
-  const port = validatePort(portText);
-  if (!port.ok) throw new ConfigError(`--check: ${port.reason}`);
-  const target = { host: host.value, port: port.value };
-  if (url.protocol === 'tcp:') {
-    if (url.pathname !== '' && url.pathname !== '/') throw new ConfigError(`--check: a tcp check has no path, got "${text}"`);
-    return { spec: { kind: 'tcp' }, target };
-  }
-  return { spec: { kind: 'http', path: `${url.pathname || '/'}${url.search}` }, target };
+  return parseCheckUrlForm(value, ELB_CHECK_FORMS);
 }
 
 /** An http(s) base URL for --endpoint-url / --imds-endpoint; throws ConfigError naming the flag. */

@@ -21,6 +21,7 @@ export interface Settings {
   syncOnly?: boolean;
   keepStageFile?: boolean;
   logLevel?: string;
+  logFormat?: string;
   clientCert?: string;
   clientKey?: string;
   clientCaKeys?: string;
@@ -68,6 +69,7 @@ const FILE_KEYS = {
   sync_only: 'syncOnly',
   keep_stage_file: 'keepStageFile',
   log_level: 'logLevel',
+  log_format: 'logFormat',
   client_cert: 'clientCert',
   client_key: 'clientKey',
   client_cakeys: 'clientCaKeys',
@@ -111,6 +113,7 @@ const fileSchema = z
     sync_only: z.boolean(),
     keep_stage_file: z.boolean(),
     log_level: z.string(),
+    log_format: z.string(),
     client_cert: z.string(),
     client_key: z.string(),
     client_cakeys: z.string(),

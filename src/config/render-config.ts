@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { validateInstanceId } from '../registry/record.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { LOG_FORMAT_HELP, parseLogFormat, type LogFormat } from '../util/log.js';
 import { loadConfdDir, missingTemplate } from './confd.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 import { loadConfigFile, type Settings, type SettingsLayer } from './file.js';
@@ -57,6 +58,7 @@ export function addRenderOptions(cmd: Command): Command {
     .option('--sync-only', 'write destination files without running check_cmd or the reload')
     .option('--keep-stage-file', 'keep the staged files next to their destinations')
     .option('--log-level <level>', `trace, debug, info, warn or error (default: ${RENDER_DEFAULTS.logLevel})`)
+    .option('--log-format <format>', LOG_FORMAT_HELP)
     .option('--client-cert <file>', 'TLS client certificate for etcd')
     .option('--client-key <file>', 'TLS client key for etcd')
     .option('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers')
@@ -163,6 +165,12 @@ export async function loadRenderConfig(opts: RenderOptions, env: NodeJS.ProcessE
   const rawLevel = (s.logLevel ?? RENDER_DEFAULTS.logLevel).trim().toLowerCase();
   const logLevel = rawLevel === 'warning' ? 'warn' : rawLevel === 'panic' ? 'fatal' : rawLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw fail('logLevel', `log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${s.logLevel}"`);
+  let logFormat: LogFormat | undefined;
+  try {
+    logFormat = parseLogFormat(s.logFormat, 'log-format');
+  } catch (err) {
+    throw fail('logFormat', errorMessage(err));
+  }
   const confdir = resolve(cwd, s.confdir ?? RENDER_DEFAULTS.confdir);
   const prefix = joinPrefix(s.prefix);
 
@@ -197,6 +205,7 @@ export async function loadRenderConfig(opts: RenderOptions, env: NodeJS.ProcessE
     syncOnly: s.syncOnly ?? false,
     keepStageFile: s.keepStageFile ?? false,
     logLevel,
+    ...(logFormat && { logFormat }),
     resources: unique,
     problems,
   };
@@ -251,6 +260,7 @@ const ENV_FIELDS: [names: string[], field: keyof Settings, kind: 'string' | 'lis
   [['SYNC_ONLY'], 'syncOnly', 'bool'],
   [['KEEP_STAGE_FILE'], 'keepStageFile', 'bool'],
   [['LOG_LEVEL'], 'logLevel', 'string'],
+  [['LOG_FORMAT'], 'logFormat', 'string'],
   [['CLIENT_CERT'], 'clientCert', 'path'],
   [['CLIENT_KEY'], 'clientKey', 'path'],
   [['CLIENT_CAKEYS', 'CLIENT_CA_KEYS'], 'clientCaKeys', 'path'],
@@ -293,6 +303,7 @@ function flagLayer(opts: RenderOptions, cwd: string): SettingsLayer {
     syncOnly: opts.syncOnly,
     keepStageFile: opts.keepStageFile,
     logLevel: opts.logLevel,
+    logFormat: opts.logFormat,
     clientCert: path(opts.clientCert),
     clientKey: path(opts.clientKey),
     clientCaKeys: path(opts.clientCaKeys),

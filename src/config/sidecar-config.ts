@@ -7,6 +7,7 @@ import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../re
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { LOG_FORMAT_HELP } from '../util/log.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 
@@ -34,6 +35,7 @@ export interface SidecarFlags {
   domain?: string;
   nodeName?: string;
   logLevel?: string;
+  logFormat?: string;
   listen?: string;
 }
 
@@ -61,7 +63,7 @@ export function envOption(flags: string, description: string, list = false): Opt
 export function addScheduleOptions(cmd: Command, what: string): Command {
   return cmd
     .addOption(envOption('--interval <duration>', 'time between checks (default: 10s)'))
-    .addOption(envOption('--timeout <duration>', 'deadline of one check (default: 2s)'))
+    .addOption(envOption('--timeout <duration>', `deadline of one check (${TIMEOUT_DEFAULT_HELP})`))
     .addOption(envOption('--rise <n>', `passes in a row before ${what} is registered (default: 1)`))
     .addOption(envOption('--fall <n>', `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'} (default: 2)`));
 }
@@ -76,7 +78,8 @@ export function addEtcdOptions(cmd: Command): Command {
     .addOption(envOption('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers'))
     .addOption(envOption('--username <name>', 'etcd user name'))
     .addOption(envOption('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)'))
-    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`));
+    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`))
+    .addOption(envOption('--log-format <format>', LOG_FORMAT_HELP));
 }
 
 /** Lease and key-layout flags of the writers (`register`, `announce`); `ls` takes only --prefix. */
@@ -165,11 +168,21 @@ export interface ScheduleFlags {
   fall?: string;
 }
 
-/** Interval, timeout, rise and fall from the schedule flags, defaults filled in; a timeout longer than the interval is refused. */
+/** The help text of a timeout flag: its default follows the interval. */
+export const TIMEOUT_DEFAULT_HELP = `default: ${DEFAULT_HEALTH.timeoutMs / 1000}s, or the interval when that is shorter`;
+
+/**
+ * Interval, timeout, rise and fall from the schedule flags, defaults filled in. The default timeout is 2 s or the
+ * interval when that is shorter (a short --interval alone must start); a timeout given longer than the interval
+ * is refused.
+ */
 export function scheduleSettings(f: ScheduleFlags, names = { interval: '--interval', timeout: '--timeout' }): Omit<HealthSettings, 'check'> {
   const intervalMs = durationFlag(f.interval, `${DEFAULT_HEALTH.intervalMs}ms`, names.interval, 100);
-  const timeoutMs = durationFlag(f.timeout, `${DEFAULT_HEALTH.timeoutMs}ms`, names.timeout, 10);
-  if (timeoutMs > intervalMs) throw new ConfigError(`${names.timeout}: must not exceed ${names.interval} (${timeoutMs} ms > ${intervalMs} ms)`);
+  const timeoutMs = durationFlag(f.timeout, `${Math.min(DEFAULT_HEALTH.timeoutMs, intervalMs)}ms`, names.timeout, 10);
+  if (timeoutMs > intervalMs) {
+    const why = `${names.timeout}: must not exceed ${names.interval} (${timeoutMs} ms > ${intervalMs} ms)`;
+    throw new ConfigError(`${why}; give a shorter ${names.timeout}, or leave it out (${TIMEOUT_DEFAULT_HELP})`);
+  }
   return { intervalMs, timeoutMs, rise: countFlag(f.rise, DEFAULT_HEALTH.rise, '--rise'), fall: countFlag(f.fall, DEFAULT_HEALTH.fall, '--fall') };
 }
 

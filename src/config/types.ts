@@ -1,4 +1,5 @@
 // The validated shape of a render configuration; loaders (flags, env, YAML, confd TOML) produce these.
+import type { LogFormat } from '../util/log.js';
 
 /** Quiescence: coalesce changes arriving within `minMs` of each other, but render at most `maxMs` after the first. */
 export interface WaitConfig {
@@ -77,6 +78,8 @@ export interface RenderConfig {
   syncOnly: boolean;
   keepStageFile: boolean;
   logLevel: string;
+  /** --log-format; undefined: text on a terminal, else JSON. */
+  logFormat?: LogFormat;
   resources: ResourceConfig[];
   /** Config problems found while loading (a bad TOML file): reported, the other resources still run. */
   problems: string[];

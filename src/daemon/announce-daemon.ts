@@ -1,4 +1,5 @@
 // `sidekick announce`: one service's check keeps one lease-bound record alive while it passes.
+import type { CheckTarget } from '../health/checks.js';
 import type { HealthSettings } from '../health/types.js';
 import type { ServiceRecord } from '../registry/record.js';
 import type { Logger } from '../util/log.js';
@@ -10,6 +11,8 @@ export interface AnnounceDaemonOptions {
   registry: RecordWriter;
   record: ServiceRecord;
   health: HealthSettings;
+  /** Where the check connects (default: the record's address). */
+  checkTarget?: CheckTarget;
   log: Logger;
   /** Told each check attempt's outcome (/metrics). */
   onCheck?: CheckObserver;
@@ -24,8 +27,9 @@ export class AnnounceDaemon {
     const log = opts.log.child({ component: 'announce' });
     this.record = new RecordSwitch(opts.record, opts.registry, log);
     const { record } = opts;
+    const { host, port } = opts.checkTarget ?? record;
     this.monitor = createMonitor(
-      { name: record.id, host: record.host, port: record.port, health: opts.health },
+      { name: record.id, host, port, health: opts.health },
       (healthy) => this.record.set(healthy),
       log,
       undefined,

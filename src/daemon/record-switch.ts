@@ -1,6 +1,7 @@
 // The one place where health meets the registry: a record is written when its service turns healthy and removed
 // when it stops being so. Shared by `register` (one per container service) and `announce` (one).
 import type { ServiceRecord } from '../registry/record.js';
+import type { RegistryState } from '../registry/registry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
@@ -9,11 +10,17 @@ export interface RecordWriter {
   set(record: ServiceRecord): void;
   remove(id: string): void;
   reconcile(): Promise<void>;
+  /** Resolves once etcd holds the desired state as it is at the call; rejects when closed first. */
+  flushed(): Promise<void>;
+  /** `connecting` (no lease) and `failing` (writes fail) mean a write waits for etcd. */
+  readonly state: RegistryState;
 }
 
 /** Follows one service's health: healthy → set, unhealthy or withdrawn → remove; one log line per change. */
 export class RecordSwitch {
   private on = false;
+  /** Bumped on every switch, so a write confirmed late is not logged for a record switched off since. */
+  private generation = 0;
   private readonly fields: Record<string, unknown>;
 
   constructor(
@@ -43,17 +50,35 @@ export class RecordSwitch {
         this.log.error({ ...this.fields, err: errorMessage(err) }, 'cannot register');
         return;
       }
-      this.log.info(this.fields, 'registered');
+      this.confirm();
     } else {
+      this.generation++;
       this.registry.remove(this.record.id);
       this.log.warn(this.fields, 'health check failing; deregistered');
     }
+  }
+
+  /**
+   * Logs 'registered' once the record is in etcd; while etcd is unreachable (no lease, or failing writes) says the
+   * registration is pending first. Info, not a warning: the registry warns once per outage.
+   */
+  private confirm(): void {
+    const generation = ++this.generation;
+    const { state } = this.registry;
+    if (state === 'connecting' || state === 'failing') this.log.info({ ...this.fields, registry: state }, 'registration pending: etcd unreachable');
+    this.registry.flushed().then(
+      () => {
+        if (this.on && generation === this.generation) this.log.info(this.fields, 'registered');
+      },
+      () => undefined, // closed before the write landed: nothing was registered
+    );
   }
 
   /** The service went away (container gone, shutdown): remove the record if it was written. */
   withdraw(cause: string): void {
     if (!this.on) return;
     this.on = false;
+    this.generation++;
     this.registry.remove(this.record.id);
     this.log.info({ ...this.fields, cause }, 'deregistered');
   }

@@ -177,35 +177,52 @@ function parsePlain(key: string, value: string): ParseResult {
   // The shape is tested again only to word a refusal: a valid value runs the pattern once.
   if (!address.ok) return HOST_PORT_RE.test(value) ? address : fail(`value is neither a JSON object nor host:port`);
   const { host, port } = address.value;
-  const name = validateServiceName(seg.name);
-  if (!name.ok) return fail(`key segment ${name.reason}`);
-  const id = validateInstanceId(seg.id);
-  if (!id.ok) return fail(`key segment ${id.reason}`);
+  const name = keySegment(validateServiceName(seg.name));
+  if (!name.ok) return name;
+  const id = keySegment(validateInstanceId(seg.id));
+  if (!id.ok) return id;
   return { ok: true, record: { name: name.value, id: id.value, host, port, tags: [], meta: {} } };
 }
 
 /**
  * Parses a value read at `key`: the native JSON record, or registrator's plain `host:port`.
- * Strict: a value that fails any check is refused with a reason, never half-used.
+ * Strict: a value that fails any check is refused with a reason, never half-used. A JSON refusal ends with the
+ * whole accepted shape, so one message is enough to write the value right.
  */
 export function parseServiceRecord(key: string, value: string): ParseResult {
   const size = validateRecordSize(value);
   if (!size.ok) return size;
   if (!value.startsWith('{')) return parsePlain(key, value);
+  const seg = keySegments(key);
+  if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
   let raw: unknown;
   try {
     raw = JSON.parse(value);
   } catch {
-    return fail('value is not valid JSON');
+    return withShape(fail('value is not valid JSON'), seg);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('value is not a JSON object');
-  const o = raw as Record<string, unknown>;
-  const name = validateServiceName(o.name);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return withShape(fail('value is not a JSON object'), seg);
+  return withShape(parseJsonRecord(raw as Record<string, unknown>, seg), seg);
+}
+
+/** Appends the accepted shape (for this key) to a refusal. */
+function withShape(r: ParseResult, seg: { name: string; id: string }): ParseResult {
+  if (r.ok) return r;
+  const shape =
+    `{"host":"<IP or host name>","port":<1-65535>}, optional "name":${show(seg.name)} and "id":${show(seg.id)} ` +
+    '(the key\'s last two segments), "tags":["<tag>",…], "meta":{"<key>":"<value>",…}, "node":"<node>"; or plain host:port';
+  return fail(`${r.reason}; expected ${shape}`);
+}
+
+/**
+ * The fields of a JSON record at `<name>/<id>`. Name and id default to the key's segments (a hand-written
+ * `{"host":…,"port":…}`); when present they must equal them.
+ */
+function parseJsonRecord(o: Record<string, unknown>, seg: { name: string; id: string }): ParseResult {
+  const name = o.name === undefined ? keySegment(validateServiceName(seg.name)) : validateServiceName(o.name);
   if (!name.ok) return name;
-  const seg = keySegments(key);
-  if (!seg) return fail(`key ${show(key)} is not <prefix>/<name>/<id>`);
   if (seg.name !== name.value) return fail(`name ${show(name.value)} does not match the key's service segment ${show(seg.name)}`);
-  const id = validateInstanceId(o.id);
+  const id = o.id === undefined ? keySegment(validateInstanceId(seg.id)) : validateInstanceId(o.id);
   if (!id.ok) return id;
   // Two keys carrying one id would render two servers of one name (haproxy -c refuses): the key's segment rules.
   if (seg.id !== id.value) return fail(`id ${show(id.value)} does not match the key's last segment ${show(seg.id)}`);
@@ -225,6 +242,11 @@ export function parseServiceRecord(key: string, value: string): ParseResult {
     record.node = node.value;
   }
   return { ok: true, record };
+}
+
+/** A key segment's refusal says it came from the key. */
+function keySegment<T>(v: Validation<T>): Validation<T> {
+  return v.ok ? v : fail(`key segment ${v.reason}`);
 }
 
 /** Serializes a record with a fixed field order and sorted meta, so equal records give equal bytes (no churn). */

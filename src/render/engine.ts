@@ -14,6 +14,7 @@ import { absolutePrefix } from '../store/prefix.js';
 import { DATA_KEY, newRenderState, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
+import { locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
 
 /** What one render reads: the key space, the resource's prefix, and where its warnings go. */
 export interface RenderContext {
@@ -43,8 +44,6 @@ export interface TemplateEngineOptions {
   dns?: DnsCacheOptions;
 }
 
-/** Handlebars compile options for config files: no HTML escaping, missing values render empty. */
-const COMPILE_OPTIONS = { noEscape: true, strict: false } as const;
 /** A pass that finds new DNS names triggers another; chained lookups get at most this many passes. */
 const MAX_PASSES = 3;
 
@@ -105,7 +104,7 @@ function compileError(hb: typeof Handlebars, path: string, source: string, err: 
   const e = err as { lineNumber?: unknown; column?: unknown };
   if (typeof e.lineNumber === 'number') {
     const column = typeof e.column === 'number' ? e.column + 1 : 1;
-    const text = message.replace(/ - \d+:\d+$/, '');
+    const text = strictMessage(message.replace(/ - \d+:\d+$/, ''));
     return new TemplateError(text + braceHints(lines[e.lineNumber - 1] ?? ''), { where: `${path}:${e.lineNumber}:${column}`, cause: err });
   }
   return new TemplateError(message, { where: path, cause: err });
@@ -117,12 +116,14 @@ function renderError(path: string, err: unknown): TemplateError {
   const e = err as { lineNumber?: unknown; column?: unknown };
   const where =
     typeof e.lineNumber === 'number' ? `${path}:${e.lineNumber}:${typeof e.column === 'number' ? e.column + 1 : 1}` : path;
-  return new TemplateError(errorMessage(err).replace(/ - \d+:\d+$/, ''), { where, cause: err });
+  return new TemplateError(strictMessage(errorMessage(err).replace(/ - \d+:\d+$/, '')), { where, cause: err });
 }
 
 /** Compiles and renders templates; one engine per process shares the DNS cache and warning memory. */
 export class TemplateEngine {
   private readonly hb = Handlebars.create();
+  /** Config files: no HTML escaping; strict (see strict.ts). */
+  private readonly compileOptions: CompileOptions;
   private readonly log: Logger;
   private readonly dns: DnsCache;
   private readonly records = new Map<string, CachedRecord>();
@@ -132,16 +133,18 @@ export class TemplateEngine {
     this.log = (opts.log ?? silentLogger).child({ component: 'render' });
     this.dns = new DnsCache(opts.dns);
     registerHelpers(this.hb, { sandboxDir: opts.sandboxDir });
+    locateStrictLookups(this.hb);
+    this.compileOptions = strictCompileOptions(this.hb);
   }
 
   /** Parses and compiles now, so a syntax error surfaces at load time with `path:line:column`. */
   compileTemplate(path: string, source: string): CompiledTemplate {
     try {
-      this.hb.precompile(source, COMPILE_OPTIONS); // parse + compile eagerly; compile() alone is lazy
+      this.hb.precompile(source, this.compileOptions); // parse + compile eagerly; compile() alone is lazy
     } catch (err) {
       throw compileError(this.hb, path, source, err);
     }
-    const template = this.hb.compile(source, COMPILE_OPTIONS);
+    const template = this.hb.compile(source, this.compileOptions);
     const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx);
     return { path, render };
   }

@@ -102,6 +102,12 @@ export const goHelpers: Record<string, Helper> = {
     arity(options, params, 1, Infinity);
     return params.find((v) => goTruth(v)) ?? params[params.length - 1];
   },
+  /** sprig's `default FALLBACK VALUE`: VALUE unless it is missing or empty; the way to use a field strict lookups refuse. */
+  default(...args: unknown[]) {
+    const { params, options } = splitArgs(args);
+    arity(options, params, 2);
+    return goTruth(params[1]) ? params[1] : params[0];
+  },
   not(...args: unknown[]) {
     const { params, options } = splitArgs(args);
     arity(options, params, 1);

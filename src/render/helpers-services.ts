@@ -104,9 +104,15 @@ export const serviceHelpers: Record<string, Helper> = {
     const root = rootOf(state, options);
     const base = root === '/' ? '' : root;
     // Folder by folder: unchanged folders answer from the memo without being listed again.
-    const names = childrenOf(state.view, root).filter(
-      (name) => validateServiceName(name).ok && memoInstances(state, `${base}/${name}`).length > 0,
-    );
+    let endpoints = 0;
+    const names = childrenOf(state.view, root).filter((name) => {
+      const count = validateServiceName(name).ok ? memoInstances(state, `${base}/${name}`).length : 0;
+      endpoints += count;
+      return count > 0;
+    });
+    // Counted as the instances of every listed service: min_endpoints then refuses a render whose
+    // `{{#each (services)}}` would list nothing (the last instance deleted), as it does for `service NAME`.
+    recordLookup(state, 'services', options.hash.root === undefined ? DEFAULT_PREFIX : String(options.hash.root), endpoints);
     return names.sort(compareStrings);
   },
   service(...args: unknown[]) {

@@ -1,5 +1,7 @@
 // One pino logger for the process; components take children so every line says where it came from.
 import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import { ConfigError } from './errors.js';
 
 export type { Logger };
 
@@ -24,25 +26,75 @@ export const REDACT_PATHS = [
   '*.credentials',
 ];
 
+/**
+ * How lines are written: `json`, one JSON object a line (pino's own: numeric levels, for log shippers); `text`, one
+ * readable line (`INFO (announce): registered service=…`), level names, no colour and no time (journald and
+ * `docker logs -t` add it).
+ */
+export type LogFormat = 'json' | 'text';
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'text'];
+/** The help text of every command's --log-format. */
+export const LOG_FORMAT_HELP = 'json (one object a line) or text (one readable line with level names) (default: text on a terminal, else json)';
+
 /** Options for {@link createLogger}. */
 export interface LoggerOptions {
   level?: string;
-  /** Human-readable output; defaults to true when stderr is a TTY. */
-  pretty?: boolean;
+  /** Line format; without it: colourised text on a TTY, JSON otherwise. */
+  format?: LogFormat;
   /** Where lines go (tests pass a capture stream); defaults to stderr. */
   destination?: DestinationStream;
 }
 
-/** Builds the root logger: JSON lines on stderr, pretty on a TTY, secrets redacted. */
+/** Checks a --log-format value; `where` names the flag or variable in the error. */
+export function parseLogFormat(value: string | undefined, where = '--log-format'): LogFormat | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if ((LOG_FORMATS as readonly string[]).includes(v)) return v as LogFormat;
+  throw new ConfigError(`${where}: expected ${LOG_FORMATS.join(' or ')}, got "${value}"`);
+}
+
+/** Logger options from a command's --log-level and --log-format (checked: a ConfigError names the flag). */
+export function loggerOptions(flags: { logLevel?: string; logFormat?: string }): LoggerOptions {
+  const format = parseLogFormat(flags.logFormat);
+  return { ...(flags.logLevel && { level: flags.logLevel }), ...(format && { format }) };
+}
+
+/** Builds the root logger on stderr (or `destination`): JSON lines or text (see {@link LogFormat}), secrets redacted. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.SIDEKICK_LOG_LEVEL ?? process.env.CONFD_LOG_LEVEL ?? 'info';
   const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (opts.format === 'text') return pino(options, textStream(opts.destination));
   if (opts.destination) return pino(options, opts.destination);
-  const pretty = opts.pretty ?? process.stderr.isTTY === true;
-  if (pretty) {
+  if (opts.format === undefined && process.stderr.isTTY === true) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } });
   }
   return pino(options, pino.destination({ dest: 2, sync: true }));
+}
+
+/** The text format: pino-pretty on one line, synchronous (nothing lost at exit), to `destination` or stderr. */
+function textStream(destination: DestinationStream | undefined): DestinationStream {
+  return pretty({
+    colorize: false,
+    translateTime: false,
+    hideObject: true,
+    ignore: 'pid,hostname,time',
+    errorLikeObjectKeys: [],
+    messageFormat: textLine,
+    sync: true,
+    ...(destination ? { destination: destination as unknown as NodeJS.WritableStream } : { destination: 2 }),
+  });
+}
+
+/** Fields pino adds to every line, or that the text form shows otherwise (the level, the component in front). */
+const TEXT_OMITTED = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'component']);
+
+/** `(component) msg key=value …`: values without spaces or quotes as they are, others as JSON. */
+function textLine(line: Record<string, unknown>): string {
+  const fields = Object.entries(line)
+    .filter(([k]) => !TEXT_OMITTED.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`);
+  const component = typeof line.component === 'string' ? `(${line.component}) ` : '';
+  return [`${component}${String(line.msg ?? '').replace(/\r?\n/g, '\\n')}`, ...fields].join(' ');
 }
 
 /** A logger that drops everything: the default for library code used without a daemon around it. */

@@ -18,6 +18,8 @@ type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 /** A running `sidekick announce` with its stderr collected as it comes. */
 interface Announce {
   proc: ResultPromise;
+  /** stderr so far. */
+  stderr(): string;
   /** The complete JSON log lines written so far. */
   logs(): LogLine[];
   /** Lines whose msg is exactly `msg`. */
@@ -90,6 +92,7 @@ function announce(args: string[], env: Record<string, string> = {}, opts: { bare
   });
   const a: Announce = {
     proc,
+    stderr: () => text,
     logs: () => parseLines(text, true),
     count: (msg) => parseLines(text, true).filter((l) => l.msg === msg).length,
     get running() {
@@ -243,7 +246,8 @@ describe('sidekick announce (binary)', () => {
     const again = await waitKv(key, 15_000);
     expect(again.value.toString()).toBe(first.value.toString());
     expect(again.lease).toBe(first.lease);
-    expect(a.count('registered')).toBe(2);
+    // "registered" is logged once etcd confirmed the write, which may be just after the key is visible here.
+    await waitFor(() => a.count('registered') === 2, 5000);
     expect(a.running).toBe(true);
   });
 
@@ -263,7 +267,7 @@ describe('sidekick announce (binary)', () => {
 
     srv.setPlan(() => 200);
     const kv = await waitKv(key, 15_000);
-    expect(a.count('registered')).toBe(1);
+    await waitFor(() => a.count('registered') === 1, 5000); // logged once etcd confirmed the write
 
     // fail, pass, fail, pass…: never two failures in a row, so the record stays, never rewritten.
     srv.setPlan(alternate(404));
@@ -296,7 +300,24 @@ describe('sidekick announce (binary)', () => {
     await startHttpd(dir, port);
     const kv = await waitKv(key, 15_000);
     expect(JSON.parse(kv.value.toString())).toMatchObject({ name: 'late', host: '127.0.0.1', port });
-    expect(a.count('registered')).toBe(1);
+    await waitFor(() => a.count('registered') === 1, 5000); // logged once etcd confirmed the write
+  });
+
+  it("--check in elb's URL form checks the address it names; --interval 1s alone starts (the default timeout follows it)", async () => {
+    const svc = await scriptedServer();
+    // Nothing listens on 127.0.0.2: only a check sent to the URL's address can pass.
+    const a = announce(['--name', 'web', '--address', `127.0.0.2:${svc.port}`, '--check', `http://127.0.0.1:${svc.port}/health?full=1`, '--interval', '1s', '--ttl', '5s']);
+    const kv = await waitKv(`/services/web/n1:web:${svc.port}`, 15_000);
+    expect(JSON.parse(kv.value.toString())).toMatchObject({ host: '127.0.0.2', port: svc.port });
+    expect([...svc.paths]).toEqual(['GET /health?full=1']);
+    expect(a.logs().find((l) => l.msg === 'announcing')).toMatchObject({ check: 'http', checked: `127.0.0.1:${svc.port}` });
+  });
+
+  it('--log-format text: one readable line an entry, with level names', async () => {
+    const a = announce(['--name', 'web', '--address', '127.0.0.1:8080', '--check', 'none', '--ttl', '3s', '--log-format', 'text']);
+    await waitFor(() => a.stderr().includes('INFO: (announce) registered service=n1:web:8080 address=127.0.0.1:8080\n'), 15_000);
+    expect(a.stderr()).toContain('INFO: announcing service=n1:web:8080 address=127.0.0.1:8080 check=none checked=127.0.0.1:8080\n');
+    expect(a.stderr()).not.toContain('{');
   });
 
   it('--check exec:CMD runs a host command; its exit status toggles the record', async () => {
@@ -313,7 +334,7 @@ describe('sidekick announce (binary)', () => {
     await waitFor(async () => (await kvAt(key)) === undefined, 15_000);
     await writeFile(flag, '');
     await waitFor(async () => (await kvAt(key)) !== undefined, 15_000);
-    expect(a.count('registered')).toBe(2);
+    await waitFor(() => a.count('registered') === 2, 5000); // logged once etcd confirmed the write
     expect(a.count('health check failing; deregistered')).toBe(1);
   });
 
@@ -392,6 +413,7 @@ describe('sidekick announce (binary)', () => {
       ['--tags with a space', [...ok, '--tags', 'a b'], /--tags/],
       ['--id with a slash', [...ok, '--id', 'a/b'], /--id/],
       ['--layout unknown', [...ok, '--layout', 'consul'], /--layout/],
+      ['--log-format unknown', [...ok, '--log-format', 'xml'], /--log-format: expected json or text/],
     ];
     const before = await leaseIds();
     const failures: string[] = [];
@@ -424,7 +446,7 @@ describe('sidekick announce (binary)', () => {
     expect(String(run.stderr)).toMatch(/^sidekick: --etcd: /m);
   });
 
-  it('etcd down at start: keeps running, warns once, registers once etcd is back', async () => {
+  it('etcd down at start: keeps running, warns once, says the registration is pending, registers once etcd is back', async () => {
     const own = await startEtcd();
     try {
       await own.stop();
@@ -436,6 +458,9 @@ describe('sidekick announce (binary)', () => {
       await sleep(2500);
       expect(a.running).toBe(true);
       expect(a.logs().filter((l) => (l.level ?? 0) >= 40)).toHaveLength(1);
+      // Nothing was written: not "registered", but pending.
+      expect(a.count('registered')).toBe(0);
+      expect(a.logs().find((l) => l.msg === 'registration pending: etcd unreachable')).toMatchObject({ service: 'n1:web:8080', level: 30 });
 
       await own.start();
       const key = '/services/web/n1:web:8080';
@@ -443,6 +468,8 @@ describe('sidekick announce (binary)', () => {
       expect(JSON.parse(kv.value.toString())).toMatchObject({ name: 'web', id: 'n1:web:8080' });
       expect((await leaseTtl(kv.lease, own.client)).granted).toBe(3);
       await waitFor(() => a.count('etcd reachable again') === 1, 5000);
+      await waitFor(() => a.count('registered') === 1, 5000);
+      expect(a.count('registration pending: etcd unreachable')).toBe(1);
       expect(a.count('etcd unreachable; retrying with backoff')).toBe(1);
 
       const run = await stopProc(a.proc);

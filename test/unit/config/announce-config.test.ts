@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { announceSettings, parseAddress, parseCheck, parseMeta } from '../../../src/config/announce-config.js';
-import { etcdConnection, registrySettings } from '../../../src/config/sidecar-config.js';
+import { announceSettings, parseAddress, parseAnnounceCheck, parseCheck, parseMeta } from '../../../src/config/announce-config.js';
+import { etcdConnection, registrySettings, scheduleSettings } from '../../../src/config/sidecar-config.js';
 import { ConfigError } from '../../../src/util/errors.js';
 
 const registry = { ttlSec: 15, prefix: '/services', layouts: ['native' as const], domain: 'sidekick.local', nodeName: 'host1' };
@@ -34,6 +34,34 @@ describe('parseCheck', () => {
   });
 });
 
+describe('parseAnnounceCheck', () => {
+  const address = { host: '10.0.0.5', port: 8080 };
+  it.each([
+    ['http://127.0.0.1:8081/', { spec: { kind: 'http', path: '/' }, target: { host: '127.0.0.1', port: 8081 } }],
+    ['http://127.0.0.1:8081', { spec: { kind: 'http', path: '/' }, target: { host: '127.0.0.1', port: 8081 } }],
+    ['http://[::1]/up?x=1', { spec: { kind: 'http', path: '/up?x=1' }, target: { host: '::1', port: 80 } }],
+    ['tcp://127.0.0.1:5432', { spec: { kind: 'tcp' }, target: { host: '127.0.0.1', port: 5432 } }],
+  ])("takes elb's URL form %s, checked on the URL's address", (text, expected) => expect(parseAnnounceCheck(text, address)).toEqual(expected));
+  it.each([
+    [undefined, { kind: 'tcp' }],
+    ['http:/health', { kind: 'http', path: '/health' }],
+    ['none', { kind: 'none' }],
+  ])('checks the other forms (%s) on --address', (text, spec) => expect(parseAnnounceCheck(text, address)).toEqual({ spec, target: address }));
+  it.each([
+    ['https://127.0.0.1/', /https is not supported/],
+    ['tcp://127.0.0.1', /a tcp check needs a port/],
+    ['ftp://127.0.0.1/', /--check: expected http:\/PATH, http:\/\/HOST\[:PORT\]\/PATH, tcp, tcp:\/\/HOST:PORT, exec:CMD or none/],
+    ['http://user:pw@127.0.0.1/', /credentials/],
+  ])('refuses %s naming --check', (text, message) => expect(() => parseAnnounceCheck(text, address)).toThrow(message));
+  it('announceSettings: the check target is --address unless the check names another', () => {
+    expect(announceSettings({ name: 'web', address: '127.0.0.2:8081' }, registry).checkTarget).toEqual({ host: '127.0.0.2', port: 8081 });
+    const s = announceSettings({ name: 'web', address: '127.0.0.2:8081', check: 'http://127.0.0.1:8081/health' }, registry);
+    expect(s.checkTarget).toEqual({ host: '127.0.0.1', port: 8081 });
+    expect(s.health.check).toEqual({ kind: 'http', path: '/health' });
+    expect(s.record).toMatchObject({ host: '127.0.0.2', port: 8081 });
+  });
+});
+
 describe('parseMeta', () => {
   it('reads k=v pairs; a value may hold =', () => expect(parseMeta(['version=1.4', 'q=a=b'])).toEqual({ version: '1.4', q: 'a=b' }));
   it.each([['novalue'], ['=x'], ['k=a;b']])('refuses %s', (pair) => expect(() => parseMeta([pair])).toThrow(/--meta/));
@@ -49,6 +77,25 @@ describe('announceSettings', () => {
     const s = announceSettings({ name: 'db', address: '[::1]:5432', id: 'db-1', check: 'http:/up', interval: '1s', timeout: '250ms', rise: '3', fall: '4' }, registry);
     expect(s.record.id).toBe('db-1');
     expect(s.health).toEqual({ check: { kind: 'http', path: '/up' }, intervalMs: 1000, timeoutMs: 250, rise: 3, fall: 4 });
+  });
+  it.each([
+    ['100ms', 100],
+    ['1s', 1000],
+    ['2s', 2000],
+    ['1m', 2000],
+  ])('--interval %s alone starts: the default timeout is 2s or the interval when shorter (%d ms)', (interval, timeoutMs) => {
+    const s = announceSettings({ name: 'web', address: '127.0.0.1:8080', interval }, registry);
+    expect(s.health.timeoutMs).toBe(timeoutMs);
+  });
+  it('a timeout given longer than the interval is refused, naming both flags and the way out', () => {
+    expect(() => announceSettings({ name: 'web', address: '127.0.0.1:1', interval: '1s', timeout: '1500ms' }, registry)).toThrow(
+      '--timeout: must not exceed --interval (1500 ms > 1000 ms); give a shorter --timeout, or leave it out (default: 2s, or the interval when that is shorter)',
+    );
+  });
+  it("register's flags: --check-interval alone starts; --check-timeout longer than it is refused under its own name", () => {
+    const names = { interval: '--check-interval', timeout: '--check-timeout' };
+    expect(scheduleSettings({ interval: '500ms' }, names)).toEqual({ intervalMs: 500, timeoutMs: 500, rise: 1, fall: 2 });
+    expect(() => scheduleSettings({ interval: '500ms', timeout: '1s' }, names)).toThrow(/^--check-timeout: must not exceed --check-interval/);
   });
   it.each([
     [{ address: '127.0.0.1:1' }, /--name: required/],

@@ -115,6 +115,15 @@ describe('precedence: flags > SIDEKICK_* > CONFD_* > config file > defaults', ()
   });
 });
 
+describe('--log-format', () => {
+  it('comes from the flag, SIDEKICK_LOG_FORMAT or the config file; unset by default (text on a terminal, else JSON)', async () => {
+    const conf = await confdir();
+    expect((await load({ confdir: conf })).logFormat).toBeUndefined();
+    expect((await load({ confdir: conf, logFormat: 'text' })).logFormat).toBe('text');
+    expect((await load({ confdir: conf }, { SIDEKICK_LOG_FORMAT: 'json' })).logFormat).toBe('json');
+  });
+});
+
 describe('fatal global errors', () => {
   it('rejects an unknown backend, a bad interval, a bad log level, a file backend without files', async () => {
     const conf = await confdir();
@@ -124,6 +133,7 @@ describe('fatal global errors', () => {
     );
     expect(await configError(load({ confdir: conf, interval: '0' }))).toContain('(from --interval)');
     expect(await configError(load({ confdir: conf, logLevel: 'loud' }))).toContain('log-level: expected one of');
+    expect(await configError(load({ confdir: conf }, { SIDEKICK_LOG_FORMAT: 'xml' }))).toBe('log-format: expected json or text, got "xml" (from SIDEKICK_LOG_FORMAT)');
     expect(await configError(load({ confdir: conf, backend: 'file' }))).toContain('backend file needs at least one --file');
     expect(await configError(load({ confdir: conf }, { CONFD_WATCH: 'maybe' }))).toBe('CONFD_WATCH: expected true or false, got "maybe"');
   });

@@ -51,6 +51,8 @@ class FakeDocker extends EventEmitter implements ContainerSource {
 class FakeRegistry implements RecordWriter {
   readonly records = new Map<string, ServiceRecord>();
   reconciles = 0;
+  readonly state = 'synced';
+  async flushed(): Promise<void> {}
   set(record: ServiceRecord): void {
     this.records.set(record.id, record);
   }

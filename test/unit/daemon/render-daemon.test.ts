@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../../../src/config/types.js';
-import { RenderDaemon } from '../../../src/daemon/render-daemon.js';
+import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { waitFor } from '../../support/procs.js';
 import { appConfig, appResource, ScriptedSource, useAppTemplateDir } from '../../support/scripted-source.js';
@@ -86,5 +86,25 @@ describe('RenderDaemon start → renderAll → follow', () => {
     const runs = (await readFile(`${marker}.log`, 'utf8')).trim().split('\n');
     expect(runs.at(-1)).toBe('ok');
     expect(await dest()).toBe('value = 1\n');
+  });
+});
+
+describe('min_endpoints', () => {
+  it('guards {{#each (services)}}: deleting the last instance keeps the last good file', async () => {
+    await writeFile(join(app.dir, 'app.tmpl'), '{{#each (services root="/app")}}{{#each (service this root="/app")}}{{address}};{{/each}}{{/each}}\n');
+    const source = new ScriptedSource();
+    source.view.set('/app/web/a', '127.0.0.1:8081');
+    const errors: string[] = [];
+    const observer = { batch: (r: BatchReport) => void errors.push(...r.outcomes.map((o) => o.error?.message ?? o.status)) };
+    daemon = new RenderDaemon({ config: appConfig(app.dir, appResource(app.dir, { minEndpoints: 1 }), true), log: silentLogger, source, observer });
+    await daemon.start();
+    await daemon.renderAll();
+    expect(await dest()).toBe('127.0.0.1:8081;\n');
+    daemon.follow();
+    source.view.delete('/app/web/a');
+    source.emit('change', ['/app/web/a']);
+    await waitFor(() => errors.length === 2, 5000);
+    expect(errors[1]).toBe('app.toml: min_endpoints: services "/app" has 0 entries, fewer than 1; keeping the last good file');
+    expect(await dest()).toBe('127.0.0.1:8081;\n');
   });
 });

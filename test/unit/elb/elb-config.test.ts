@@ -113,6 +113,11 @@ describe('elbSettings', () => {
     expect(() => elbSettings(classic({ instanceId: '10.0.1.7' }), env)).toThrow(/--instance-id: expected an instance id/);
   });
 
+  it('--interval 1s alone starts: the default timeout follows a short interval', () => {
+    expect(elbSettings(classic({ interval: '1s' }), env).health).toMatchObject({ intervalMs: 1000, timeoutMs: 1000 });
+    expect(elbSettings(classic({ interval: '30s' }), env).health).toMatchObject({ intervalMs: 30_000, timeoutMs: 2000 });
+  });
+
   it('--deregister needs no --check', () => {
     const s = elbSettings({ loadBalancer: 'web-lb', deregister: true }, env);
     expect(s.deregisterOnly).toBe(true);

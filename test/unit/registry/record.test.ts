@@ -37,6 +37,9 @@ describe('parseServiceRecord: valid', () => {
     ['registrator host:port', '/services/web/host1:web:80', '10.0.0.5:8080', { name: 'web', id: 'host1:web:80', host: '10.0.0.5', port: 8080, tags: [], meta: {} }],
     ['registrator IPv6', '/services/web/h:c:80', '[fd00::1]:80', { host: 'fd00::1', port: 80 }],
     ['registrator host name', '/prefix/deep/web/x', 'web.local:80', { name: 'web', id: 'x', host: 'web.local' }],
+    ['hand-written: name and id from the key', '/services/web/a', '{"host":"127.0.0.1","port":8081}', { name: 'web', id: 'a', host: '127.0.0.1', port: 8081, tags: [], meta: {} }],
+    ['hand-written: id from the key, name given', '/services/web/a', '{"name":"web","host":"127.0.0.1","port":8081}', { name: 'web', id: 'a' }],
+    ['hand-written: name from the key, id given', KEY, JSON.stringify({ id: base.id, host: '10.0.0.1', port: 1 }), { name: 'web', id: base.id }],
   ])('%s', (_name, key, value, expected) => {
     const r = parseServiceRecord(key, value);
     expect(r).toEqual({ ok: true, record: expect.objectContaining(expected) as unknown });
@@ -66,7 +69,10 @@ describe('parseServiceRecord: invalid', () => {
     ['port as string', KEY, json({ port: '80' }), /port must be a JSON number/],
     ['name bad chars', '/services/we b/1', json({ name: 'we b' }), /name "we b" must match/],
     ['name too long', KEY, json({ name: 'a'.repeat(64) }), /name/],
-    ['name missing', KEY, JSON.stringify({ id: 'x', host: '10.0.0.1', port: 1 }), /name must be a string/],
+    ['name null (present, not a string)', KEY, json({ name: null }), /name must be a string, got object/],
+    ['name absent, id differs from the key', KEY, JSON.stringify({ id: 'x', host: '10.0.0.1', port: 1 }), /id "x" does not match the key's last segment/],
+    ['name absent, key segment not a service name', '/services/Web/a', '{"host":"127.0.0.1","port":8081}', /key segment name "Web" must match/],
+    ['id absent, key segment not an id', '/services/web/a(b', '{"host":"127.0.0.1","port":8081}', /key segment id "a\(b" may only hold/],
     ['name differs from key', KEY, json({ name: 'api' }), /does not match the key's service segment "web"/],
     ['id empty', KEY, json({ id: '' }), /id must not be empty/],
     ['id with space', KEY, json({ id: 'a b' }), /id "a b" may only hold letters/],
@@ -103,6 +109,23 @@ describe('parseServiceRecord: invalid', () => {
     const r = parseServiceRecord(key, value);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(reason);
+  });
+});
+
+describe('parseServiceRecord: one refusal shows the whole accepted shape', () => {
+  const shape = /; expected \{"host":"<IP or host name>","port":<1-65535>\}, optional "name":"web" and "id":"a" \(the key's last two segments\), "tags":\["<tag>",…\], "meta":\{"<key>":"<value>",…\}, "node":"<node>"; or plain host:port$/;
+  it.each<[string, string, RegExp]>([
+    ['port missing', '{"host":"127.0.0.1"}', /^port must be a JSON number, got undefined/],
+    ['host missing', '{"port":8081}', /^host must be a string, got undefined/],
+    ['name of another service', '{"name":"api","host":"127.0.0.1","port":8081}', /^name "api" does not match/],
+    ['not JSON', '{"host":', /^value is not valid JSON/],
+  ])('%s', (_name, value, reason) => {
+    const r = parseServiceRecord('/services/web/a', value);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toMatch(reason);
+      expect(r.reason).toMatch(shape);
+    }
   });
 });
 

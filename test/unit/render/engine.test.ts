@@ -91,10 +91,6 @@ describe('render', () => {
     });
   });
 
-  it('an unknown name without arguments renders empty (strict: false)', async () => {
-    const t = new TemplateEngine().compileTemplate('t.tmpl', '[{{nothing}}{{nothing.deeper}}]');
-    expect((await t.render({ view: new MapView(), prefix: '' })).text).toBe('[]');
-  });
 
   it('runtime errors from Handlebars name the file', async () => {
     const t = new TemplateEngine().compileTemplate('t.tmpl', '{{#each}}{{/each}}');
@@ -107,6 +103,55 @@ describe('render', () => {
     expect(err).toBeInstanceOf(TemplateError);
     expect((err as TemplateError).where).toBe('templates/nginx.tmpl:3:4');
     expect((err as TemplateError).message).toBe('templates/nginx.tmpl:3:4: getv: key /nginx/port does not exist');
+  });
+});
+
+describe('strict lookups', () => {
+  const view = new MapView({
+    '/services/web/a': '{"host":"127.0.0.1","port":8081,"meta":{"version":"1.4"}}',
+    '/services/web/b': '{"host":"127.0.0.1","port":8082}',
+    '/secret/1': 's3cret-value',
+  });
+  const renderErr = async (source: string): Promise<TemplateError> => {
+    const err = await new TemplateEngine().compileTemplate('t.tmpl', source).render({ view, prefix: '' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TemplateError);
+    return err as TemplateError;
+  };
+  const hint = (n: string): string => `unknown name "${n}" (a typo? a field that may be missing: {{#if ${n}}}…{{/if}} or {{default "…" ${n}}})`;
+
+  it('a misspelt helper fails the load at file:line:column: {{#each (servics)}}', () => {
+    expect(compileErr('x\n{{#each (servics)}}{{this}}{{/each}}', 't.tmpl').message).toBe(
+      't.tmpl:2:9: servics: no such helper (a typo, or a Go function sidekick does not provide?)',
+    );
+  });
+
+  it.each([
+    ['a misspelt field of an instance', 'upstream web {\n{{#each (service "web")}}\n  server {{hots}}:{{port}};\n{{/each}}\n}', 't.tmpl:3:12', 'hots'],
+    ['a name at the top', '{{nothing}}', 't.tmpl:1:3', 'nothing'],
+    ['a path below a missing name', 'x {{nothing.deeper}}', 't.tmpl:1:5', 'deeper'],
+    ['a missing meta key', '{{#each (service "web")}}{{meta.version}}{{/each}}', 't.tmpl:1:28', 'version'],
+    ['a record without a node', '{{#each (service "web")}}{{node}}{{/each}}', 't.tmpl:1:28', 'node'],
+    ['a section on a missing name', '{{#hots}}x{{/hots}}', 't.tmpl:1:4', 'hots'],
+  ])('%s fails the render at file:line:column (of the name)', async (_name, source, where, name) => {
+    const err = await renderErr(source);
+    expect(err.where).toBe(where);
+    expect(err.message).toBe(`${where}: ${hint(name)}`);
+  });
+
+  it('a name looked up on a string value is located too, and the value is not quoted', async () => {
+    const err = await renderErr('{{#each (getvs "/secret/*")}}\n  {{valu}}\n{{/each}}');
+    expect(err.message).toBe(`t.tmpl:2:5: ${hint('valu')}`);
+    expect(JSON.stringify(err)).not.toContain('s3cret');
+  });
+
+  it('an optional field renders through {{#if}}, default and or; helper arguments are not strict', async () => {
+    const source = [
+      '{{#each (service "web")}}',
+      '{{id}} {{#if meta.version}}v{{meta.version}}{{else}}-{{/if}} {{default "0" meta.version}} {{or node "none"}} {{default "x" meta.version}}',
+      '{{/each}}',
+    ].join('\n');
+    const t = new TemplateEngine().compileTemplate('t.tmpl', source);
+    expect((await t.render({ view, prefix: '' })).text).toBe('a v1.4 1.4 none 1.4\nb - 0 none x\n');
   });
 });
 

@@ -70,6 +70,21 @@ describe('service helpers', () => {
   });
 });
 
+describe('the services lookup counts the instances of every listed service (min_endpoints)', () => {
+  it.each([
+    ['two services', { '/services/web/a': '10.0.0.5:80', '/services/web/b': '10.0.0.6:80', '/services/db/x': '10.0.0.7:5432' }, 3],
+    ['invalid records and bad names do not count', { '/services/web/a': '10.0.0.5:80', '/services/web/bad': 'x', '/services/Web/a': '10.0.0.5:80' }, 1],
+    ['the last instance deleted', { '/services/web/bad': 'x', '/vhosts/web': 'example.com' }, 0],
+  ])('%s', async (_name, store, count) => {
+    const t = engine.compileTemplate('s.tmpl', '{{#each (services)}}upstream {{this}} {}{{/each}}{{services root="/other"}}');
+    const { lookups } = await t.render({ view: new MapView(store), prefix: '' });
+    expect(lookups).toEqual([
+      { helper: 'services', arg: '/services', count },
+      { helper: 'services', arg: '/other', count: 0 },
+    ]);
+  });
+});
+
 describe('fileExists is confined to the sandbox', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
