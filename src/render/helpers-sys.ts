@@ -1,17 +1,10 @@
 // confd's functions that look outside the store: getenv, datetime, fileExists (confined to a sandbox
 // folder) and the DNS lookups (served from the engine's cache; misses trigger a second pass).
-import { realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
+import { inside, realInside } from '../util/paths.js';
 import { isLookupName, requestKey, type DnsRequest } from './dns.js';
 import { arity, splitArgs, stateOf, str, type Helper, type HelperOptions } from './context.js';
-
-/** True when `child` is `dir` or below it (both absolute, same notation). */
-function inside(dir: string, child: string): boolean {
-  const rel = relative(dir, child);
-  // "..foo" is a name inside dir; only ".." itself or a "../" prefix climbs out.
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-}
 
 /**
  * confd's fileExists, confined: relative paths resolve against the sandbox, absolute ones must lie in it,
@@ -23,7 +16,7 @@ export function fileExistsIn(sandboxDir: string | undefined, path: string): bool
     const root = resolve(sandboxDir);
     const target = resolve(root, path);
     if (!inside(root, target)) return false;
-    return inside(realpathSync(root), realpathSync(target));
+    return realInside(root, target);
   } catch {
     return false; // missing file, missing sandbox, permission denied
   }
