@@ -17,7 +17,7 @@ export function lsCommand(): Command {
     const client = await createEtcdClient(etcdConnection(flags));
     try {
       const { services, problems } = await listServices(client, flags.prefix ?? SIDECAR_DEFAULTS.prefix);
-      for (const p of problems) process.stderr.write(`sidekick ls: skipping ${p.key}: ${p.reason}\n`);
+      for (const p of problems) process.stderr.write(`sidekick ls: skipping ${printable(p.key)}: ${printable(p.reason)}\n`);
       process.stdout.write(flags.json ? `${JSON.stringify(services, null, 2)}\n` : formatTable(services));
     } catch (err) {
       process.stderr.write(`sidekick ls: cannot read etcd: ${errorMessage(err)}\n`);
@@ -33,15 +33,31 @@ const HEADER = ['SERVICE', 'ID', 'ADDRESS', 'NODE', 'TAGS', 'TTL'];
 
 /** Aligned columns, one row per instance; TTL "-" for a key without a lease, "expired" for a dead one. */
 export function formatTable(services: ListedService[]): string {
-  const rows = services.map((s) => [
-    s.name,
-    s.id,
-    formatAddress(s.host, s.port),
-    s.node ?? '-',
-    s.tags.length > 0 ? s.tags.join(',') : '-',
-    s.ttlLeft === null ? '-' : s.ttlLeft < 0 ? 'expired' : `${s.ttlLeft}s`,
-  ]);
+  const rows = services.map((s) =>
+    [
+      s.name,
+      s.id,
+      formatAddress(s.host, s.port),
+      s.node ?? '-',
+      s.tags.length > 0 ? s.tags.join(',') : '-',
+      s.ttlLeft === null ? '-' : s.ttlLeft < 0 ? 'expired' : `${s.ttlLeft}s`,
+    ].map(printable),
+  );
   const all = [HEADER, ...rows];
   const widths = HEADER.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
   return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
+}
+
+// C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Text from etcd made safe for a terminal: control characters shown escaped (`\x1b`, `\n`), as the JSON logs do. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return SHORT[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
 }

@@ -1,5 +1,6 @@
 // One pino logger for the process; components take children so every line says where it came from.
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { maskUrlCredentials } from './errors.js';
 
 export type { Logger };
 
@@ -33,10 +34,21 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** Masks URL credentials in a line's message and in the string fields of its object (an etcd node in any text). */
+function maskLogArgs(this: Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+  const masked = args.map((arg: unknown) => {
+    if (typeof arg === 'string') return maskUrlCredentials(arg);
+    if (typeof arg !== 'object' || arg === null || arg instanceof Error) return arg;
+    return Object.fromEntries(Object.entries(arg).map(([k, v]) => [k, typeof v === 'string' ? maskUrlCredentials(v) : v]));
+  });
+  // pino's LogFn overloads cannot be spread into; the masked list has the same shape as the original.
+  (method as (...a: unknown[]) => void).apply(this, masked);
+}
+
 /** Builds the root logger: JSON lines on stderr, pretty on a TTY, secrets redacted. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.SIDEKICK_LOG_LEVEL ?? process.env.CONFD_LOG_LEVEL ?? 'info';
-  const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { logMethod: maskLogArgs } };
   if (opts.destination) return pino(options, opts.destination);
   const pretty = opts.pretty ?? process.stderr.isTTY === true;
   if (pretty) {
