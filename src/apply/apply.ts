@@ -132,8 +132,9 @@ async function reloadSwapped(swapped: Swapped[], outcomes: Map<string, ApplyOutc
     const names = group.map((g) => g.resource.name).join(', ');
     const timeout = Math.max(...group.map((g) => g.resource.commandTimeoutMs));
     try {
-      await action.run(names, timeout);
-      log.info({ resources: names, reload: action.describe }, 'reloaded');
+      const effect = await action.run(names, timeout);
+      if (effect === 'timeout') log.warn({ resources: names, reload: action.describe }, `reloaded, but no new worker generation took over within ${timeout} ms`);
+      else log.info({ resources: names, reload: action.describe, ...(effect === 'settled' && { settled: true }) }, 'reloaded');
       opts.onReload?.({ resources: group.map((g) => g.resource.name), ok: true });
       continue;
     } catch (err) {

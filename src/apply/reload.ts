@@ -4,32 +4,38 @@ import Docker from 'dockerode';
 import type { ResourceConfig } from '../config/types.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
+import { awaitReload, childrenOf, type SettleResult } from './settle.js';
 
 /** What reloading a resource means; resources with equal keys share one reload per batch. */
 export interface ReloadAction {
   /** Identity for de-duplication: three nginx resources with the same reload_cmd reload nginx once. */
   key: string;
   describe: string;
-  run(where: string, timeoutMs: number): Promise<void>;
+  /** Reloads; resolves with whether the reload was seen to take effect (see settle.ts). */
+  run(where: string, timeoutMs: number): Promise<SettleResult>;
 }
 
 /**
- * Runs of one reload action start at least this long after the previous one ended. nginx starts new workers on a
- * reload and tells the old ones to quit about 100 ms later; a second reload inside that window has left an old
- * worker running, serving the previous upstreams (seen in render-nginx.test.ts with reloads 32 ms apart). Changes
- * that arrive meanwhile are rendered into the next pass, so a burst still ends in one file and one reload.
+ * Runs of one reload action whose effect cannot be watched start at least this long after the previous one ended.
+ * nginx starts new workers on a reload and tells the old ones to quit about 100 ms later; a second reload inside
+ * that window has left an old worker running, serving the previous upstreams (seen in render-nginx.test.ts with
+ * reloads 32 ms apart). Changes that arrive meanwhile are rendered into the next pass, so a burst still ends in one
+ * file and one reload. A reload seen to settle (a signal through a pid file) needs no gap: it is over.
  */
 export const MIN_RELOAD_GAP_MS = 250;
 const lastReloadEnd = new Map<string, number>();
 
-/** Waits out MIN_RELOAD_GAP_MS since this action's last run, then runs it. */
-async function paced(key: string, run: () => Promise<void>): Promise<void> {
+/** Waits out MIN_RELOAD_GAP_MS since this action's last unsettled run, then runs it. */
+async function paced(key: string, run: () => Promise<SettleResult>): Promise<SettleResult> {
   const wait = (lastReloadEnd.get(key) ?? -Infinity) + MIN_RELOAD_GAP_MS - performance.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  let result: SettleResult = 'unknown';
   try {
-    await run();
+    result = await run();
+    return result;
   } finally {
-    lastReloadEnd.set(key, performance.now());
+    if (result === 'settled') lastReloadEnd.delete(key);
+    else lastReloadEnd.set(key, performance.now());
   }
 }
 
@@ -47,6 +53,7 @@ function unpacedActionOf(resource: ResourceConfig): ReloadAction | undefined {
       describe: cmd,
       run: async (where, timeoutMs) => {
         await runCommand(cmd, { timeoutMs, where, purpose: 'reload' });
+        return 'unknown';
       },
     };
   }
@@ -56,7 +63,7 @@ function unpacedActionOf(resource: ResourceConfig): ReloadAction | undefined {
     return {
       key: `pid:${pidFile}:${sig.signal}`,
       describe: `kill -${sig.signal} $(cat ${pidFile})`,
-      run: async (where) => signalPidFile(pidFile, sig.signal, where),
+      run: async (where, timeoutMs) => signalPidFile(pidFile, sig.signal, where, timeoutMs),
     };
   }
   if (sig?.container) {
@@ -64,13 +71,17 @@ function unpacedActionOf(resource: ResourceConfig): ReloadAction | undefined {
     return {
       key: `container:${container}:${sig.signal}`,
       describe: `docker kill -s ${sig.signal} ${container}`,
-      run: async (where, timeoutMs) => signalContainer(container, sig.signal, where, timeoutMs),
+      run: async (where, timeoutMs) => {
+        await signalContainer(container, sig.signal, where, timeoutMs);
+        return 'unknown';
+      },
     };
   }
   return undefined;
 }
 
-async function signalPidFile(pidFile: string, signal: NodeJS.Signals, where: string): Promise<void> {
+/** Signals the pid file's process; when it is a master with workers, waits until a new generation took over. */
+async function signalPidFile(pidFile: string, signal: NodeJS.Signals, where: string, timeoutMs: number): Promise<SettleResult> {
   let pid: number;
   try {
     pid = Number.parseInt((await readFile(pidFile, 'utf8')).trim(), 10);
@@ -78,11 +89,13 @@ async function signalPidFile(pidFile: string, signal: NodeJS.Signals, where: str
     throw new CommandError(`reload: cannot read pid file ${pidFile}: ${errorMessage(err)}`, { where, cause: err });
   }
   if (!Number.isInteger(pid) || pid <= 1) throw new CommandError(`reload: pid file ${pidFile} holds no valid pid`, { where });
+  const workers = await childrenOf(pid);
   try {
     process.kill(pid, signal);
   } catch (err) {
     throw new CommandError(`reload: kill -${signal} ${pid} (from ${pidFile}) failed: ${errorMessage(err)}`, { where, cause: err });
   }
+  return awaitReload(pid, workers, timeoutMs);
 }
 
 async function signalContainer(container: string, signal: NodeJS.Signals, where: string, timeoutMs: number): Promise<void> {

@@ -1,17 +1,27 @@
 // `sidekick announce`: the sidekick unit beside one service (replaces `while curl …; etcdctl set --ttl`).
 import { Command } from 'commander';
 import { announceSettings, type AnnounceFlags } from '../config/announce-config.js';
-import { addEtcdOptions, addListenOption, addRegistryOptions, addScheduleOptions, envOption, registrySettings } from '../config/sidecar-config.js';
+import {
+  addDrainOptions,
+  addEtcdOptions,
+  addListenOption,
+  addRegistryOptions,
+  addScheduleOptions,
+  drainSettings,
+  envOption,
+  registrySettings,
+  type DrainFlags,
+} from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { checkMetrics } from '../http/metrics.js';
 import type { CheckResult } from '../health/types.js';
-import { closeSidecar, openSidecar } from './sidecar.js';
+import { closeSidecar, drainRecords, openSidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';
 
 /** Declares `announce`. */
 export function announceCommand(): Command {
   const cmd = new Command('announce')
-    .description('Keep one service registered in etcd while its check passes; SIGTERM removes it at once')
+    .description('Keep one service registered in etcd while its check passes; SIGTERM drains it: removes it, waits until the load balancers stopped using it')
     .addOption(envOption('--name <name>', 'service name (key segment and upstream name), e.g. web'))
     .addOption(envOption('--address <host:port>', 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080'))
     .addOption(envOption('--id <id>', 'instance id (default: <node-name>:<name>:<port>)'))
@@ -19,10 +29,11 @@ export function announceCommand(): Command {
     .addOption(envOption('--tags <list>', 'comma-separated tags; repeatable', true))
     .addOption(envOption('--meta <key=value>', 'metadata; repeatable', true));
   addScheduleOptions(cmd, 'the service');
-  addListenOption(addRegistryOptions(addEtcdOptions(cmd)));
-  cmd.action(async (flags: AnnounceFlags) => {
+  addDrainOptions(addListenOption(addRegistryOptions(addEtcdOptions(cmd))));
+  cmd.action(async (flags: AnnounceFlags & DrainFlags) => {
     const settings = registrySettings(flags);
     const { record, health } = announceSettings(flags, settings);
+    const drain = drainSettings(flags);
     const sidecar = await openSidecar(flags, settings);
     // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
     const stopped = stopSignal(sidecar.log);
@@ -39,6 +50,7 @@ export function announceCommand(): Command {
     sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind }, 'announcing');
     await stopped;
     daemon.stop();
+    await drainRecords(sidecar, [record.id], drain);
     await closeSidecar(sidecar);
   });
   return cmd;

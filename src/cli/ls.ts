@@ -1,6 +1,7 @@
 // `sidekick ls`: the registered services as a table, or JSON for scripts.
 import { Command } from 'commander';
 import { addEtcdOptions, envOption, etcdConnection, SIDECAR_DEFAULTS, type SidecarFlags } from '../config/sidecar-config.js';
+import { listRenderers, type ListedRenderer } from '../drain/acks.js';
 import { formatAddress } from '../registry/record.js';
 import { listServices, type ListedService } from '../registry/list.js';
 import { createEtcdClient } from '../store/etcd-client.js';
@@ -12,10 +13,17 @@ export function lsCommand(): Command {
   addEtcdOptions(cmd);
   cmd
     .addOption(envOption('--prefix <path>', `key prefix of the records (default: ${SIDECAR_DEFAULTS.prefix})`))
-    .addOption(envOption('--json', 'print JSON (one array) for scripts'));
-  cmd.action(async (flags: SidecarFlags & { json?: boolean }) => {
+    .addOption(envOption('--json', 'print JSON (one array) for scripts'))
+    .addOption(envOption('--renderers', 'list the renderers instead: each resource, the etcd revision it has applied, and whether it is behind'));
+  cmd.action(async (flags: SidecarFlags & { json?: boolean; renderers?: boolean }) => {
     const client = await createEtcdClient(etcdConnection(flags));
     try {
+      if (flags.renderers) {
+        const { renderers, problems } = await listRenderers(client);
+        for (const p of problems) process.stderr.write(`sidekick ls: skipping ${printable(p.key)}: ${printable(p.reason)}\n`);
+        process.stdout.write(flags.json ? `${JSON.stringify(renderers, null, 2)}\n` : formatRenderers(renderers));
+        return;
+      }
       const { services, problems } = await listServices(client, flags.prefix ?? SIDECAR_DEFAULTS.prefix);
       for (const p of problems) process.stderr.write(`sidekick ls: skipping ${printable(p.key)}: ${printable(p.reason)}\n`);
       process.stdout.write(flags.json ? `${JSON.stringify(services, null, 2)}\n` : formatTable(services));
@@ -31,21 +39,30 @@ export function lsCommand(): Command {
 
 const HEADER = ['SERVICE', 'ID', 'ADDRESS', 'NODE', 'TAGS', 'TTL'];
 
+/** Aligned columns under `header`; the last column is not padded. Cells come from etcd: control characters are escaped. */
+function columns(header: string[], rows: string[][]): string {
+  const all = [header, ...rows.map((r) => r.map(printable))];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
+  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
+}
+
+/** One row per renderer resource: what it has applied, when, and "behind (rev N)" while a newer change is pending. */
+export function formatRenderers(renderers: ListedRenderer[]): string {
+  const rows = renderers.map((r) => [r.renderer, String(r.revision), r.behind > 0 ? `behind (${r.behind})` : 'current', r.at || '-', r.keys.join(',')]);
+  return columns(['RENDERER', 'REVISION', 'STATE', 'APPLIED', 'KEYS'], rows);
+}
+
 /** Aligned columns, one row per instance; TTL "-" for a key without a lease, "expired" for a dead one. */
 export function formatTable(services: ListedService[]): string {
-  const rows = services.map((s) =>
-    [
-      s.name,
-      s.id,
-      formatAddress(s.host, s.port),
-      s.node ?? '-',
-      s.tags.length > 0 ? s.tags.join(',') : '-',
-      s.ttlLeft === null ? '-' : s.ttlLeft < 0 ? 'expired' : `${s.ttlLeft}s`,
-    ].map(printable),
-  );
-  const all = [HEADER, ...rows];
-  const widths = HEADER.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
-  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
+  const rows = services.map((s) => [
+    s.name,
+    s.id,
+    formatAddress(s.host, s.port),
+    s.node ?? '-',
+    s.tags.length > 0 ? s.tags.join(',') : '-',
+    s.ttlLeft === null ? '-' : s.ttlLeft < 0 ? 'expired' : `${s.ttlLeft}s`,
+  ]);
+  return columns(HEADER, rows);
 }
 
 // C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.

@@ -1,9 +1,11 @@
 // `sidekick render`: confd's flags and conf.d, rendering from etcd, files or env.
 import { Command } from 'commander';
 import { isDone } from '../apply/status.js';
-import { addRenderOptions, listenAddress, loadRenderConfig } from '../config/render-config.js';
+import { addRenderOptions, listenAddress, loadRenderConfig, rendererName } from '../config/render-config.js';
 import type { RenderConfig } from '../config/types.js';
 import { RenderDaemon } from '../daemon/render-daemon.js';
+import { AckPublisher } from '../drain/publisher.js';
+import { createEtcdClient } from '../store/etcd-client.js';
 import { RenderStatus } from '../http/checks.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { errorMessage } from '../util/errors.js';
@@ -22,8 +24,9 @@ export function renderCommand(): Command {
     const log = createLogger({ level: config.logLevel });
     const listen = listenAddress(opts, process.env);
     if (listen !== undefined) parseListen(listen); // a bad address is a usage error, before anything runs
+    const node = rendererName(opts, process.env);
     if (config.onetime && listen !== undefined) log.warn('--listen is ignored with --onetime');
-    process.exitCode = config.onetime ? await runOnetime(config, log) : await runDaemon(config, log, opts, listen);
+    process.exitCode = config.onetime ? await runOnetime(config, log) : await runDaemon(config, log, opts, node, listen);
   });
   return cmd;
 }
@@ -44,11 +47,17 @@ export async function runOnetime(config: RenderConfig, log: Logger): Promise<num
 }
 
 /** Starts a daemon, retrying with backoff until the store can be read; resolves once it follows changes. */
-async function startDaemon(config: RenderConfig, log: Logger, stopped: () => boolean, status?: RenderStatus): Promise<RenderDaemon | undefined> {
+async function startDaemon(
+  config: RenderConfig,
+  log: Logger,
+  stopped: () => boolean,
+  status?: RenderStatus,
+  acks?: AckPublisher,
+): Promise<RenderDaemon | undefined> {
   status?.use(undefined, config);
   return retryForever(
     async () => {
-      const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir, ...(status && { observer: status }) });
+      const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir, ...(status && { observer: status }), ...(acks && { acks }) });
       try {
         await daemon.start();
       } catch (err) {
@@ -71,9 +80,30 @@ async function observe(listen: string | undefined, config: RenderConfig, log: Lo
   return obs && { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
 }
 
+/**
+ * The acknowledgement publisher of an etcd-backed renderer: its own client and lease, kept across SIGHUP reloads so
+ * the keys stay put while the configuration is read again.
+ */
+async function ackPublisher(config: RenderConfig, node: string, log: Logger): Promise<{ acks: AckPublisher; close: () => Promise<void> } | undefined> {
+  const { backend } = config;
+  if (backend.kind !== 'etcd' || config.noop) return undefined;
+  const { kind: _kind, ...connection } = backend;
+  const client = await createEtcdClient(connection);
+  const acks = new AckPublisher({ client, node, log });
+  return {
+    acks,
+    close: async () => {
+      await acks.close();
+      client.close();
+    },
+  };
+}
+
 /** Watch or interval mode until SIGTERM/SIGINT; SIGHUP reloads conf.d and the config file. */
-async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string, unknown>, listen?: string): Promise<number> {
+async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string, unknown>, node: string, listen?: string): Promise<number> {
   const observed = await observe(listen, config, log);
+  const published = await ackPublisher(config, node, log);
+  const acks = published?.acks;
   const status = observed?.status;
   let stopping = false;
   // stopSignal: a second SIGTERM while the daemon closes is logged, not fatal (process.once left it to Node's default).
@@ -81,7 +111,7 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
     stopping = true;
   });
   let daemon: RenderDaemon | undefined;
-  let work: Promise<void> = startDaemon(config, log, () => stopping, status).then((d) => {
+  let work: Promise<void> = startDaemon(config, log, () => stopping, status, acks).then((d) => {
     daemon = d;
   });
   const onHup = (): void => {
@@ -96,7 +126,7 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
       }
       log.info({ resources: next.resources.length }, 'SIGHUP: reloading configuration');
       await daemon?.close();
-      daemon = await startDaemon(next, log, () => stopping, status);
+      daemon = await startDaemon(next, log, () => stopping, status, acks);
     });
   };
   process.on('SIGHUP', onHup);
@@ -105,5 +135,6 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
   await observed?.obs.close();
   await work;
   await daemon?.close();
+  await published?.close();
   return 0;
 }

@@ -1,6 +1,8 @@
 // `sidekick render` configuration: confd's flags, CONFD_*/SIDEKICK_* env and a --config file, merged and validated.
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import { validateInstanceId } from '../registry/record.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { loadConfdDir, missingTemplate } from './confd.js';
@@ -20,6 +22,7 @@ export type RenderOptions = Omit<Settings, 'nodes' | 'files' | 'interval'> & {
   config?: string;
   configFile?: string;
   listen?: string;
+  nodeName?: string;
 };
 
 /** Defaults, confd's own except the confdir; help text and README quote them. */
@@ -31,7 +34,7 @@ export const RENDER_DEFAULTS = {
   logLevel: 'info',
 } as const;
 
-const VALUE_FLAGS = ['backend', 'node', 'confdir', 'config', 'config-file', 'interval', 'prefix', 'log-level', 'client-cert', 'client-key', 'client-ca-keys', 'username', 'password', 'file', 'listen'];
+const VALUE_FLAGS = ['backend', 'node', 'confdir', 'config', 'config-file', 'interval', 'prefix', 'log-level', 'client-cert', 'client-key', 'client-ca-keys', 'username', 'password', 'file', 'listen', 'node-name'];
 const BOOLEAN_FLAGS = ['onetime', 'watch', 'noop', 'sync-only', 'keep-stage-file'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -59,7 +62,8 @@ export function addRenderOptions(cmd: Command): Command {
     .option('--username <name>', 'etcd user name')
     .option('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)')
     .option('--file <path>', 'YAML/JSON key file for the file backend; repeatable', collect)
-    .option('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off; not with --onetime)');
+    .option('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off; not with --onetime)')
+    .option('--node-name <name>', "this renderer's name in its drain acknowledgements in etcd; unique per host (default: the host name)");
   // Hidden negations, so a flag can turn off what the config file or env turned on (and confd's -watch=false works).
   for (const flag of BOOLEAN_FLAGS) cmd.addOption(new Option(`--no-${flag}`).hideHelp());
   cmd.addHelpText(
@@ -106,6 +110,17 @@ export function normalizeConfdArgv(argv: readonly string[]): string[] {
  */
 export function listenAddress(opts: RenderOptions, env: NodeJS.ProcessEnv): string | undefined {
   return opts.listen || env.SIDEKICK_LISTEN || env.CONFD_LISTEN || undefined;
+}
+
+/**
+ * `--node-name`, else SIDEKICK_NODE_NAME, else the host name: the `<node>` of this renderer's acknowledgement keys
+ * (/sidekick/renderers/<node>/<resource>). Throws ConfigError naming the flag for a name etcd keys cannot carry.
+ */
+export function rendererName(opts: RenderOptions, env: NodeJS.ProcessEnv): string {
+  const name = opts.nodeName || env.SIDEKICK_NODE_NAME || hostname();
+  const valid = validateInstanceId(name, 'node name');
+  if (!valid.ok) throw new ConfigError(`--node-name: ${valid.reason}`);
+  return name;
 }
 
 /** Extra inputs for loadRenderConfig; tests pin them. */

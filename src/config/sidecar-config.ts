@@ -96,6 +96,42 @@ export function addListenOption(cmd: Command): Command {
   return cmd.addOption(envOption('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off)'));
 }
 
+/** The drain of the sidecars that remove records on stop (`announce`): see src/drain/. */
+export interface DrainSettings {
+  /** Longest wait for the renderers' acknowledgements, in ms (> 0). */
+  timeoutMs: number;
+  /** The wait when no renderer reads the record, in ms (0: none). */
+  delayMs: number;
+}
+
+/** The drain flags as commander returns them. */
+export interface DrainFlags {
+  drainTimeout?: string;
+  drainDelay?: string;
+}
+
+export const DRAIN_DEFAULTS = { timeout: '10s', delay: '0s' } as const;
+
+/** `--drain-timeout` and `--drain-delay`, shared by every command that drains. */
+export function addDrainOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      envOption(
+        '--drain-timeout <duration>',
+        `on SIGTERM/SIGINT, the longest wait after removing the record for every renderer reading it to acknowledge (default: ${DRAIN_DEFAULTS.timeout})`,
+      ),
+    )
+    .addOption(envOption('--drain-delay <duration>', `the wait instead when no renderer reads the record (default: ${DRAIN_DEFAULTS.delay})`));
+}
+
+/** Drain settings from the flags; a timeout of 0 or garbage is refused naming the flag. */
+export function drainSettings(flags: DrainFlags): DrainSettings {
+  const timeoutMs = durationFlag(flags.drainTimeout, DRAIN_DEFAULTS.timeout, '--drain-timeout', 1);
+  const delayMs = durationFlag(flags.drainDelay, DRAIN_DEFAULTS.delay, '--drain-delay', 0);
+  if (delayMs > timeoutMs) throw new ConfigError(`--drain-delay: must not exceed --drain-timeout (${delayMs} ms > ${timeoutMs} ms)`);
+  return { timeoutMs, delayMs };
+}
+
 /** The etcd connection the flags describe; throws ConfigError naming the flag. */
 export function etcdConnection(flags: SidecarFlags): EtcdConnectOptions {
   const raw = [...(flags.etcd ?? []), ...(flags.node ?? [])];
@@ -110,7 +146,7 @@ export function durationFlag(value: string | undefined, fallback: string, flag: 
   } catch (err) {
     throw new ConfigError(errorMessage(err));
   }
-  if (ms < minMs) throw new ConfigError(`${flag}: must be at least ${minMs} ms, got "${value}"`);
+  if (ms < minMs) throw new ConfigError(`${flag}: must be ${minMs === 1 ? 'longer than 0' : `at least ${minMs} ms`}, got "${value}"`);
   return ms;
 }
 

@@ -5,12 +5,14 @@ import type { RenderConfig, ResourceConfig } from '../config/types.js';
 import { applyBatch, type ApplyOutcome, type ReloadResult, type Rendered } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
 import { Quiescence } from '../apply/quiescence.js';
+import { isAckKey } from '../drain/acks.js';
+import type { AckPublisher } from '../drain/publisher.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
 import { createSource } from '../store/index.js';
 import type { Source, SourceState } from '../store/types.js';
 import { errorMessage, GuardError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
+import { prefixesOf, watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
 
 /** What one render pass did, for /metrics. */
 export interface BatchReport {
@@ -40,6 +42,8 @@ export interface RenderDaemonOptions {
   /** Where --noop diffs go. */
   writeDiff?: (patch: string) => void;
   observer?: RenderObserver;
+  /** Told, after each apply, the store revision each resource has applied (etcd; drain acknowledgements). */
+  acks?: AckPublisher;
 }
 
 /** Per-resource state: its compiled template, quiescence timer and last reported problem. */
@@ -92,8 +96,10 @@ export class RenderDaemon {
     // Listen before the source starts: a change landing between the first read and follow() (while the first
     // render runs) would otherwise update the mirror without anything rendering it again.
     if (this.opts.config.watch) {
-      this.source.on('change', (keys) => {
+      this.source.on('change', (changed) => {
         if (!this.firstPassQueued) return; // the first pass reads the mirror as it is then
+        // Acknowledgements (ours among them) never trigger a render: a renderer reading "/" would loop on its own.
+        const keys = changed.filter((k) => !isAckKey(k));
         const now = performance.now();
         for (const slot of resourcesAffectedBy(this.slots, keys, (s) => s.resource)) {
           slot.changedAt ??= now;
@@ -191,6 +197,8 @@ export class RenderDaemon {
     const results = new Map<string, ApplyOutcome>();
     const reloads: ReloadResult[] = [];
     const rendered: Rendered[] = [];
+    // The mirror may move on while this pass runs; what it renders holds every change up to here.
+    const revision = this.source.revision;
     try {
       for (const slot of batch) {
         const text = await this.renderSlot(slot);
@@ -211,8 +219,19 @@ export class RenderDaemon {
         this.outcomes.set(o.resource, o);
         results.set(o.resource, o);
       }
+      if (revision !== undefined && !config.noop) this.acknowledge(rendered, results, revision);
     } finally {
       this.reportBatch(batch, results, reloads, seen);
+    }
+  }
+
+  /** Publishes the revision each resource now serves: applied (reload included) or found unchanged. */
+  private acknowledge(rendered: Rendered[], results: Map<string, ApplyOutcome>, revision: number): void {
+    const { acks } = this.opts;
+    if (!acks) return;
+    for (const { resource } of rendered) {
+      const status = results.get(resource.name)?.status;
+      if (status === 'applied' || status === 'unchanged') acks.publish(resource.name, revision, prefixesOf(resource));
     }
   }
 

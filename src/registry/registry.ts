@@ -174,6 +174,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly written = new Map<string, string>();
   /** Keys whose desired value may differ from the written one. */
   private readonly dirty = new Set<string>();
+  /** Keys a deregister() waits on → the revision of the transaction that deleted them (0 until it lands). */
+  private readonly deletions = new Map<string, number>();
 
   private lease: Lease | undefined;
   private currentLeaseId: string | undefined;
@@ -281,6 +283,27 @@ export class Registry extends EventEmitter<RegistryEvents> {
       this.dirty.add(key);
     }
     this.changed();
+  }
+
+  /**
+   * Removes the instance (as remove()) and resolves once its keys are deleted in etcd, with those keys and the
+   * revision of the deletion: what a drain waits for renderers to reach. Revision 0 when nothing of it was written
+   * under the current lease (never registered, or the lease was lost meanwhile): there is no deletion to wait for.
+   * Waits through outages like flushed(); the caller bounds the wait.
+   */
+  async deregister(id: string): Promise<{ keys: string[]; revision: number }> {
+    const prev = this.desired.get(id);
+    if (!prev) return { keys: [], revision: 0 };
+    const keys = [...prev.entries.keys()];
+    const tracked = keys.filter((k) => this.written.has(k));
+    for (const key of tracked) this.deletions.set(key, 0);
+    try {
+      this.remove(id);
+      await this.flushed();
+      return { keys, revision: Math.max(0, ...tracked.map((k) => this.deletions.get(k) ?? 0)) };
+    } finally {
+      for (const key of tracked) this.deletions.delete(key);
+    }
   }
 
   has(id: string): boolean {
@@ -548,14 +571,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const worker = async (): Promise<void> => {
       while (failure === undefined && next < chunks.length && epoch === this.epoch && !this.closed) {
         const batch = chunks[next++] as Op[];
+        let revision: number;
         try {
-          await this.sendTxn(batch, leaseId);
+          revision = await this.sendTxn(batch, leaseId);
         } catch (err) {
           failure ??= err;
           return;
         }
         if (epoch !== this.epoch) return;
         for (const op of batch) {
+          if (op.value === undefined && this.deletions.has(op.key)) this.deletions.set(op.key, revision);
           if (op.value === undefined) this.written.delete(op.key);
           else this.written.set(op.key, op.value);
           if (this.desiredKV.get(op.key)?.value === this.written.get(op.key)) this.dirty.delete(op.key);
@@ -579,7 +604,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return 'ok';
   }
 
-  private async sendTxn(batch: Op[], leaseId: string): Promise<void> {
+  /** Sends one transaction; resolves with its revision. */
+  private async sendTxn(batch: Op[], leaseId: string): Promise<number> {
     const success: IRequestOp[] = batch.map((op) =>
       op.value === undefined
         ? { request_delete_range: { key: Buffer.from(op.key) } }
@@ -587,7 +613,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     );
     this.stats.txns++;
     this.stats.writes += batch.length;
-    await this.client.kv.txn({ compare: [], success, failure: [] }, perAttemptDeadline(this.requestTimeoutMs));
+    const res = await this.client.kv.txn({ compare: [], success, failure: [] }, perAttemptDeadline(this.requestTimeoutMs));
+    return Number(res.header.revision);
   }
 
   // ---- reconcile ----

@@ -64,6 +64,15 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
     return this._state;
   }
 
+  /**
+   * The newest etcd revision the mirror holds: every change under the watched prefixes up to it is applied. etcd
+   * sends the events of all the watches of one client stream in revision order once they are caught up, and
+   * renders only run while every watch is, so the highest revision any watch has applied bounds them all.
+   */
+  get revision(): number {
+    return Math.max(0, ...this.watches.map((w) => w.applied));
+  }
+
   /** The collapsed prefixes this source watches, one watch each ("" is the whole key space). */
   get watchedPrefixes(): string[] {
     return this.watches.map((w) => w.prefix);

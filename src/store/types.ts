@@ -40,6 +40,8 @@ export interface Source extends EventEmitter<SourceEvents> {
   /** Stable id, e.g. "etcd:http://127.0.0.1:2379" or "file:/etc/sidekick/data.yaml". */
   readonly id: string;
   readonly state: SourceState;
+  /** etcd only: the store revision the mirror is current to (for renderer acknowledgements). */
+  readonly revision?: number;
   /** The mirror this source writes into. */
   readonly view: KeyView;
   /** Starts feeding; resolves after the first full read is in the mirror, rejects if it cannot be made. */

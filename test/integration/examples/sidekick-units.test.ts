@@ -57,6 +57,9 @@ describe('examples/sidekick-units: the unit files', () => {
     const [exec] = unitValues(u, 'Service', 'ExecStart');
     expect(exec).toMatch(new RegExp(`^${SIDEKICK_PATH} announce `));
     expect(exec).toContain('--address ${SIDEKICK_IP}:%i');
+    // systemd must not SIGKILL a drain in progress: the stop timeout exceeds the drain timeout.
+    const drainS = Number(/--drain-timeout (\d+)s/.exec(exec ?? '')?.[1]);
+    expect(Number(/^(\d+)$/.exec(unitValues(u, 'Service', 'TimeoutStopSec')[0] ?? '')?.[1])).toBeGreaterThan(drainS);
   });
 
   it('web@ runs the container on host port %i, ignored by sidekick register, one per machine', async () => {

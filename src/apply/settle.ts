@@ -1,0 +1,68 @@
+// When has a reload taken effect? For a master/worker server signalled through its pid file (nginx, haproxy -W),
+// the reload is in place once the master has started a new worker and every worker of the previous generation has
+// stopped taking new connections: exited, or (nginx) retitled "… is shutting down". Read from /proc, Linux only;
+// anywhere else, or for a process without workers, nothing can be told and nothing is waited for.
+import { readdir, readFile } from 'node:fs/promises';
+
+/** How often the process tree is read while a reload settles. */
+const POLL_MS = 5;
+/** After the switch, how long old workers get to finish the requests they carry before the reload counts as done. */
+const FINISH_GRACE_MS = 1000;
+
+/** The pids whose parent is `pid` (via /proc/<pid>/task/<tid>/children, else a scan of /proc). */
+export async function childrenOf(pid: number): Promise<number[]> {
+  try {
+    const tasks = await readdir(`/proc/${pid}/task`);
+    const lists = await Promise.all(tasks.map((t) => readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '')));
+    return lists.flatMap((l) => l.split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/** The process title (argv joined by spaces), or undefined once it has exited. */
+async function titleOf(pid: number): Promise<string | undefined> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while `pid` exists and still takes new connections (not retitled as shutting down). */
+async function stillServing(pid: number, current: Set<number>): Promise<boolean> {
+  if (!current.has(pid)) return false;
+  const title = await titleOf(pid);
+  return title !== undefined && !title.includes('shutting down');
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** How a reload ended: `settled` (the new generation took over), `unknown` (nothing to watch), `timeout`. */
+export type SettleResult = 'settled' | 'unknown' | 'timeout';
+
+/**
+ * Waits until the workers in `before` (the master's children before the signal) have been replaced: a new child
+ * exists and none of the old ones still takes connections; then gives the old ones up to a second to finish
+ * their requests. `unknown` when there were no workers to watch.
+ */
+export async function awaitReload(master: number, before: readonly number[], timeoutMs: number): Promise<SettleResult> {
+  if (before.length === 0) return 'unknown';
+  const deadline = performance.now() + timeoutMs;
+  const old = new Set(before);
+  for (;;) {
+    const now = new Set(await childrenOf(master));
+    const fresh = [...now].some((p) => !old.has(p));
+    const serving = await Promise.all(before.map((p) => stillServing(p, now)));
+    if (fresh && !serving.includes(true)) break;
+    if (performance.now() > deadline) return 'timeout';
+    await sleep(POLL_MS);
+  }
+  const graceEnd = Math.min(deadline, performance.now() + FINISH_GRACE_MS);
+  while (performance.now() < graceEnd) {
+    const now = new Set(await childrenOf(master));
+    if (!before.some((p) => now.has(p))) break;
+    await sleep(POLL_MS * 4);
+  }
+  return 'settled';
+}

@@ -1,0 +1,151 @@
+// The renderer's side of acknowledged deregistration: after each apply, one lease-bound key per resource says
+// which etcd revision that resource has applied (see acks.ts). Best effort and never in the render path's way:
+// a failed write is retried with backoff, a lost lease is replaced and every acknowledgement written again.
+import type { Etcd3, Lease } from 'etcd3';
+import { perAttemptDeadline } from '../store/etcd-client.js';
+import { nextDelay } from '../util/backoff.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { ackKey, ackValue } from './acks.js';
+
+/** Options for {@link AckPublisher}. */
+export interface AckPublisherOptions {
+  client: Etcd3;
+  /** This renderer's name: the `<node>` key segment. */
+  node: string;
+  log: Logger;
+  /** Lease TTL in whole seconds: a dead renderer stops being waited for this long after it died. Default 10. */
+  ttlSec?: number;
+  /** Deadline of each write, in ms. Default 2000. */
+  requestTimeoutMs?: number;
+}
+
+interface Pending {
+  key: string;
+  revision: number;
+  keys: string[];
+}
+
+/** Publishes per-resource applied revisions on one lease; close() revokes it so the keys vanish at once. */
+export class AckPublisher {
+  private readonly log: Logger;
+  private readonly ttlSec: number;
+  private readonly timeoutMs: number;
+  /** resource → the newest acknowledgement wanted. */
+  private readonly wanted = new Map<string, Pending>();
+  /** resource → revision written under the current lease. */
+  private readonly written = new Map<string, number>();
+  private lease: Lease | undefined;
+  private flushing: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private failing = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly opts: AckPublisherOptions) {
+    this.log = opts.log.child({ component: 'acks' });
+    this.ttlSec = opts.ttlSec ?? 10;
+    this.timeoutMs = opts.requestTimeoutMs ?? 2000;
+  }
+
+  /** Records that `resource` (reading `keys`) has applied `revision`; written soon, never moved backwards. */
+  publish(resource: string, revision: number, keys: string[]): void {
+    if (this.closed) return;
+    const prev = this.wanted.get(resource);
+    if (prev && prev.revision >= revision) return;
+    this.wanted.set(resource, { key: ackKey(this.opts.node, resource), revision, keys });
+    this.kick();
+  }
+
+  /** Resolves once every acknowledgement published so far is written (or the publisher is closed). */
+  async flushed(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Revokes the lease: this renderer's acknowledgements vanish, so no sidecar waits for it any more. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    await this.flushing;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (!lease) return;
+    lease.removeAllListeners();
+    await lease.revoke(perAttemptDeadline(this.timeoutMs)).catch((err: unknown) => {
+      this.log.debug({ err: errorMessage(err) }, `cannot revoke the acknowledgement lease; keys expire within ${this.ttlSec} s`);
+    });
+  }
+
+  private kick(): void {
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    this.flushing = this.loop().finally(() => {
+      this.flushing = undefined;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let delay = 250;
+    do {
+      this.again = false;
+      try {
+        await this.writeAll();
+        delay = 250;
+        if (this.failing) this.log.info('acknowledgements written again');
+        this.failing = false;
+      } catch (err) {
+        if (!this.failing) this.log.warn({ err: errorMessage(err) }, 'cannot publish acknowledgements; retrying with backoff');
+        this.failing = true;
+        this.again = true;
+        await this.sleep(delay);
+        delay = nextDelay(delay, 2000);
+      }
+    } while (this.again && !this.closed);
+  }
+
+  private async writeAll(): Promise<void> {
+    const lease = await this.ensureLease();
+    for (const [resource, p] of this.wanted) {
+      if (this.closed) return;
+      if (this.written.get(resource) === p.revision) continue;
+      await lease.put(p.key).value(ackValue(p.revision, p.keys)).options(perAttemptDeadline(this.timeoutMs)).exec();
+      if (this.lease === lease) this.written.set(resource, p.revision);
+    }
+  }
+
+  private async ensureLease(): Promise<Lease> {
+    if (this.lease) return this.lease;
+    const lease = this.opts.client.lease(this.ttlSec, { autoKeepAlive: true });
+    lease.on('lost', (err) => {
+      if (this.lease !== lease) return;
+      this.lease = undefined;
+      this.written.clear();
+      this.log.warn({ err: errorMessage(err) }, 'acknowledgement lease lost; granting a new one');
+      if (!this.closed) this.kick();
+    });
+    try {
+      await lease.grant();
+    } catch (err) {
+      lease.removeAllListeners();
+      throw err;
+    }
+    this.lease = lease;
+    this.written.clear();
+    return lease;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,149 @@
+// The sidecar's side of acknowledged deregistration: after deleting a record at revision R, wait until every live
+// renderer that reads the record's keys has applied R (see acks.ts), bounded by a timeout; a renderer that dies is
+// dropped as its lease expires, one that starts meanwhile is waited for as soon as it publishes.
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { ACK_PREFIX, ackCovers, parseAck, type Ack } from './acks.js';
+
+/** What a drain waits for, and how long. */
+export interface DrainWaitOptions {
+  client: Etcd3;
+  /** The deleted record keys. */
+  keys: string[];
+  /** The revision of their deletion. */
+  revision: number;
+  /** Give up after this long, in ms. */
+  timeoutMs: number;
+  /** With no renderer reading the keys, wait this long instead (ms; 0: not at all). */
+  delayMs: number;
+  /** Aborted: stop waiting at once (a second SIGTERM). */
+  signal?: AbortSignal;
+  log: Logger;
+}
+
+/** How a drain ended. `acknowledged`: every renderer concerned applied the deletion. */
+export type DrainOutcome = 'acknowledged' | 'no-renderers' | 'timeout' | 'skipped';
+
+/** The result, for the one log line a drain writes. */
+export interface DrainResult {
+  outcome: DrainOutcome;
+  waitedMs: number;
+  /** Renderers (`<node>/<resource>`) that applied the deletion. */
+  acknowledged: string[];
+  /** Renderers that had not when the wait ended. */
+  pending: string[];
+}
+
+/** The renderers concerned and whether all of them are through. */
+function tally(acks: Map<string, Ack>, keys: readonly string[], revision: number): { acknowledged: string[]; pending: string[] } {
+  const acknowledged: string[] = [];
+  const pending: string[] = [];
+  for (const ack of acks.values()) {
+    if (!ackCovers(ack, keys)) continue;
+    (ack.revision >= revision ? acknowledged : pending).push(ack.renderer);
+  }
+  return { acknowledged: acknowledged.sort(), pending: pending.sort() };
+}
+
+/** Follows the acknowledgement keys: one full read, then a watch from the read's revision. */
+class AckView {
+  readonly acks = new Map<string, Ack>();
+  private readonly warned = new Set<string>();
+  private watcher: Watcher | undefined;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly log: Logger,
+    private readonly onChange: () => void,
+  ) {}
+
+  async open(): Promise<void> {
+    const res = await this.client.getAll().prefix(`${ACK_PREFIX}/`).exec();
+    for (const kv of res.kvs) this.put(kv);
+    const start = Number(res.header.revision) + 1;
+    this.watcher = await this.client.watch().prefix(`${ACK_PREFIX}/`).startRevision(String(start)).create();
+    this.watcher.on('put', (kv) => {
+      this.put(kv);
+      this.onChange();
+    });
+    this.watcher.on('delete', (kv) => {
+      this.acks.delete(kv.key.toString());
+      this.onChange();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+
+  private put(kv: IKeyValue): void {
+    const key = kv.key.toString();
+    const ack = parseAck(key, kv.value.toString());
+    if (typeof ack === 'string') {
+      this.acks.delete(key);
+      if (!this.warned.has(key)) this.log.warn({ storeKey: key, reason: ack }, 'ignoring a malformed renderer acknowledgement');
+      this.warned.add(key);
+      return;
+    }
+    this.acks.set(key, ack);
+  }
+}
+
+/** Sleeps `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Waits until every live renderer whose keys cover `keys` has applied `revision`. Never throws: an unreadable etcd
+ * is retried until the timeout, which then reports the renderers last known as pending.
+ */
+export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> {
+  const started = performance.now();
+  const elapsed = (): number => Math.round(performance.now() - started);
+  const deadline = AbortSignal.any([AbortSignal.timeout(Math.max(1, Math.ceil(opts.timeoutMs))), ...(opts.signal ? [opts.signal] : [])]);
+  let wake: () => void = () => undefined;
+  deadline.addEventListener('abort', () => wake(), { once: true });
+  const view = new AckView(opts.client, opts.log, () => wake());
+  const stopped = new Promise<never>((_, reject) => {
+    wake = () => reject(new Error('drain wait ended'));
+  });
+  stopped.catch(() => undefined);
+  try {
+    for (;;) {
+      try {
+        await Promise.race([view.open(), stopped]);
+        break;
+      } catch (err) {
+        opts.log.debug({ err: errorMessage(err) }, 'cannot read renderer acknowledgements; retrying');
+        await pause(250, deadline);
+        if (deadline.aborted) return { outcome: opts.signal?.aborted ? 'skipped' : 'timeout', waitedMs: elapsed(), acknowledged: [], pending: [] };
+      }
+    }
+    let seen = tally(view.acks, opts.keys, opts.revision);
+    if (seen.acknowledged.length + seen.pending.length === 0) {
+      if (opts.delayMs > 0) await pause(Math.min(opts.delayMs, opts.timeoutMs), opts.signal);
+      return { outcome: opts.signal?.aborted ? 'skipped' : 'no-renderers', waitedMs: elapsed(), ...seen };
+    }
+    while (seen.pending.length > 0 && !deadline.aborted) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      seen = tally(view.acks, opts.keys, opts.revision);
+    }
+    const outcome: DrainOutcome =
+      seen.pending.length > 0 ? (opts.signal?.aborted ? 'skipped' : 'timeout') : seen.acknowledged.length > 0 ? 'acknowledged' : 'no-renderers';
+    return { outcome, waitedMs: elapsed(), ...seen };
+  } finally {
+    await view.close();
+  }
+}
