@@ -1,8 +1,9 @@
 // Staging, comparison and the atomic swap of destination files.
 import { randomBytes } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { chmod, chown, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants, type BigIntStats } from 'node:fs';
+import { chmod, chown, lstat, open, readlink, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { ConfigError } from '../util/errors.js';
 
 /** What a destination holds now: bytes plus mode and owner, kept for comparison and rollback. */
 export interface FileState {
@@ -30,23 +31,66 @@ const swappedIn = new Map<string, { id: string; state: FileState }>();
 const identity = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}:${st.uid}:${st.gid}`;
 const fileState = (content: Buffer, st: BigIntStats): FileState => ({ content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) });
 
-/** Reads dest, or undefined when it does not exist yet. */
-export async function readCurrent(dest: string): Promise<FileState | undefined> {
+/** The largest destination read back for comparison and rollback: generated configs are far smaller. */
+export const MAX_DEST_BYTES = 64 * 1024 * 1024;
+/** How long reading the current destination may take (a regular file; a hung mount must not stall the others). */
+const READ_DEADLINE_MS = 10_000;
+/** Set-user-id, set-group-id and sticky: never handed from whatever sits at dest to a rendered file. */
+const SPECIAL_BITS = 0o7000;
+
+/** What sits at dest when it is not a regular file, in an operator's words. */
+function kindOf(st: BigIntStats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'a device';
+}
+
+/**
+ * Refuses anything but a regular file at dest. A link is neither followed (its target's owner and mode would
+ * pass to the rendered file) nor replaced (a sites-enabled link would silently become a copy): dest names the file.
+ */
+async function refuseUnlessRegular(dest: string, st: BigIntStats): Promise<void> {
+  const kind = kindOf(st);
+  if (!kind) return;
+  const target = st.isSymbolicLink() ? ` to ${await readlink(dest).catch(() => '?')}` : '';
+  throw new ConfigError(`is ${kind}${target}; sidekick only replaces regular files (set dest to the real file's path)`, { where: `dest ${dest}` });
+}
+
+/** Reads a regular file without following a link or blocking on a FIFO swapped in after the lstat, bounded in size and time. */
+async function readRegular(dest: string): Promise<FileState> {
+  const fh = await open(dest, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    const st = await stat(dest, { bigint: true });
-    const known = swappedIn.get(dest);
-    if (known?.id === identity(st)) return known.state;
-    return fileState(await readFile(dest), st);
+    const st = await fh.stat({ bigint: true });
+    await refuseUnlessRegular(dest, st);
+    if (st.size > MAX_DEST_BYTES) throw new ConfigError(`is ${st.size} bytes, more than the ${MAX_DEST_BYTES} sidekick reads back; not replaced`, { where: `dest ${dest}` });
+    return fileState(await fh.readFile({ signal: AbortSignal.timeout(READ_DEADLINE_MS) }), st);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads dest, or undefined when it does not exist yet; refuses a link, FIFO, device, directory or oversized file. */
+export async function readCurrent(dest: string): Promise<FileState | undefined> {
+  let st: BigIntStats;
+  try {
+    st = await lstat(dest, { bigint: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  await refuseUnlessRegular(dest, st);
+  const known = swappedIn.get(dest);
+  if (known?.id === identity(st)) return known.state;
+  return readRegular(dest);
 }
 
-/** The attributes to write: the resource's, else the existing file's, else 0644 and our own owner. */
+/** The attributes to write: the resource's, else the existing file's (without set-id or sticky bits), else 0644 and our own owner. */
 export function targetAttrs(current: FileState | undefined, wanted: { mode?: number; uid?: number; gid?: number }): FileAttrs {
   return {
-    mode: wanted.mode ?? current?.mode ?? 0o644,
+    mode: wanted.mode ?? (current ? current.mode & ~SPECIAL_BITS : 0o644),
     uid: wanted.uid ?? current?.uid,
     gid: wanted.gid ?? current?.gid,
   };
@@ -69,7 +113,9 @@ export function isUnchanged(current: FileState | undefined, content: Buffer, att
  */
 export async function stageFile(dest: string, content: Buffer, attrs: FileAttrs): Promise<string> {
   const staged = join(dirname(dest), `.${basename(dest)}.sidekick-${randomBytes(4).toString('hex')}`);
-  const fh = await open(staged, 'wx', 0o600);
+  const fh = await open(staged, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
+    throw err.code === 'ENOENT' ? await missingFolder(dest, err) : err;
+  });
   try {
     await fh.writeFile(content);
     await fh.sync();
@@ -89,6 +135,15 @@ export async function stageFile(dest: string, content: Buffer, attrs: FileAttrs)
   return staged;
 }
 
+/** The error for a staging file that cannot be created because dest's folder (or one above it) is missing. */
+async function missingFolder(dest: string, cause: Error): Promise<Error> {
+  let dir = dirname(dest);
+  if (await stat(dir).catch(() => undefined)) return cause;
+  // Name the topmost missing folder: that is the one to create (or the typo to fix).
+  while (dirname(dir) !== dir && (await stat(dirname(dir)).catch(() => undefined)) === undefined) dir = dirname(dir);
+  return new ConfigError(`folder ${dir} does not exist (create it, or correct dest)`, { where: `dest ${dest}`, cause });
+}
+
 /** Renames staged (holding `content`) over dest and fsyncs the folder so the swap survives a crash. */
 export async function swapIn(staged: string, dest: string, content: Buffer): Promise<void> {
   swappedIn.delete(dest);
@@ -99,7 +154,7 @@ export async function swapIn(staged: string, dest: string, content: Buffer): Pro
   } finally {
     await dir.close();
   }
-  const st = await stat(dest, { bigint: true });
+  const st = await lstat(dest, { bigint: true });
   // Remembered only when dest is plausibly still our file (a writer racing the rename would show in the size).
   if (st.size !== BigInt(content.length)) return;
   swappedIn.set(dest, { id: identity(st), state: fileState(content, st) });

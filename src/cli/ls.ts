@@ -20,12 +20,12 @@ export function lsCommand(): Command {
     try {
       if (flags.renderers) {
         const { renderers, problems } = await listRenderers(client);
-        for (const p of problems) process.stderr.write(`sidekick ls: skipping ${p.key}: ${p.reason}\n`);
+        for (const p of problems) process.stderr.write(`sidekick ls: skipping ${printable(p.key)}: ${printable(p.reason)}\n`);
         process.stdout.write(flags.json ? `${JSON.stringify(renderers, null, 2)}\n` : formatRenderers(renderers));
         return;
       }
       const { services, problems } = await listServices(client, flags.prefix ?? SIDECAR_DEFAULTS.prefix);
-      for (const p of problems) process.stderr.write(`sidekick ls: skipping ${p.key}: ${p.reason}\n`);
+      for (const p of problems) process.stderr.write(`sidekick ls: skipping ${printable(p.key)}: ${printable(p.reason)}\n`);
       process.stdout.write(flags.json ? `${JSON.stringify(services, null, 2)}\n` : formatTable(services));
     } catch (err) {
       process.stderr.write(`sidekick ls: cannot read etcd: ${errorMessage(err)}\n`);
@@ -39,9 +39,9 @@ export function lsCommand(): Command {
 
 const HEADER = ['SERVICE', 'ID', 'ADDRESS', 'NODE', 'TAGS', 'TTL'];
 
-/** Aligned columns under `header`; the last column is not padded. */
+/** Aligned columns under `header`; the last column is not padded. Cells come from etcd: control characters are escaped. */
 function columns(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
+  const all = [header, ...rows.map((r) => r.map(printable))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)));
   return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
 }
@@ -63,4 +63,18 @@ export function formatTable(services: ListedService[]): string {
     s.ttlLeft === null ? '-' : s.ttlLeft < 0 ? 'expired' : `${s.ttlLeft}s`,
   ]);
   return columns(HEADER, rows);
+}
+
+// C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Text from etcd made safe for a terminal: control characters shown escaped (`\x1b`, `\n`), as the JSON logs do. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return SHORT[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
 }

@@ -4,6 +4,7 @@
 // against 72 MB), while render's latency did not move (bench/render p50 10.9 and 11.0 ms against 13.8 ms). Test and
 // bench spawns read these flags from this line (test/support/cli.ts), so they run what the binary runs.
 import { buildProgram } from './program.js';
+import { errorMessage } from '../util/errors.js';
 
 const [node = 'node', script = 'sidekick', ...args] = process.argv;
 
@@ -19,6 +20,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`sidekick: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`sidekick: ${errorMessage(err)}\n`);
   process.exitCode = 2;
 });

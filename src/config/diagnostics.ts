@@ -46,7 +46,7 @@ export function issuesFromZod(error: z.ZodError, input: unknown, known: readonly
               ? [...new Set(issue.errors.flat().flatMap((e) => (e.code === 'invalid_type' ? [e.expected === 'array' ? 'a list' : e.expected] : [])))].join(' or ') || 'another value'
               : 'another value';
         const shown = /password/i.test(field) ? 'something else' : describe(value);
-        const bound = issue.code === 'too_small' ? 'a number ≥ 0' : expected;
+        const bound = issue.code === 'too_small' ? 'a number ≥ 0' : issue.code === 'too_big' ? `a number ≤ ${issue.maximum}` : expected;
         out.push({ path: issue.path, message: `${field}: expected ${bound}, got ${shown}` });
       }
     }
@@ -125,14 +125,18 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function closest(key: string, known: readonly string[]): string | undefined {
+/** The known field a mistyped one most likely meant: same words in another spelling, a near typo, or a longer form. */
+export function closest(key: string, known: readonly string[]): string | undefined {
+  // checkCmd, check-cmd, CHECK_CMD and check_command all mean check_cmd.
+  const norm = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replace(/-/g, '_').replace(/command/g, 'cmd');
   let best: string | undefined;
   let bestDist = 3;
   for (const k of known) {
-    const d = editDistance(key.toLowerCase().replace(/-/g, '_'), k);
+    const d = editDistance(norm, k);
     if (d < bestDist) [best, bestDist] = [k, d];
   }
-  return best;
+  // "destination" → "dest": a known field the key starts with.
+  return best ?? known.find((k) => k.length >= 3 && norm.startsWith(k));
 }
 
 function editDistance(a: string, b: string): number {

@@ -6,8 +6,12 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { describe, isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, type Issue, type Locator } from './diagnostics.js';
+import { inside, realInside } from '../util/paths.js';
+import { closest, describe, isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, type Issue, type Locator } from './diagnostics.js';
 import type { ReloadSignal, ResourceConfig, WaitConfig } from './types.js';
+
+/** The largest uid or gid: 2^32 − 1 is chown's "leave unchanged". */
+export const MAX_ID = 2 ** 32 - 2;
 
 /** confd has no timeout, so one hung reload blocks it forever; ours defaults to 30 s. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
@@ -39,8 +43,8 @@ const resourceSchema = z.strictObject({
   mode: z.unknown().optional(),
   owner: z.unknown().optional(),
   group: z.unknown().optional(),
-  uid: z.number().int().nonnegative().optional(),
-  gid: z.number().int().nonnegative().optional(),
+  uid: z.number().int().nonnegative().max(MAX_ID).optional(),
+  gid: z.number().int().nonnegative().max(MAX_ID).optional(),
   check_cmd: optString,
   reload_cmd: optString,
   reload_signal: optString,
@@ -79,12 +83,20 @@ export function parseTomlResource(path: string, text: string, ctx: ResourceConte
   const locator = tomlLocator(text, 'template');
   const issues: Issue[] = Object.keys(doc)
     .filter((k) => k !== 'template')
-    .map((k) => ({ path: [k], message: `unknown table "${k}": a template resource file holds one [template] table` }));
+    .map((k) => ({ path: [k], message: outsideTemplate(k, doc[k]) }));
   if (doc.template === undefined) issues.push({ path: [], message: 'missing [template] table' });
   else if (!isPlainObject(doc.template)) issues.push({ path: ['template'], message: 'template: expected a [template] table' });
   if (issues.length > 0) throw issuesError(origin, tomlLocator(text), issues);
   const name = relative(join(ctx.confdir, 'conf.d'), path);
   return parseResourceObject(doc.template, origin, locator, { ...ctx, name: name.startsWith('..') ? path : name, file: path });
+}
+
+/** The message for a top-level key of a conf.d file: most often a resource field written above [template]. */
+function outsideTemplate(key: string, value: unknown): string {
+  if (isPlainObject(value)) return `unknown table "${key}": a template resource file holds one [template] table${closest(key, ['template']) ? ' (did you mean [template]?)' : ''}`;
+  const field = RESOURCE_FIELDS.includes(key) ? key : closest(key, RESOURCE_FIELDS);
+  if (field === key) return `"${key}" is outside the [template] table: move it below the [template] line`;
+  return `unknown field "${key}" outside the [template] table${field ? ` (did you mean "${field}", below the [template] line?)` : ''}`;
 }
 
 /** Validates one resource object (a TOML [template] table or a YAML `resources:` item) and resolves it. */
@@ -105,6 +117,11 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
     }
   };
   if (!posix.isAbsolute(r.dest)) issues.push({ path: ['dest'], message: `dest: must be an absolute path, got "${r.dest}"` });
+  for (const field of ['check_cmd', 'reload_cmd'] as const) {
+    if (r[field]?.trim() === '') issues.push({ path: [field], message: `${field}: must not be empty (remove the line to go without one)` });
+  }
+  const templates = join(ctx.confdir, 'templates');
+  const src = attempt('src', () => resolveSrc(templates, r.src));
   const mode = r.mode === undefined ? undefined : attempt('mode', () => parseMode(r.mode, locator?.literal?.(['mode'])));
   const lookup = ctx.lookupId ?? lookupSystemId;
   const uid = attempt('owner', () => ownerId('owner', r.owner, r.uid, (n) => lookup('user', n)));
@@ -113,11 +130,10 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   const wait = r.wait === undefined ? undefined : attempt('wait', () => parseWait(r.wait));
   const timeout = r.command_timeout === undefined ? DEFAULT_COMMAND_TIMEOUT_MS : attempt('command_timeout', () => parsePositiveDuration(r.command_timeout, 'command_timeout'));
   if (issues.length > 0) throw issuesError(origin, locator, issues, ctx.label);
-  const templates = join(ctx.confdir, 'templates');
   const resource: ResourceConfig = {
     name: r.name ?? ctx.name ?? origin,
     origin: ctx.file ?? origin,
-    src: isAbsolute(r.src) ? r.src : resolve(templates, r.src),
+    src: src as string,
     dest: posix.normalize(r.dest),
     keys: r.keys.map((k) => joinPrefix(k)),
     prefix: joinPrefix(ctx.globalPrefix, r.prefix),
@@ -148,7 +164,26 @@ export function parseMode(value: unknown, literal?: string): number {
   } else return bad();
   const m = /^(?:0o?)?([0-7]{3,4})$/i.exec(text);
   if (!m) return bad();
-  return parseInt(m[1] as string, 8);
+  const mode = parseInt(m[1] as string, 8);
+  // A config file has no use for them, and a set-id bit on a file others can write is a way in.
+  if (mode & 0o7000) throw new Error(`mode: set-user-id, set-group-id and sticky bits are refused for a rendered file, got ${describe(value)} (e.g. "0${(mode & 0o777).toString(8)}")`);
+  return mode;
+}
+
+/**
+ * Resolves `src` in the templates folder, as confd joins it there: relative, or absolute inside it. One that
+ * climbs out, directly or through a symlink, is refused (a missing file is reported by the loader).
+ */
+export function resolveSrc(templates: string, src: string): string {
+  const path = resolve(templates, src);
+  let ok = inside(templates, path);
+  try {
+    ok &&= realInside(templates, path);
+  } catch {
+    // not there (yet): nothing to follow
+  }
+  if (!ok) throw new Error(`src: must name a file inside ${templates}, got "${src}"`);
+  return path;
 }
 
 /** Reads `wait`: "2s:10s", "2s" (max = 4 × min), a number of seconds, or { min, max }. */
@@ -193,12 +228,17 @@ function parseReloadSignal(signal?: string, pidFile?: string, container?: string
 // confd documents `owner`/`group` (names) but ignores them; we honour them, numeric ids included. uid/gid win if both given.
 function ownerId(field: 'owner' | 'group', value: unknown, id: number | undefined, lookup: (name: string) => number | undefined): number | undefined {
   if (value === undefined || id !== undefined) return id;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return checkId(field, value);
   if (typeof value !== 'string' || value.trim() === '') throw new Error(`${field}: expected a ${field === 'owner' ? 'user' : 'group'} name, got ${describe(value)}`);
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  if (/^\d+$/.test(value.trim())) return checkId(field, Number(value.trim()));
   const found = lookup(value.trim());
   if (found === undefined) throw new Error(`${field}: no ${field === 'owner' ? 'user' : 'group'} "${value}" on this host (set ${field === 'owner' ? 'uid' : 'gid'}, or remove it)`);
   return found;
+}
+
+function checkId(field: 'owner' | 'group', id: number): number {
+  if (id > MAX_ID) throw new Error(`${field}: ${id} is not a valid ${field === 'owner' ? 'uid' : 'gid'} (at most ${MAX_ID})`);
+  return id;
 }
 
 function lookupSystemId(kind: 'user' | 'group', name: string): number | undefined {

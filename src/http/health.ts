@@ -1,5 +1,6 @@
 // /healthz: named checks that each daemon contributes (store, docker, etcd lease, last apply), folded into one answer.
 // Check functions run at request time against live state; their text is redacted before it leaves the process.
+import { errorMessage, maskUrlCredentials } from '../util/errors.js';
 
 /** One component's verdict. */
 export interface CheckStatus {
@@ -27,7 +28,7 @@ export const MAX_DETAIL = 500;
  * given secret value (the etcd password), wherever it appears; then cuts it to {@link MAX_DETAIL} characters.
  */
 export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(/\/\/[^/@\s]*@/g, '//***@');
+  let out = maskUrlCredentials(text);
   for (const secret of secrets) if (secret) out = out.split(secret).join('***');
   return out.length > MAX_DETAIL ? `${out.slice(0, MAX_DETAIL - 1)}…` : out;
 }
@@ -66,7 +67,7 @@ export class Health {
       try {
         status = check();
       } catch (err) {
-        status = { ok: false, detail: `check failed: ${err instanceof Error ? err.message : String(err)}` };
+        status = { ok: false, detail: `check failed: ${errorMessage(err)}` };
       }
       checks[name] = this.clean(status);
       ok &&= status.ok;

@@ -5,7 +5,7 @@
 //   {{#each (getvs "/app/*")}}server {{.}};{{/each}}}
 // does not parse. Write `{{/each}} }` or put the closing brace on its own line; the compile error
 // says so. Likewise `{{{` opens a triple-stash: write `{ {{…}}`.
-import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
@@ -15,6 +15,7 @@ import { DATA_KEY, newRenderState, type CachedRecord, type Lookup, type RenderSt
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 import { locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
+import { checkTemplateLimits, readTemplateSource } from './limits.js';
 
 /** What one render reads: the key space, the resource's prefix, and where its warnings go. */
 export interface RenderContext {
@@ -42,6 +43,8 @@ export interface TemplateEngineOptions {
   sandboxDir?: string;
   /** DNS cache tuning and, for tests, a fake resolver. */
   dns?: DnsCacheOptions;
+  /** The only folder template files are read from (symlinks followed); default `<sandboxDir>/templates`, the confdir's. */
+  templatesDir?: string;
 }
 
 /** A pass that finds new DNS names triggers another; chained lookups get at most this many passes. */
@@ -119,6 +122,12 @@ function renderError(path: string, err: unknown): TemplateError {
   return new TemplateError(strictMessage(errorMessage(err).replace(/ - \d+:\d+$/, '')), { where, cause: err });
 }
 
+/** Parses and compiles a template from compile() now (it is lazy), once: precompiling first would do all of it twice. */
+function compileNow(template: HandlebarsTemplateDelegate): void {
+  // Handlebars' lazy wrapper compiles on its first _setup (runtime API, not in its typings); the setup itself is discarded.
+  (template as unknown as { _setup(options: object): unknown })._setup({});
+}
+
 /** Compiles and renders templates; one engine per process shares the DNS cache and warning memory. */
 export class TemplateEngine {
   private readonly hb = Handlebars.create();
@@ -128,9 +137,11 @@ export class TemplateEngine {
   private readonly dns: DnsCache;
   private readonly records = new Map<string, CachedRecord>();
   private readonly serviceDirs: RenderState['serviceDirs'] = new Map();
+  private readonly templatesDir: string | undefined;
 
   constructor(opts: TemplateEngineOptions = {}) {
     this.log = (opts.log ?? silentLogger).child({ component: 'render' });
+    this.templatesDir = opts.templatesDir ?? (opts.sandboxDir === undefined ? undefined : join(opts.sandboxDir, 'templates'));
     this.dns = new DnsCache(opts.dns);
     registerHelpers(this.hb, { sandboxDir: opts.sandboxDir });
     locateStrictLookups(this.hb);
@@ -139,12 +150,13 @@ export class TemplateEngine {
 
   /** Parses and compiles now, so a syntax error surfaces at load time with `path:line:column`. */
   compileTemplate(path: string, source: string): CompiledTemplate {
+    checkTemplateLimits(path, source);
+    const template = this.hb.compile(source, this.compileOptions);
     try {
-      this.hb.precompile(source, this.compileOptions); // parse + compile eagerly; compile() alone is lazy
+      compileNow(template);
     } catch (err) {
       throw compileError(this.hb, path, source, err);
     }
-    const template = this.hb.compile(source, this.compileOptions);
     const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx);
     return { path, render };
   }
@@ -153,8 +165,9 @@ export class TemplateEngine {
   async loadTemplateFile(path: string): Promise<CompiledTemplate> {
     let source: string;
     try {
-      source = await readFile(path, 'utf8');
+      source = await readTemplateSource(path, this.templatesDir);
     } catch (err) {
+      if (err instanceof TemplateError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'template file not found' : `cannot read template file: ${errorMessage(err)}`;
       throw new TemplateError(why, { where: path, cause: err });

@@ -95,6 +95,17 @@ function folderInstances(state: RenderState, dir: string): ServiceInstance[] {
   return instances;
 }
 
+/** Marks a cached entry as a refused folder name (a record value of a lone NUL would be refused as well). */
+const FOLDER = '\0';
+
+/** A service folder whose name is not a valid service name: warned once, as a refused record is; never listed. */
+function refuseFolder(state: RenderState, dir: string, reason: string): false {
+  if (state.records.get(dir)?.value === FOLDER) return false;
+  state.records.set(dir, { value: FOLDER, reason });
+  state.log.warn({ storeKey: dir, reason, template: state.file }, 'ignoring service folder with an invalid name');
+  return false;
+}
+
 /** The service helpers. */
 export const serviceHelpers: Record<string, Helper> = {
   services(...args: unknown[]) {
@@ -106,7 +117,9 @@ export const serviceHelpers: Record<string, Helper> = {
     // Folder by folder: unchanged folders answer from the memo without being listed again.
     let endpoints = 0;
     const names = childrenOf(state.view, root).filter((name) => {
-      const count = validateServiceName(name).ok ? memoInstances(state, `${base}/${name}`).length : 0;
+      const valid = validateServiceName(name);
+      if (!valid.ok) return refuseFolder(state, `${base}/${name}`, valid.reason);
+      const count = memoInstances(state, `${base}/${name}`).length;
       endpoints += count;
       return count > 0;
     });

@@ -1,16 +1,23 @@
 // confd's functions that look outside the store: getenv, datetime, fileExists (confined to a sandbox
 // folder) and the DNS lookups (served from the engine's cache; misses trigger a second pass).
-import { realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
+import { inside, realInside } from '../util/paths.js';
 import { isLookupName, requestKey, type DnsRequest } from './dns.js';
-import { arity, splitArgs, stateOf, str, type Helper, type HelperOptions } from './context.js';
+import { arity, helperError, splitArgs, stateOf, str, type Helper, type HelperOptions } from './context.js';
 
-/** True when `child` is `dir` or below it (both absolute, same notation). */
-function inside(dir: string, child: string): boolean {
-  const rel = relative(dir, child);
-  // "..foo" is a name inside dir; only ".." itself or a "../" prefix climbs out.
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+/** sidekick's own credentials: a template author can read them into a world-readable file unless the operator allows it. */
+export const CREDENTIAL_VARS: readonly string[] = ['SIDEKICK_PASSWORD', 'CONFD_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID'];
+/** Lists the credential variables templates may read after all (comma-separated). */
+export const GETENV_ALLOW_VAR = 'SIDEKICK_GETENV_ALLOW';
+
+/** getenv's value for `name`; a credential variable not listed in SIDEKICK_GETENV_ALLOW is refused, naming both. */
+function readEnv(options: HelperOptions, name: string): string | undefined {
+  const allowed = (process.env[GETENV_ALLOW_VAR] ?? '').split(',').map((v) => v.trim());
+  if (CREDENTIAL_VARS.includes(name) && !allowed.includes(name)) {
+    throw helperError(options, `"${name}" holds sidekick's own credentials and is not given to templates (list it in ${GETENV_ALLOW_VAR} to allow it)`);
+  }
+  return process.env[name];
 }
 
 /**
@@ -23,7 +30,7 @@ export function fileExistsIn(sandboxDir: string | undefined, path: string): bool
     const root = resolve(sandboxDir);
     const target = resolve(root, path);
     if (!inside(root, target)) return false;
-    return inside(realpathSync(root), realpathSync(target));
+    return realInside(root, target);
   } catch {
     return false; // missing file, missing sandbox, permission denied
   }
@@ -54,7 +61,7 @@ export function sysHelpers(sandboxDir: string | undefined): Record<string, Helpe
     getenv(...args: unknown[]) {
       const { params, options } = splitArgs(args);
       arity(options, params, 1, 2);
-      const value = process.env[str(options, params[0], 'variable name')];
+      const value = readEnv(options, str(options, params[0], 'variable name'));
       if (value === undefined || value === '') return params.length === 2 ? str(options, params[1], 'default') : '';
       return value;
     },

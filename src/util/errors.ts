@@ -4,11 +4,39 @@ import type { Logger } from './log.js';
 /** Marks errors worth retrying (a store that is down, a daemon restarting). */
 export const Recoverable = Symbol('sidekick.recoverable');
 
+/**
+ * Masks a user and password written in a URL (`http://u:pw@host` → `http://***@host`), also where gRPC shows the
+ * authority without its scheme (`dns:u:pw@host:2379`). Applied to every error text, so none can carry them.
+ */
+export function maskUrlCredentials(text: string): string {
+  return text.replace(/(\/\/)[^\s/@]+@/g, '$1***@').replace(/(^|[\s:"'(=])[^\s/@:"'()=]+:[^\s/@"'()]*@(?=[\w[])/g, '$1***@');
+}
+
+/** gRPC's status prefix: "14 UNAVAILABLE: ", "4 DEADLINE_EXCEEDED: ". */
+const GRPC_STATUS = /\b\d{1,2} ([A-Z][A-Z_]{3,}): /;
+
+/**
+ * etcd's gRPC errors as one readable line: the status code in words, no "Resolution note", no timestamps, no
+ * nested "Error: " prefixes ("14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED
+ * 127.0.0.1:2379. Resolution note: " → "unavailable: no connection established (connect ECONNREFUSED 127.0.0.1:2379)").
+ */
+export function tidyGrpcText(text: string): string {
+  if (!GRPC_STATUS.test(text)) return text;
+  return text
+    .replace(/\.?\s*Resolution note:[\s\S]*$/, '')
+    .replace(/,\s*(?:LB pick|waiting for|metadata filters|remote_addr)[^,]*/g, '')
+    .replace(/ \(\d{4}-\d\d-\d\dT[^)]*\)/g, '')
+    .replace(new RegExp(GRPC_STATUS.source, 'g'), (_, code: string) => `${code.toLowerCase().replace(/_/g, ' ')}: `)
+    .replace(/No connection established\. Last error: (?:null|undefined)\.?/, 'no connection established')
+    .replace(/No connection established\. Last error: (?:Error: )?(.*?)\.?$/m, 'no connection established ($1)')
+    .trim();
+}
+
 /** Base class: `where` names the origin (file:line, key, container, resource). */
 export class SidekickError extends Error {
   readonly where: string | undefined;
   constructor(message: string, options: { cause?: unknown; where?: string } = {}) {
-    super(options.where ? `${options.where}: ${message}` : message, { cause: options.cause });
+    super(maskUrlCredentials(options.where ? `${options.where}: ${message}` : message), { cause: options.cause });
     this.name = new.target.name;
     this.where = options.where;
   }
@@ -51,9 +79,9 @@ export function isRecoverable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { [Recoverable]?: boolean })[Recoverable] === true;
 }
 
-/** A message for any thrown value. */
+/** A message for any thrown value: one line, URL credentials masked, gRPC's noise removed. */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return tidyGrpcText(maskUrlCredentials(err instanceof Error ? err.message : String(err)));
 }
 
 /** etcd's answers when it knows who we are, or that we may not do this: retrying alone will not fix them. */

@@ -1,7 +1,7 @@
 // One pino logger for the process; components take children so every line says where it came from.
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { ConfigError } from './errors.js';
+import { ConfigError, maskUrlCredentials } from './errors.js';
 
 export type { Logger };
 
@@ -45,6 +45,17 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** Masks URL credentials in a line's message and in the string fields of its object (an etcd node in any text). */
+function maskLogArgs(this: Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+  const masked = args.map((arg: unknown) => {
+    if (typeof arg === 'string') return maskUrlCredentials(arg);
+    if (typeof arg !== 'object' || arg === null || arg instanceof Error) return arg;
+    return Object.fromEntries(Object.entries(arg).map(([k, v]) => [k, typeof v === 'string' ? maskUrlCredentials(v) : v]));
+  });
+  // pino's LogFn overloads cannot be spread into; the masked list has the same shape as the original.
+  (method as (...a: unknown[]) => void).apply(this, masked);
+}
+
 /** Checks a --log-format value; `where` names the flag or variable in the error. */
 export function parseLogFormat(value: string | undefined, where = '--log-format'): LogFormat | undefined {
   if (value === undefined) return undefined;
@@ -62,7 +73,7 @@ export function loggerOptions(flags: { logLevel?: string; logFormat?: string }):
 /** Builds the root logger on stderr (or `destination`): JSON lines or text (see {@link LogFormat}), secrets redacted. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.SIDEKICK_LOG_LEVEL ?? process.env.CONFD_LOG_LEVEL ?? 'info';
-  const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { logMethod: maskLogArgs } };
   if (opts.format === 'text') return pino(options, textStream(opts.destination));
   if (opts.destination) return pino(options, opts.destination);
   if (opts.format === undefined && process.stderr.isTTY === true) {

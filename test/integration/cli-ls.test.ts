@@ -204,10 +204,35 @@ describe('sidekick ls (binary)', () => {
     const started = Date.now();
     const run = await ls(['--etcd', `http://127.0.0.1:${port}`]);
     expect(run.exitCode).toBe(1);
-    expect(String(run.stderr)).toMatch(/^sidekick ls: cannot read etcd: .*(ECONNREFUSED|UNAVAILABLE)/);
+    expect(String(run.stderr)).toMatch(/^sidekick ls: cannot read etcd: unavailable: no connection established \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
     expect(String(run.stdout)).toBe('');
     // Bounded by the request deadline, not a hang (loose bound).
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a key cannot forge lines on the terminal: control characters are shown escaped', async () => {
+    announce(['--name', 'web', '--address', '127.0.0.1:8080', '--ttl', '10s']);
+    await present('/services/web/n1:web:8080');
+    const forged = '/services/web/x\n\u001b[32mweb  n1:web:9999  10.0.0.66:80\u001b[0m';
+    await etcd.put(forged, '127.0.0.1:1');
+    const run = await ls(['--etcd', etcd.endpoint]);
+    expect(run.exitCode).toBe(0);
+    expect(String(run.stdout)).not.toContain('\u001b');
+    expect(cells(String(run.stdout))).toHaveLength(2);
+    const stderr = String(run.stderr);
+    expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(stderr).toContain('sidekick ls: skipping /services/web/x\\n\\x1b[32mweb');
+    expect(stderr).not.toContain('\u001b');
+  });
+
+  it('credentials in --etcd never appear in its error, which is one readable line', async () => {
+    const port = await freePort();
+    const run = await ls(['--etcd', `http://sidekick:pw-Qm4-secret@127.0.0.1:${port}`]);
+    expect(run.exitCode).toBe(1);
+    const stderr = String(run.stderr);
+    expect(stderr).not.toContain('pw-Qm4-secret');
+    expect(stderr).not.toMatch(/Resolution note|\d{4}-\d\d-\d\dT/);
+    expect(stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^sidekick ls: cannot read etcd: unavailable: no connection established/)]);
   });
 
   it('a malformed --etcd is refused naming the flag', async () => {

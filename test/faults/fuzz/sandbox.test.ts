@@ -220,7 +220,8 @@ describe('fileExists stays in its sandbox', () => {
   });
 
   it('fileExists is the only render helper that touches the file system', async () => {
-    // No other module of src/render imports node:fs; engine.ts reads template files only (loadTemplateFile).
+    // No other module of src/render imports node:fs: limits.ts reads template files only (readTemplateSource, for
+    // loadTemplateFile), and fileExists confines its realpath through src/util/paths.ts.
     const dir = join(import.meta.dirname, '../../../src/render');
     const users: string[] = [];
     for (const f of await readdir(dir)) {
@@ -228,7 +229,7 @@ describe('fileExists stays in its sandbox', () => {
       for (const m of src.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'node:fs(\/promises)?'/g)) users.push(`${f}:${(m[1] as string).trim()}`);
       if (/\brequire\(|import\(/.test(src)) users.push(`${f}:dynamic import/require`);
     }
-    expect(users.sort()).toEqual(['engine.ts:readFile', 'helpers-sys.ts:realpathSync']);
+    expect(users.sort()).toEqual(['limits.ts:constants', 'limits.ts:open']);
     expect(Object.keys(helperSet()).filter((n) => /file|read|include|load|open|stat/i.test(n))).toEqual(['fileExists']);
     // The path-looking helpers work on strings and on the store, never on the disk.
     const engine = new TemplateEngine({ sandboxDir: sandbox });

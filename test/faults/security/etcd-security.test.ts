@@ -185,3 +185,21 @@ describe('wrong credentials', () => {
     expect(await fx.ids()).toBeUndefined();
   }, 60_000);
 });
+
+describe('credentials written in the node URL', () => {
+  it('authenticate as --username and --password do (announce writes, ls reads) and are never printed', async () => {
+    const url = authEtcd.endpoint.replace('://', `://sidekick:${PASSWORD}@`);
+    const announce = startSidekick('announce', ['announce', '--etcd', url, '--node-name', 'n1', '--name', 'urlsvc', '--id', 'u1', '--address', '127.0.0.1:7402', '--check', 'none', '--ttl', '5s']);
+    procs.push(announce);
+    await waitFor(async () => (await authClient.get('/services/urlsvc/u1').string()) !== null, 15_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${announce.stderr().slice(-1500)}`);
+    });
+    const ls = startSidekick('ls', ['ls', '--etcd', url, '--json']);
+    const listed = await ls.proc;
+    expect(ls.exit?.code ?? listed.exitCode, ls.stderr()).toBe(0);
+    expect((JSON.parse(String(listed.stdout)) as Array<{ id: string }>).map((s) => s.id)).toEqual(['u1']);
+    await announce.stop('SIGTERM');
+    expect(await authClient.get('/services/urlsvc/u1').string()).toBeNull();
+    for (const p of [announce, ls]) expect((await printed(p)).includes(PASSWORD), `${p.label} printed the password`).toBe(false);
+  }, 60_000);
+});

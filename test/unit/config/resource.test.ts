@@ -1,5 +1,8 @@
 // Template resources: confd's own TOML examples load unchanged; mistakes give one file:line message each.
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../support/tmp.js';
 import { ConfigError } from '../../../src/util/errors.js';
 import { joinPrefix, parseMode, parseResourceObject, parseTomlResource, parseWait, type ResourceContext } from '../../../src/config/resource.js';
 import type { Locator } from '../../../src/config/diagnostics.js';
@@ -133,7 +136,8 @@ describe('mistakes name the file and line', () => {
   });
 
   it('reports a file without [template], empty keys, a relative dest', () => {
-    expect(tomlError('x.toml', 'src = "a"\n')).toContain('conf.d/x.toml:1: unknown table "src"');
+    expect(tomlError('x.toml', 'src = "a"\n')).toContain('conf.d/x.toml:1: "src" is outside the [template] table: move it below the [template] line');
+    expect(tomlError('x.toml', '[templates]\nsrc = "a"\n')).toContain('conf.d/x.toml:1: unknown table "templates": a template resource file holds one [template] table (did you mean [template]?)');
     expect(tomlError('x.toml', '[templates]\nsrc = "a"\n')).toContain('missing [template] table');
     expect(tomlError('x.toml', `${base}keys = []\n`)).toBe('conf.d/x.toml:4: keys: must list at least one entry');
     expect(tomlError('x.toml', '[template]\nsrc = "a"\ndest = "out.conf"\nkeys = ["/a"]\n')).toBe('conf.d/x.toml:3: dest: must be an absolute path, got "out.conf"');
@@ -174,7 +178,7 @@ describe('mode', () => {
     expect(parseMode('0644')).toBe(0o644);
     expect(parseMode('644')).toBe(0o644);
     expect(parseMode('0o600')).toBe(0o600);
-    expect(parseMode('1777')).toBe(0o1777);
+    expect(parseMode('0777')).toBe(0o777);
     expect(parseMode(644)).toBe(0o644); // TOML `mode = 644`, YAML `mode: 0644` (which YAML 1.2 reads as 644)
     expect(parseMode(0o644, '0o644')).toBe(0o644); // TOML/YAML `0o644`
     expect(() => parseMode(648)).toThrow('mode: expected an octal string like "0644", got 648');
@@ -222,7 +226,7 @@ describe('prefix and keys', () => {
       globalPrefix: '/prod/',
     });
     expect(r).toMatchObject({ src: '/etc/sidekick/templates/sub/a.tmpl', dest: '/x/y', keys: ['/upstream', '/a'], prefix: '/prod/app', name: 'inline' });
-    expect(parseResourceObject({ src: '/opt/t/a.tmpl', dest: '/x', keys: ['/'] }, 'inline', undefined, ctx).src).toBe('/opt/t/a.tmpl');
+    expect(parseResourceObject({ src: '/etc/sidekick/templates/b.tmpl', dest: '/x', keys: ['/'] }, 'inline', undefined, ctx).src).toBe('/etc/sidekick/templates/b.tmpl');
   });
 });
 
@@ -246,6 +250,61 @@ describe('parseResourceObject with a locator (as YAML uses it)', () => {
     }
     expect(() => parseResourceObject('nope', 'sidekick.yaml', locator, { ...ctx, label: 'resources[1]' })).toThrow(
       'sidekick.yaml:10: resources[1]: expected a table of resource fields',
+    );
+  });
+});
+
+describe('hostile or mistyped resources are refused at load, naming the file and line', () => {
+  const base = '[template]\ndest = "/x"\nkeys = ["/a"]\n';
+
+  it('src outside the templates folder: absolute, climbing with .., or through a symlink', async () => {
+    expect(tomlError('x.toml', `${base}src = "/etc/shadow"\n`)).toBe('conf.d/x.toml:4: src: must name a file inside /etc/sidekick/templates, got "/etc/shadow"');
+    expect(tomlError('x.toml', `${base}src = "../../../etc/shadow"\n`)).toBe(
+      'conf.d/x.toml:4: src: must name a file inside /etc/sidekick/templates, got "../../../etc/shadow"',
+    );
+    const { dir, cleanup } = await tempDir();
+    try {
+      await mkdir(join(dir, 'templates', 'sub'), { recursive: true });
+      await writeFile(join(dir, 'templates', 'sub', 'real.tmpl'), 'x');
+      await symlink('/etc/passwd', join(dir, 'templates', 'leak.tmpl'));
+      await symlink('sub/real.tmpl', join(dir, 'templates', 'inside.tmpl'));
+      const c = { ...ctx, confdir: dir };
+      expect(() => parseResourceObject({ src: 'leak.tmpl', dest: '/x', keys: ['/'] }, 'y.yaml', undefined, c)).toThrow(
+        `y.yaml: src: must name a file inside ${join(dir, 'templates')}, got "leak.tmpl"`,
+      );
+      expect(parseResourceObject({ src: 'inside.tmpl', dest: '/x', keys: ['/'] }, 'y.yaml', undefined, c).src).toBe(join(dir, 'templates', 'inside.tmpl'));
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('set-user-id, set-group-id and sticky bits in mode', () => {
+    expect(tomlError('x.toml', `${base}src = "a"\nmode = "4777"\n`)).toBe(
+      'conf.d/x.toml:5: mode: set-user-id, set-group-id and sticky bits are refused for a rendered file, got "4777" (e.g. "0777")',
+    );
+    expect(() => parseMode('2644')).toThrow('set-user-id, set-group-id and sticky bits are refused');
+    expect(() => parseMode('1777')).toThrow('set-user-id, set-group-id and sticky bits are refused');
+  });
+
+  it('a uid or gid no system can have', () => {
+    expect(tomlError('x.toml', `${base}src = "a"\nuid = 99999999999\n`)).toBe('conf.d/x.toml:5: uid: expected a number ≤ 4294967294, got 99999999999');
+    expect(tomlError('x.toml', `${base}src = "a"\ngroup = "99999999999"\n`)).toBe('conf.d/x.toml:5: group: 99999999999 is not a valid gid (at most 4294967294)');
+    expect(parseTomlResource(file('x.toml'), `${base}src = "a"\nuid = 4294967294\n`, ctx).uid).toBe(4294967294);
+  });
+
+  it('an empty check_cmd or reload_cmd (silently no check, no reload)', () => {
+    expect(tomlError('x.toml', `${base}src = "a"\ncheck_cmd = ""\nreload_cmd = " "\n`).split('\n')).toEqual([
+      'conf.d/x.toml:5: check_cmd: must not be empty (remove the line to go without one)',
+      'conf.d/x.toml:6: reload_cmd: must not be empty (remove the line to go without one)',
+    ]);
+  });
+
+  it('did you mean: other spellings, longer forms, and fields written above [template]', () => {
+    expect(tomlError('x.toml', `${base}src = "a"\ncheck_command = "nginx -t"\n`)).toBe('conf.d/x.toml:5: unknown field "check_command" (did you mean "check_cmd"?)');
+    expect(tomlError('x.toml', `${base}src = "a"\nreloadCmd = "x"\n`)).toBe('conf.d/x.toml:5: unknown field "reloadCmd" (did you mean "reload_cmd"?)');
+    expect(tomlError('x.toml', `${base}src = "a"\ndestination = "/y"\n`)).toBe('conf.d/x.toml:5: unknown field "destination" (did you mean "dest"?)');
+    expect(tomlError('x.toml', `chek_cmd = "x"\n${base}src = "a"\n`)).toBe(
+      'conf.d/x.toml:1: unknown field "chek_cmd" outside the [template] table (did you mean "check_cmd", below the [template] line?)',
     );
   });
 });

@@ -1,0 +1,99 @@
+// What sits at dest: only a regular file is read back and replaced; anything else is refused without blocking.
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyBatch } from '../../../src/apply/apply.js';
+import { MAX_DEST_BYTES, readCurrent } from '../../../src/apply/files.js';
+import type { ResourceConfig } from '../../../src/config/types.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { tempDir } from '../../support/tmp.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+afterEach(async () => cleanup());
+
+const resource = (name: string, extra: Partial<ResourceConfig> = {}): ResourceConfig => ({
+  name,
+  origin: `conf.d/${name}`,
+  src: '/unused',
+  dest: join(dir, `${name}.conf`),
+  keys: ['/'],
+  prefix: '',
+  commandTimeoutMs: 5000,
+  minEndpoints: 0,
+  ...extra,
+});
+
+const apply = (...resources: ResourceConfig[]) =>
+  applyBatch(
+    resources.map((resource) => ({ resource, text: 'rendered\n' })),
+    { noop: false, syncOnly: false, keepStageFile: false, log: silentLogger },
+  );
+
+describe('dest that is not a regular file', () => {
+  it('a FIFO is refused at once, naming it, and the other resources are written', async () => {
+    const fifo = resource('fifo');
+    execFileSync('mkfifo', [fifo.dest]);
+    const other = resource('other');
+    const [bad, good] = await apply(fifo, other);
+    expect(bad?.status).toBe('failed');
+    expect(bad?.error?.message).toBe(`dest ${fifo.dest}: is a FIFO; sidekick only replaces regular files (set dest to the real file's path)`);
+    expect((await lstat(fifo.dest)).isFIFO()).toBe(true);
+    expect(good?.status).toBe('applied');
+    expect(await readFile(other.dest, 'utf8')).toBe('rendered\n');
+  });
+
+  it('a device, a directory and a link to /dev/zero are refused without reading them', async () => {
+    await expect(readCurrent('/dev/null')).rejects.toThrow('dest /dev/null: is a device;');
+    await mkdir(join(dir, 'd.conf'));
+    await symlink('/dev/zero', join(dir, 'zero.conf'));
+    const [d, zero] = await apply(resource('d'), resource('zero'));
+    expect(d?.error?.message).toContain('is a directory;');
+    expect(zero?.error?.message).toContain(`dest ${join(dir, 'zero.conf')}: is a symbolic link to /dev/zero;`);
+  });
+
+  it('a symlink is neither followed nor replaced: the target keeps its bytes, owner and mode', async () => {
+    const target = join(dir, 'attacker-owned');
+    await writeFile(target, 'theirs\n');
+    await chown(target, 4321, 4321);
+    await chmod(target, 0o4777);
+    const r = resource('linked');
+    await symlink(target, r.dest);
+    const [out] = await apply(r);
+    expect(out?.status).toBe('failed');
+    expect(out?.error?.message).toContain(`is a symbolic link to ${target}`);
+    expect(await readlink(r.dest)).toBe(target);
+    expect(await readFile(target, 'utf8')).toBe('theirs\n');
+    expect(await readdir(dir)).toEqual(['attacker-owned', 'linked.conf']); // no staging file left
+  });
+
+  it('a regular file larger than the read-back bound is refused, not read', async () => {
+    const r = resource('huge');
+    await writeFile(r.dest, '');
+    await truncate(r.dest, MAX_DEST_BYTES + 1); // sparse: no disk used
+    const [out] = await apply(r);
+    expect(out?.error?.message).toBe(`dest ${r.dest}: is ${MAX_DEST_BYTES + 1} bytes, more than the ${MAX_DEST_BYTES} sidekick reads back; not replaced`);
+  });
+});
+
+describe('attributes taken from the existing file', () => {
+  it('never passes on set-user-id, set-group-id or sticky bits', async () => {
+    const r = resource('setid');
+    await writeFile(r.dest, 'old\n');
+    await chmod(r.dest, 0o7750);
+    const [out] = await apply(r);
+    expect(out?.status).toBe('applied');
+    expect((await stat(r.dest)).mode & 0o7777).toBe(0o750);
+  });
+});
+
+describe('missing dest folder', () => {
+  it('names the folder to create and the dest, not the hidden staging file', async () => {
+    const r = resource('a', { dest: join(dir, 'no', 'such', 'a.conf') });
+    const [out] = await apply(r);
+    expect(out?.status).toBe('failed');
+    expect(out?.error?.message).toBe(`dest ${r.dest}: folder ${join(dir, 'no')} does not exist (create it, or correct dest)`);
+  });
+});
