@@ -57,4 +57,14 @@ export class RecordSwitch {
     this.registry.remove(this.record.id);
     this.log.info({ ...this.fields, cause }, 'deregistered');
   }
+
+  /**
+   * Hands the record over to a drain: the switch turns off without removing it, so the caller can deregister it
+   * and learn the deletion's revision (Registry.deregister). True when the record was written.
+   */
+  release(): boolean {
+    const was = this.on;
+    this.on = false;
+    return was;
+  }
 }
