@@ -69,7 +69,7 @@ export async function drainInstances(opts: DrainInstancesOptions): Promise<Drain
       log.info(fields, 'nothing to drain: no record was registered');
       return { outcome: 'no-renderers', waitedMs: 0, acknowledged: [], pending: [] };
     }
-    const timeoutMs = Math.max(1, settings.timeoutMs - (performance.now() - started));
+    const timeoutMs = Math.max(1, Math.round(settings.timeoutMs - (performance.now() - started)));
     result = await waitForAcks({ client: opts.client, keys, revision, timeoutMs, delayMs: settings.delayMs, ...(opts.signal && { signal: opts.signal }), log });
   } catch (err) {
     const skipped = opts.signal?.aborted === true;
