@@ -13,6 +13,7 @@ import {
   type DrainFlags,
 } from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
+import { MaintenanceFollower } from '../drain/maintenance.js';
 import { checkMetrics } from '../http/metrics.js';
 import type { CheckResult } from '../health/types.js';
 import { closeSidecar, drainRecords, openSidecar } from './sidecar.js';
@@ -47,9 +48,17 @@ export function announceCommand(): Command {
     });
     await Promise.race([sidecar.registry.start(), stopped]);
     daemon.start();
+    const maintenance = new MaintenanceFollower({
+      client: sidecar.client,
+      registry: sidecar.registry,
+      log: sidecar.log,
+      target: { hold: (name) => (name === record.id ? (daemon.hold(true) ? [name] : []) : undefined), release: () => void daemon.hold(false) },
+    });
+    maintenance.start();
     sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind }, 'announcing');
     await stopped;
     daemon.stop();
+    await maintenance.close();
     await drainRecords(sidecar, [record.id], drain);
     await closeSidecar(sidecar);
   });

@@ -14,6 +14,10 @@ export interface RecordWriter {
 /** Follows one service's health: healthy → set, unhealthy or withdrawn → remove; one log line per change. */
 export class RecordSwitch {
   private on = false;
+  /** The check's last verdict, kept while held so the record comes back as soon as the hold ends. */
+  private passing = false;
+  /** Held out of rotation (maintenance): the record is not written whatever the check says. */
+  private held = false;
   private readonly fields: Record<string, unknown>;
 
   constructor(
@@ -32,7 +36,8 @@ export class RecordSwitch {
 
   /** Health changed: write or remove the record; repeats are ignored. */
   set(healthy: boolean): void {
-    if (this.on === healthy) return;
+    this.passing = healthy;
+    if (this.held || this.on === healthy) return;
     this.on = healthy;
     if (healthy) {
       try {
@@ -52,6 +57,7 @@ export class RecordSwitch {
 
   /** The service went away (container gone, shutdown): remove the record if it was written. */
   withdraw(cause: string): void {
+    this.passing = false;
     if (!this.on) return;
     this.on = false;
     this.registry.remove(this.record.id);
@@ -66,5 +72,16 @@ export class RecordSwitch {
     const was = this.on;
     this.on = false;
     return was;
+  }
+
+  /**
+   * Maintenance: `true` holds the record out (released as by {@link release}; true when it was written), `false`
+   * lets it back, written at once if the check passes.
+   */
+  hold(on: boolean): boolean {
+    this.held = on;
+    if (on) return this.release();
+    if (this.passing) this.set(true);
+    return false;
   }
 }

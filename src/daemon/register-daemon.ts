@@ -7,6 +7,7 @@ import { killMeaning, signalName, parseSignal, stopSettings, type StopSettings }
 import type { MappingOptions, MappingWarning, ServiceSpec } from '../docker/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { containerTarget } from '../drain/maintenance.js';
 import { RecordSwitch, type RecordWriter } from './record-switch.js';
 
 /** The inspect fields the daemon reads: the mapping's, plus the run state (dockerode's ContainerInfo fits). */
@@ -93,6 +94,8 @@ export class RegisterDaemon {
   private readonly changedDuringResync = new Set<string>();
   /** container id → how it stops (StopSignal, SERVICE_DRAIN), from its last inspect. */
   private readonly stops = new Map<string, StopSettings>();
+  /** Maintenance: instance ids and `docker:<container id>` names held out of rotation. */
+  private readonly held = new Set<string>();
   /** Containers sent a stopping signal: nothing of theirs is registered until they start again or are gone. */
   private readonly stopping = new Set<string>();
 
@@ -277,6 +280,36 @@ export class RegisterDaemon {
     await this.opts.drain({ id, container: stop.container, services, signal: stop.drainSignal });
   }
 
+  /**
+   * Maintenance: holds out every service named by `name` (an instance id or `docker:<container id>`), now and when
+   * it is tracked again. Returns the ids whose records were written (the caller deregisters them), or undefined
+   * when no service of this host matches.
+   */
+  hold(name: string): string[] | undefined {
+    this.held.add(name);
+    const matched = this.matching(name);
+    if (matched.length === 0) return undefined;
+    return matched.filter(([, t]) => t.record.hold(true)).map(([sid]) => sid);
+  }
+
+  /** Ends the hold of `name`: its services are written again once their checks pass. */
+  release(name: string): void {
+    this.held.delete(name);
+    for (const [sid, t] of this.matching(name)) if (!this.isHeld(sid, t.spec.containerId)) t.record.hold(false);
+  }
+
+  private matching(name: string): Array<[string, Tracked]> {
+    const out: Array<[string, Tracked]> = [];
+    for (const [cid, services] of this.containers) {
+      for (const [sid, t] of services) if (sid === name || containerTarget(cid) === name) out.push([sid, t]);
+    }
+    return out;
+  }
+
+  private isHeld(sid: string, containerId: string): boolean {
+    return this.held.has(sid) || this.held.has(containerTarget(containerId));
+  }
+
   /** Stop settings, warning once per container about a SERVICE_DRAIN that cannot work. */
   private stopSettingsOf(info: ContainerInfo): StopSettings {
     const stop = stopSettings(info);
@@ -299,6 +332,7 @@ export class RegisterDaemon {
 
   private track(spec: ServiceSpec, dockerHealth: string | undefined): Tracked {
     const record = new RecordSwitch(spec.record, this.opts.registry, this.log, { container: spec.containerName });
+    if (this.isHeld(spec.record.id, spec.containerId)) record.hold(true);
     const monitor = this.opts.monitors(spec, (healthy) => {
       if (!this.closed) record.set(healthy);
     });
