@@ -270,6 +270,32 @@ describe('RegisterDaemon', () => {
     expect(ids(registry)).toEqual([]);
   });
 
+  it('maintenance: holds a service or a whole container out while its checks pass, and lets it back on release', async () => {
+    const { docker, registry, monitors, daemon } = setup();
+    docker.add('a', { SERVICE_8080_NAME: 'web', SERVICE_8081_NAME: 'api' });
+    docker.add('b', WEB);
+    docker.emit('connected');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:a:8081', 'h1:b:8080']);
+    // The daemon hands the records over (the caller deregisters them to learn the revision).
+    expect(daemon.hold('docker:a')).toEqual(['h1:a:8080', 'h1:a:8081']);
+    expect(daemon.hold('h1:b:8080')).toEqual(['h1:b:8080']);
+    expect(daemon.hold('h1:elsewhere:80')).toBeUndefined();
+    for (const id of ['h1:a:8080', 'h1:a:8081', 'h1:b:8080']) registry.remove(id);
+    monitors.flip('h1:a:8080', false);
+    monitors.flip('h1:a:8080', true);
+    expect(ids(registry)).toEqual([]);
+    // A service that appears while its container is held starts held.
+    docker.add('a', { SERVICE_8080_NAME: 'web', SERVICE_8081_NAME: 'api', SERVICE_8082_NAME: 'extra' });
+    docker.event('start', 'a');
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+    daemon.release('docker:a');
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:a:8081', 'h1:a:8082']);
+    daemon.release('h1:b:8080');
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:a:8081', 'h1:a:8082', 'h1:b:8080']);
+  });
+
   it('a resync does not bring back a container that died while it was listing', async () => {
     const { docker, registry, monitors, daemon } = setup();
     docker.add('a', WEB);
