@@ -106,7 +106,7 @@ async function drain(client: Etcd3, name: string, reason: string, timeoutMs: num
     return { ok: false, text: `no sidecar answered within ${seconds()} (is announce or register running it?); still requested, undo with --undo` };
   }
   if (deletion.revision === 0) return { ok: true, text: `drained in ${seconds()}; it had no record in etcd` };
-  const log = createLogger({ level: level ?? 'warn' });
+  const log = createLogger(level ? { level } : {});
   const result: DrainResult = await waitForAcks({
     client,
     keys: deletion.keys,
