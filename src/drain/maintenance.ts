@@ -143,10 +143,10 @@ export class MaintenanceFollower {
     await this.queue;
   }
 
+  /** Stops following. A hold still waiting for etcd is not awaited: the caller's lease revoke ends it anyway. */
   async close(): Promise<void> {
     this.closed = true;
     await this.watcher?.cancel().catch(() => undefined);
-    await this.queue;
   }
 
   private async follow(): Promise<void> {
@@ -170,7 +170,8 @@ export class MaintenanceFollower {
         });
         return;
       } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'cannot read maintenance requests; retrying');
+        // Debug only: the registry, on the same etcd, already warns once when it is unreachable.
+        this.log.debug({ err: errorMessage(err) }, 'cannot read maintenance requests; retrying');
         await new Promise((r) => setTimeout(r, delay));
         delay = nextDelay(delay, 10_000);
       }
