@@ -81,12 +81,19 @@ function postLoad(port: number): { stop: () => Promise<{ ok: number; failed: str
     while (running && sent < 20_000 && Date.now() < until) {
       sent++;
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/cgi-bin/post`, { method: 'POST', body: `n=${sent}`, signal: AbortSignal.timeout(5000) });
+        // A fresh connection per request: a reload closes nginx's idle keep-alive connections, and a POST sent on
+        // one at that moment fails between client and nginx, whatever the backends do.
+        const res = await fetch(`http://127.0.0.1:${port}/cgi-bin/post`, {
+          method: 'POST',
+          body: `n=${sent}`,
+          headers: { connection: 'close' },
+          signal: AbortSignal.timeout(5000),
+        });
         const body = (await res.text()).trim();
         if (res.status !== 200) failed.push(`${res.status} ${body.slice(0, 80)}`);
         else seen.set(body, (seen.get(body) ?? 0) + 1);
       } catch (err) {
-        failed.push(String(err));
+        failed.push(`${String(err)} ${String((err as { cause?: unknown }).cause)}`);
       }
     }
   };
