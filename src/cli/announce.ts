@@ -13,6 +13,7 @@ import {
   type DrainFlags,
 } from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
+import { MaintenanceFollower } from '../drain/maintenance.js';
 import { checkMetrics } from '../http/metrics.js';
 import { formatAddress } from '../registry/record.js';
 import type { CheckResult } from '../health/types.js';
@@ -54,10 +55,18 @@ export function announceCommand(): Command {
     });
     await Promise.race([sidecar.registry.start(), stopped]);
     daemon.start();
+    const maintenance = new MaintenanceFollower({
+      client: sidecar.client,
+      registry: sidecar.registry,
+      log: sidecar.log,
+      target: { hold: (name) => (name === record.id ? (daemon.hold(true) ? [name] : []) : undefined), release: () => void daemon.hold(false) },
+    });
+    maintenance.start();
     const checked = formatAddress(checkTarget.host, checkTarget.port);
     sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind, checked }, 'announcing');
     await stopped;
     daemon.stop();
+    await maintenance.close();
     await drainRecords(sidecar, [record.id], drain);
     await closeSidecar(sidecar);
   });

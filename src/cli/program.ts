@@ -7,6 +7,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   render: async () => (await import('./render.js')).renderCommand(),
   register: async () => (await import('./register.js')).registerCommand(),
   announce: async () => (await import('./announce.js')).announceCommand(),
+  drain: async () => (await import('./drain.js')).drainCommand(),
   ls: async () => (await import('./ls.js')).lsCommand(),
   elb: async () => (await import('./elb.js')).elbCommand(),
 };

@@ -1,20 +1,38 @@
 // `sidekick register`: the registrator. Docker events and health checks → lease-bound etcd records.
 import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
-import { durationFlag, listFlag, registrySettings, scheduleSettings, TIMEOUT_DEFAULT_HELP, addEtcdOptions, addListenOption, addRegistryOptions, envOption, type SidecarFlags } from '../config/sidecar-config.js';
+import {
+  addDrainOptions,
+  addEtcdOptions,
+  addListenOption,
+  addRegistryOptions,
+  drainSettings,
+  durationFlag,
+  envOption,
+  listFlag,
+  registrySettings,
+  scheduleSettings,
+  TIMEOUT_DEFAULT_HELP,
+  type DrainFlags,
+  type DrainSettings,
+  type SidecarFlags,
+} from '../config/sidecar-config.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { DockerWatcher } from '../docker/client.js';
 import type { MappingOptions } from '../docker/types.js';
 import { containerMonitors } from '../daemon/monitors.js';
-import { RegisterDaemon } from '../daemon/register-daemon.js';
+import { RegisterDaemon, type DrainTarget } from '../daemon/register-daemon.js';
+import { drainInstances } from '../drain/drain.js';
+import { MaintenanceFollower } from '../drain/maintenance.js';
+import { errorMessage } from '../util/errors.js';
 import { dockerCheck } from '../http/checks.js';
 import { checkMetrics, dockerMetrics } from '../http/metrics.js';
 import { validateHost, validateTags } from '../registry/record.js';
 import { ConfigError } from '../util/errors.js';
-import { closeSidecar, openSidecar } from './sidecar.js';
+import { closeSidecar, openSidecar, type Sidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';
 
-interface RegisterFlags extends SidecarFlags {
+interface RegisterFlags extends SidecarFlags, DrainFlags {
   docker?: string;
   ip?: string;
   internal?: boolean;
@@ -43,13 +61,14 @@ export function registerCommand(): Command {
     .addOption(envOption('--check-timeout <duration>', `default SERVICE_CHECK_TIMEOUT (${TIMEOUT_DEFAULT_HELP})`))
     .addOption(envOption('--rise <n>', 'default passes in a row before a service is registered (default: 1)'))
     .addOption(envOption('--fall <n>', 'default failures in a row before it is removed (default: 2)'));
-  addListenOption(addRegistryOptions(addEtcdOptions(cmd)));
+  addDrainOptions(addListenOption(addRegistryOptions(addEtcdOptions(cmd))), 'when a SERVICE_DRAIN container gets its stop signal');
   cmd.action(async (flags: RegisterFlags) => {
     const settings = registrySettings(flags);
     const mapping = mappingOptions(flags, settings.nodeName);
     const resyncMs = flags.resync === '0' ? 0 : durationFlag(flags.resync, '60s', '--resync', 1000);
     const deregister = flags.deregister ?? 'always';
     if (deregister !== 'always' && deregister !== 'on-success') throw new ConfigError(`--deregister: expected always or on-success, got "${deregister}"`);
+    const drain = drainSettings(flags);
     const docker = dockerFromAddress(flags.docker);
     const sidecar = await openSidecar(flags, settings);
     const { log, registry, obs } = sidecar;
@@ -67,18 +86,34 @@ export function registerCommand(): Command {
       mapping,
       resyncMs,
       deregister,
+      drain: (target) => drainContainer(sidecar, watcher, target, drain),
       log,
     });
     await Promise.race([registry.start(), stopped]);
     daemon.start();
     watcher.start();
+    const maintenance = new MaintenanceFollower({ client: sidecar.client, registry, log, target: daemon });
+    maintenance.start();
     log.info({ node: settings.nodeName, ip: mapping.hostIp, layouts: settings.layouts, ttl: settings.ttlSec }, 'registering Docker services');
     await stopped;
+    await maintenance.close();
     await watcher.close();
     await daemon.close();
     await closeSidecar(sidecar);
   });
   return cmd;
+}
+
+/** Drains an opted-in container's services, then sends it SERVICE_DRAIN so the app stops. Never rejects. */
+async function drainContainer(sidecar: Sidecar, watcher: DockerWatcher, target: DrainTarget, settings: DrainSettings): Promise<void> {
+  const { client, registry, log } = sidecar;
+  const fields = { container: target.container, signal: target.signal };
+  await drainInstances({ client, registry, log, ids: target.services, settings, fields });
+  try {
+    await watcher.kill(target.id, target.signal);
+  } catch (err) {
+    log.warn({ ...fields, err: errorMessage(err) }, 'cannot send SERVICE_DRAIN; Docker stops the container when `docker stop -t` runs out');
+  }
 }
 
 /** The mapping settings from the flags; throws ConfigError naming the flag. */

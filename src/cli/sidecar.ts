@@ -6,9 +6,9 @@ import { registryCheck } from '../http/checks.js';
 import { registryMetrics } from '../http/metrics.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { Registry } from '../registry/registry.js';
-import { waitForAcks, type DrainResult } from '../drain/wait.js';
+import { drainInstances } from '../drain/drain.js';
+import type { DrainResult } from '../drain/wait.js';
 import { createEtcdClient } from '../store/etcd-client.js';
-import { errorMessage } from '../util/errors.js';
 import { createLogger, loggerOptions, type Logger } from '../util/log.js';
 import type { DrainSettings } from '../config/sidecar-config.js';
 
@@ -65,51 +65,14 @@ export function secondSignal(): { signal: AbortSignal; done: () => void } {
   };
 }
 
-/** Rejects when `signal` aborts first. */
-function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new Error('drain interrupted'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /**
- * Drains instances: deletes their records (the lease stays), then waits until every renderer that reads them has
- * applied the deletion, within `drain.timeoutMs` (the record deletion itself included); a second SIGTERM/SIGINT
- * skips the wait. Writes one log line saying how it ended. Never throws.
+ * Drains instances on SIGTERM/SIGINT (see drainInstances); a second SIGTERM/SIGINT skips the wait. Never throws.
  */
 export async function drainRecords(sidecar: Sidecar, ids: string[], drain: DrainSettings): Promise<DrainResult> {
-  const started = performance.now();
   const second = secondSignal();
-  const deadline = AbortSignal.any([AbortSignal.timeout(drain.timeoutMs), second.signal]);
-  const services = ids.join(',');
-  let result: DrainResult;
   try {
-    const removed = await unlessAborted(Promise.all(ids.map((id) => sidecar.registry.deregister(id))), deadline);
-    const keys = removed.flatMap((r) => r.keys);
-    const revision = Math.max(0, ...removed.map((r) => r.revision));
-    if (revision === 0) {
-      result = { outcome: 'no-renderers', waitedMs: 0, acknowledged: [], pending: [] };
-      sidecar.log.info({ services }, 'nothing to drain: no record was registered');
-      return result;
-    }
-    const timeoutMs = Math.max(1, Math.ceil(drain.timeoutMs - (performance.now() - started)));
-    result = await waitForAcks({ client: sidecar.client, keys, revision, timeoutMs, delayMs: drain.delayMs, signal: second.signal, log: sidecar.log });
-  } catch (err) {
-    const skipped = second.signal.aborted;
-    result = { outcome: skipped ? 'skipped' : 'timeout', waitedMs: 0, acknowledged: [], pending: [] };
-    sidecar.log.warn({ services, err: errorMessage(err) }, skipped ? 'drain skipped before the record was deleted' : 'record not deleted within --drain-timeout');
-    return result;
+    return await drainInstances({ client: sidecar.client, registry: sidecar.registry, log: sidecar.log, ids, settings: drain, signal: second.signal });
   } finally {
     second.done();
   }
-  const waitedMs = Math.round(performance.now() - started);
-  const fields = { services, waitedMs, acknowledged: result.acknowledged, pending: result.pending };
-  if (result.outcome === 'acknowledged') sidecar.log.info(fields, 'drained: every renderer reading the record has applied its removal');
-  else if (result.outcome === 'no-renderers') sidecar.log.info(fields, `drained: no renderer reads the record${drain.delayMs > 0 ? '; waited --drain-delay' : ''}`);
-  else if (result.outcome === 'skipped') sidecar.log.warn(fields, 'drain skipped by a second signal');
-  else sidecar.log.warn(fields, 'drain timed out: some renderers did not acknowledge within --drain-timeout');
-  return { ...result, waitedMs };
 }

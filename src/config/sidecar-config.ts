@@ -115,13 +115,13 @@ export interface DrainFlags {
 
 export const DRAIN_DEFAULTS = { timeout: '10s', delay: '0s' } as const;
 
-/** `--drain-timeout` and `--drain-delay`, shared by every command that drains. */
-export function addDrainOptions(cmd: Command): Command {
+/** `--drain-timeout` and `--drain-delay`, shared by every command that drains; `when` says what starts a drain. */
+export function addDrainOptions(cmd: Command, when = 'on SIGTERM/SIGINT'): Command {
   return cmd
     .addOption(
       envOption(
         '--drain-timeout <duration>',
-        `on SIGTERM/SIGINT, the longest wait after removing the record for every renderer reading it to acknowledge (default: ${DRAIN_DEFAULTS.timeout})`,
+        `${when}, the longest wait after removing the record for every renderer reading it to acknowledge (default: ${DRAIN_DEFAULTS.timeout})`,
       ),
     )
     .addOption(envOption('--drain-delay <duration>', `the wait instead when no renderer reads the record (default: ${DRAIN_DEFAULTS.delay})`));

@@ -46,6 +46,11 @@ export class AnnounceDaemon {
     this.monitor.start();
   }
 
+  /** Maintenance: holds the record out (true when it was written; the caller deregisters it) or lets it back. */
+  hold(on: boolean): boolean {
+    return this.record.hold(on);
+  }
+
   /** Stops checking; the caller closes the registry, which revokes the lease so the record vanishes at once. */
   stop(): void {
     this.monitor.stop();

@@ -21,6 +21,10 @@ export class RecordSwitch {
   private on = false;
   /** Bumped on every switch, so a write confirmed late is not logged for a record switched off since. */
   private generation = 0;
+  /** The check's last verdict, kept while held so the record comes back as soon as the hold ends. */
+  private passing = false;
+  /** Held out of rotation (maintenance): the record is not written whatever the check says. */
+  private held = false;
   private readonly fields: Record<string, unknown>;
 
   constructor(
@@ -39,7 +43,8 @@ export class RecordSwitch {
 
   /** Health changed: write or remove the record; repeats are ignored. */
   set(healthy: boolean): void {
-    if (this.on === healthy) return;
+    this.passing = healthy;
+    if (this.held || this.on === healthy) return;
     this.on = healthy;
     if (healthy) {
       try {
@@ -76,10 +81,33 @@ export class RecordSwitch {
 
   /** The service went away (container gone, shutdown): remove the record if it was written. */
   withdraw(cause: string): void {
+    this.passing = false;
     if (!this.on) return;
     this.on = false;
     this.generation++;
     this.registry.remove(this.record.id);
     this.log.info({ ...this.fields, cause }, 'deregistered');
+  }
+
+  /**
+   * Hands the record over to a drain: the switch turns off without removing it, so the caller can deregister it
+   * and learn the deletion's revision (Registry.deregister). True when the record was written.
+   */
+  release(): boolean {
+    const was = this.on;
+    this.on = false;
+    this.generation++;
+    return was;
+  }
+
+  /**
+   * Maintenance: `true` holds the record out (released as by {@link release}; true when it was written), `false`
+   * lets it back, written at once if the check passes.
+   */
+  hold(on: boolean): boolean {
+    this.held = on;
+    if (on) return this.release();
+    if (this.passing) this.set(true);
+    return false;
   }
 }

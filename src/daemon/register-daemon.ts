@@ -3,13 +3,16 @@
 // and make the monitors and records match. Steps for one container run one at a time, in order.
 import type { DockerEvent } from '../docker/events.js';
 import { containerServices, type InspectedContainer } from '../docker/services.js';
-import type { MappingOptions, ServiceSpec } from '../docker/types.js';
+import { killMeaning, signalName, parseSignal, stopSettings, type StopSettings } from '../docker/stop.js';
+import type { MappingOptions, MappingWarning, ServiceSpec } from '../docker/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { containerTarget } from '../drain/maintenance.js';
 import { RecordSwitch, type RecordWriter } from './record-switch.js';
 
 /** The inspect fields the daemon reads: the mapping's, plus the run state (dockerode's ContainerInfo fits). */
 export type ContainerInfo = InspectedContainer & {
+  Config?: { StopSignal?: string } | null;
   State: { Running: boolean; Paused: boolean; Restarting: boolean; ExitCode: number; Health?: { Status: string } };
 };
 
@@ -22,6 +25,18 @@ export interface ContainerSource {
   inspect(id: string): Promise<ContainerInfo | undefined>;
   on(event: 'event', listener: (e: ContainerEvent) => void): unknown;
   on(event: 'connected', listener: () => void): unknown;
+}
+
+/** A container that opted into drained stops and has just been sent its StopSignal. */
+export interface DrainTarget {
+  /** Full container id. */
+  id: string;
+  /** Container name, for logs. */
+  container: string;
+  /** Instance ids whose records were written: to deregister and wait for. */
+  services: string[];
+  /** SERVICE_DRAIN, to send once drained (`SIGTERM`). */
+  signal: string;
 }
 
 
@@ -44,6 +59,8 @@ export interface RegisterDaemonOptions {
   resyncMs: number;
   /** `always`: a container that exits is deregistered; `on-success`: only when it exits with status 0. */
   deregister: 'always' | 'on-success';
+  /** Drains an opted-in container's services, then sends it `signal` (see docker/stop.ts). Never rejects. */
+  drain: (target: DrainTarget) => Promise<void>;
   log: Logger;
 }
 
@@ -75,6 +92,12 @@ export class RegisterDaemon {
   private closed = false;
   /** Containers that had an event while a resync runs: what the resync listed about them may be stale. */
   private readonly changedDuringResync = new Set<string>();
+  /** container id → how it stops (StopSignal, SERVICE_DRAIN), from its last inspect. */
+  private readonly stops = new Map<string, StopSettings>();
+  /** Maintenance: instance ids and `docker:<container id>` names held out of rotation. */
+  private readonly held = new Set<string>();
+  /** Containers sent a stopping signal: nothing of theirs is registered until they start again or are gone. */
+  private readonly stopping = new Set<string>();
 
   constructor(opts: RegisterDaemonOptions) {
     this.opts = opts;
@@ -153,8 +176,10 @@ export class RegisterDaemon {
       for (const t of this.containers.get(id)?.values() ?? []) t.monitor.report(health ?? '');
       return;
     }
-    // A signal is not an exit: the `die` that follows a fatal one says what happened.
-    if (kind === 'kill') return;
+    // A signal is not an exit, but the stopping ones say the container is going away: its records go now, before
+    // the app stops answering, instead of at the `die` that follows. Reload signals (HUP, USR1…) change nothing.
+    const meaning = kind === 'kill' ? killMeaning(attributes.signal, this.stops.get(id)) : undefined;
+    if (meaning === 'none') return;
     if (this.resyncing) this.changedDuringResync.add(id);
     // `die` and `destroy` are final for this run of the container: act on the event itself, without an inspect —
     // dockerd answers inspects slowly while it is tearing containers down (hundreds of ms when many die at once).
@@ -167,6 +192,16 @@ export class RegisterDaemon {
       void this.enqueue(id, async () => this.apply(id, undefined, kind));
       return;
     }
+    if (meaning === 'drain') {
+      void this.enqueue(id, () => this.drainContainer(id));
+      return;
+    }
+    if (meaning === 'stop' || kind === 'stop') {
+      const cause = meaning ? `kill ${signalName(parseSignal(attributes.signal ?? '') ?? 0)}` : kind;
+      void this.enqueue(id, async () => this.withdrawAll(id, cause));
+      return;
+    }
+    if (kind === 'start') this.stopping.delete(id);
     // Otherwise inspect says what is true now (events can arrive late or out of order).
     void this.enqueue(id, async () => this.apply(id, await this.opts.docker.inspect(id), kind));
   }
@@ -187,6 +222,9 @@ export class RegisterDaemon {
   private apply(id: string, observed: Observed, cause: string): void {
     if (this.closed) return;
     const info = observed && 'Id' in observed ? observed : undefined;
+    if (observed === undefined || !info) this.stopping.delete(id);
+    if (observed === undefined) this.stops.delete(id);
+    if (info) this.stops.set(id, this.stopSettingsOf(info));
     const exitCode = observed === undefined ? undefined : !('Id' in observed) ? observed.exitCode : observed.State.Running ? undefined : observed.State.ExitCode;
     const wanted = info && this.shouldRegister(info) ? this.specsOf(info) : new Map<string, ServiceSpec>();
     const keepExited = exitCode !== undefined && exitCode !== 0 && this.opts.deregister === 'on-success';
@@ -212,24 +250,89 @@ export class RegisterDaemon {
     else this.containers.delete(id);
   }
 
-  /** Running and not paused: only then are its services checked and registered. */
+  /** Running, not paused and not being stopped: only then are its services checked and registered. */
   private shouldRegister(info: ContainerInfo): boolean {
-    return info.State.Running && !info.State.Paused && !info.State.Restarting;
+    return info.State.Running && !info.State.Paused && !info.State.Restarting && !this.stopping.has(info.Id);
+  }
+
+  /** The container is being stopped: every record of it goes now; nothing registers again until it starts. */
+  private withdrawAll(id: string, cause: string): void {
+    if (this.closed) return;
+    this.stopping.add(id);
+    for (const t of this.containers.get(id)?.values() ?? []) {
+      t.monitor.stop();
+      t.record.withdraw(cause);
+    }
+    this.containers.delete(id);
+  }
+
+  /** An opted-in container got its StopSignal: hand its records to the drain, which then sends SERVICE_DRAIN. */
+  private async drainContainer(id: string): Promise<void> {
+    const stop = this.stops.get(id);
+    if (this.closed || !stop?.drainSignal) return;
+    this.stopping.add(id);
+    const services: string[] = [];
+    for (const [sid, t] of this.containers.get(id) ?? []) {
+      t.monitor.stop();
+      if (t.record.release()) services.push(sid);
+    }
+    this.containers.delete(id);
+    await this.opts.drain({ id, container: stop.container, services, signal: stop.drainSignal });
+  }
+
+  /**
+   * Maintenance: holds out every service named by `name` (an instance id or `docker:<container id>`), now and when
+   * it is tracked again. Returns the ids whose records were written (the caller deregisters them), or undefined
+   * when no service of this host matches.
+   */
+  hold(name: string): string[] | undefined {
+    this.held.add(name);
+    const matched = this.matching(name);
+    if (matched.length === 0) return undefined;
+    return matched.filter(([, t]) => t.record.hold(true)).map(([sid]) => sid);
+  }
+
+  /** Ends the hold of `name`: its services are written again once their checks pass. */
+  release(name: string): void {
+    this.held.delete(name);
+    for (const [sid, t] of this.matching(name)) if (!this.isHeld(sid, t.spec.containerId)) t.record.hold(false);
+  }
+
+  private matching(name: string): Array<[string, Tracked]> {
+    const out: Array<[string, Tracked]> = [];
+    for (const [cid, services] of this.containers) {
+      for (const [sid, t] of services) if (sid === name || containerTarget(cid) === name) out.push([sid, t]);
+    }
+    return out;
+  }
+
+  private isHeld(sid: string, containerId: string): boolean {
+    return this.held.has(sid) || this.held.has(containerTarget(containerId));
+  }
+
+  /** Stop settings, warning once per container about a SERVICE_DRAIN that cannot work. */
+  private stopSettingsOf(info: ContainerInfo): StopSettings {
+    const stop = stopSettings(info);
+    if (stop.warning) this.warnOnce(info.Id, stop.warning, '');
+    return stop;
+  }
+
+  private warnOnce(id: string, w: MappingWarning, lead = 'skipping service: '): void {
+    const once = `${id}\0${w.label}\0${w.message}`;
+    if (this.warned.has(once)) return;
+    this.warned.add(once);
+    this.log.warn({ container: w.container, label: w.label }, `${lead}${w.message}`);
   }
 
   private specsOf(info: ContainerInfo): Map<string, ServiceSpec> {
     const { services, warnings } = containerServices(info, this.opts.mapping);
-    for (const w of warnings) {
-      const once = `${info.Id}\0${w.label}\0${w.message}`;
-      if (this.warned.has(once)) continue;
-      this.warned.add(once);
-      this.log.warn({ container: w.container, label: w.label }, `skipping service: ${w.message}`);
-    }
+    for (const w of warnings) this.warnOnce(info.Id, w);
     return new Map(services.map((s) => [s.record.id, s]));
   }
 
   private track(spec: ServiceSpec, dockerHealth: string | undefined): Tracked {
     const record = new RecordSwitch(spec.record, this.opts.registry, this.log, { container: spec.containerName });
+    if (this.isHeld(spec.record.id, spec.containerId)) record.hold(true);
     const monitor = this.opts.monitors(spec, (healthy) => {
       if (!this.closed) record.set(healthy);
     });

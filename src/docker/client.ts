@@ -133,6 +133,17 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
     }
   }
 
+  /** Sends `signal` (e.g. "SIGTERM") to a container's main process; a container no longer running is fine. */
+  async kill(id: string, signal: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).kill({ signal, abortSignal: AbortSignal.timeout(this.requestTimeoutMs) });
+    } catch (err) {
+      // 404: removed meanwhile; 409: not running (it stopped by itself or was SIGKILLed).
+      const code = statusCode(err);
+      if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
   /**
    * Runs argv inside a running container (Docker exec API, no TTY, no stdin) and resolves with its exit code
    * and up to {@link MAX_EXEC_OUTPUT} bytes of stdout+stderr. Rejects with a CommandError when the exec cannot

@@ -464,6 +464,8 @@ export interface RunContainerOptions {
   init?: boolean;
   /** Seconds between SIGTERM and SIGKILL on stop. Default 1. */
   stopTimeoutS?: number;
+  /** The signal `docker stop` sends first (`--stop-signal`). Default SIGTERM. */
+  stopSignal?: string;
   /** Restart policy. Default "no". */
   restart?: 'no' | 'always' | 'unless-stopped' | 'on-failure';
   /** Start it (default true); false only creates it. */
@@ -494,6 +496,7 @@ export async function runContainer(docker: Dockerode, opts: RunContainerOptions)
     Labels: { [TEST_LABEL]: '1', ...(opts.labels ?? {}) },
     ExposedPorts: exposed,
     StopTimeout: opts.stopTimeoutS ?? 1,
+    ...(opts.stopSignal ? { StopSignal: opts.stopSignal } : {}),
     ...(opts.healthCmd
       ? {
           Healthcheck: {

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../src/docker/events.js';
 import type { ServiceSpec } from '../../../src/docker/types.js';
-import { RegisterDaemon, type ContainerInfo, type ContainerSource, type ServiceMonitor } from '../../../src/daemon/register-daemon.js';
+import { RegisterDaemon, type ContainerInfo, type ContainerSource, type DrainTarget, type ServiceMonitor } from '../../../src/daemon/register-daemon.js';
 import type { RecordWriter } from '../../../src/daemon/record-switch.js';
 import type { ServiceRecord } from '../../../src/registry/record.js';
 import { captureLogger } from '../../support/logs.js';
@@ -24,6 +24,10 @@ class FakeDocker extends EventEmitter implements ContainerSource {
   add(id: string, labels: Record<string, string>, state: Partial<RunState> = {}): void {
     const base = container({ id, name: `/${id}`, networkMode: 'host', labels, exposed: [] });
     this.containers.set(id, { ...base, State: { ...RUNNING, ...state } });
+  }
+  stopSignal(id: string, signal: string): void {
+    const c = this.containers.get(id);
+    if (c) this.containers.set(id, { ...c, Config: { ...c.Config, StopSignal: signal } });
   }
   setState(id: string, state: Partial<RunState>): void {
     const c = this.containers.get(id);
@@ -98,10 +102,11 @@ function setup(deregister: 'always' | 'on-success' = 'always') {
   const registry = new FakeRegistry();
   const monitors = new FakeMonitors();
   const { log, lines } = captureLogger();
-  const daemon = new RegisterDaemon({ docker, registry, monitors: monitors.factory, mapping: opts({ hostIp: '127.0.0.1', node: 'h1' }), resyncMs: 0, deregister, log });
+  const drains: DrainTarget[] = [];
+  const daemon = new RegisterDaemon({ docker, registry, monitors: monitors.factory, mapping: opts({ hostIp: '127.0.0.1', node: 'h1' }), resyncMs: 0, deregister, drain: async (t) => void drains.push(t), log });
   daemons.push(daemon);
   daemon.start();
-  return { docker, registry, monitors, daemon, lines };
+  return { docker, registry, monitors, daemon, lines, drains };
 }
 
 const WEB = { SERVICE_8080_NAME: 'web' };
@@ -179,19 +184,118 @@ describe('RegisterDaemon', () => {
     expect(ids(registry)).toEqual([]);
   });
 
-  it('acts on die without an inspect, and ignores kill (a signal, not an exit)', async () => {
+  it('acts on die without an inspect, and ignores a kill with a reload signal', async () => {
     const { docker, registry, daemon } = setup();
     docker.add('a', WEB);
     docker.event('start', 'a');
     await daemon.idle();
     const inspects = docker.inspectCalls;
-    docker.event('kill', 'a', { signal: '15' });
+    for (const signal of ['1', '10', '28']) docker.event('kill', 'a', { signal });
     await daemon.idle();
     expect(ids(registry)).toEqual(['h1:a:8080']);
     docker.event('die', 'a', { exitCode: '143' });
     await daemon.idle();
     expect(ids(registry)).toEqual([]);
     expect(docker.inspectCalls).toBe(inspects);
+  });
+
+  it.each([
+    ['15', 'kill SIGTERM'],
+    ['9', 'kill SIGKILL'],
+    ['2', 'kill SIGINT'],
+    ['3', 'kill SIGQUIT'],
+  ])('deregisters at once on a kill with signal %s, before the die, and a resync does not bring it back', async (signal, cause) => {
+    const { docker, registry, daemon, lines } = setup('on-success');
+    docker.add('a', WEB);
+    docker.event('start', 'a');
+    await daemon.idle();
+    docker.event('kill', 'a', { signal });
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+    expect(lines.find((l) => l.msg === 'deregistered')).toMatchObject({ cause });
+    await daemon.resync();
+    expect(ids(registry)).toEqual([]);
+    docker.event('die', 'a', { exitCode: '143' });
+    docker.event('start', 'a');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+  });
+
+  it("deregisters on the container's own StopSignal and on a `stop` event", async () => {
+    const { docker, registry, daemon } = setup();
+    docker.add('a', WEB);
+    docker.stopSignal('a', 'SIGUSR2');
+    docker.add('b', { SERVICE_8081_NAME: 'api' });
+    docker.event('start', 'a');
+    docker.event('start', 'b');
+    await daemon.idle();
+    docker.event('kill', 'a', { signal: '12' });
+    docker.event('stop', 'b');
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+  });
+
+  it('drains a SERVICE_DRAIN container on its StopSignal: records handed over, not removed, then the drain signal', async () => {
+    const { docker, registry, monitors, daemon, drains } = setup();
+    docker.add('a', { ...WEB, SERVICE_DRAIN: 'term' });
+    docker.stopSignal('a', 'SIGWINCH');
+    docker.event('start', 'a');
+    await daemon.idle();
+    docker.event('kill', 'a', { signal: '28' });
+    await daemon.idle();
+    expect(drains).toEqual([{ id: 'a', container: 'a', services: ['h1:a:8080'], signal: 'SIGTERM' }]);
+    // The drain deregisters through the registry itself (to learn the deletion's revision).
+    expect(ids(registry)).toEqual(['h1:a:8080']);
+    expect(monitors.live.get('h1:a:8080')?.stopped).toBe(true);
+    await daemon.resync();
+    expect(drains).toHaveLength(1);
+  });
+
+  it('warns once about an unusable SERVICE_DRAIN, naming the container and label, and stops that container without a drain', async () => {
+    const { docker, registry, daemon, drains, lines } = setup();
+    docker.add('bad', { ...WEB, SERVICE_DRAIN: 'SIGNOPE' });
+    docker.stopSignal('bad', 'SIGWINCH');
+    docker.add('early', { SERVICE_8081_NAME: 'api', SERVICE_DRAIN: 'SIGTERM' });
+    for (let i = 0; i < 3; i++) {
+      docker.emit('connected');
+      await daemon.idle();
+    }
+    expect(ids(registry)).toEqual(['h1:bad:8080', 'h1:early:8081']);
+    const warnings = lines.filter((l) => l.label === 'SERVICE_DRAIN');
+    expect(warnings).toHaveLength(2);
+    expect(warnings.find((w) => w.container === 'bad')?.msg).toMatch(/"SIGNOPE" is not a signal/);
+    expect(warnings.find((w) => w.container === 'early')?.msg).toMatch(/StopSignal is SIGTERM/);
+    docker.event('kill', 'bad', { signal: '28' });
+    docker.event('kill', 'early', { signal: '15' });
+    await daemon.idle();
+    expect(drains).toEqual([]);
+    expect(ids(registry)).toEqual([]);
+  });
+
+  it('maintenance: holds a service or a whole container out while its checks pass, and lets it back on release', async () => {
+    const { docker, registry, monitors, daemon } = setup();
+    docker.add('a', { SERVICE_8080_NAME: 'web', SERVICE_8081_NAME: 'api' });
+    docker.add('b', WEB);
+    docker.emit('connected');
+    await daemon.idle();
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:a:8081', 'h1:b:8080']);
+    // The daemon hands the records over (the caller deregisters them to learn the revision).
+    expect(daemon.hold('docker:a')).toEqual(['h1:a:8080', 'h1:a:8081']);
+    expect(daemon.hold('h1:b:8080')).toEqual(['h1:b:8080']);
+    expect(daemon.hold('h1:elsewhere:80')).toBeUndefined();
+    for (const id of ['h1:a:8080', 'h1:a:8081', 'h1:b:8080']) registry.remove(id);
+    monitors.flip('h1:a:8080', false);
+    monitors.flip('h1:a:8080', true);
+    expect(ids(registry)).toEqual([]);
+    // A service that appears while its container is held starts held.
+    docker.add('a', { SERVICE_8080_NAME: 'web', SERVICE_8081_NAME: 'api', SERVICE_8082_NAME: 'extra' });
+    docker.event('start', 'a');
+    await daemon.idle();
+    expect(ids(registry)).toEqual([]);
+    daemon.release('docker:a');
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:a:8081', 'h1:a:8082']);
+    daemon.release('h1:b:8080');
+    expect(ids(registry)).toEqual(['h1:a:8080', 'h1:a:8081', 'h1:a:8082', 'h1:b:8080']);
   });
 
   it('a resync does not bring back a container that died while it was listing', async () => {

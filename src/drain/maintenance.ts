@@ -1,0 +1,224 @@
+// Maintenance: an instance taken out of rotation without stopping it (`sidekick drain`).
+//
+// Request:  /sidekick/maintenance/<name>  → {"at":"<time>","reason":"…"}   (written by `sidekick drain`, no lease)
+// Answer:   /sidekick/drained/<name>      → {"revision":R,"keys":[…]}      (lease-bound, by the sidecar holding it)
+//
+// <name> is an instance id (`h1:web:8080`) or, for `register`, `docker:<full container id>` meaning every service
+// of that container. The sidecar that owns the instance deregisters it, keeps it out while the request exists, and
+// answers with the deletion's revision and keys, so `sidekick drain` can wait for the renderers' acknowledgements
+// (wait.ts). Deleting the request puts the instance back once its check passes, and removes the answer.
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { validateInstanceId } from '../registry/record.js';
+import { keyUnder } from '../store/prefix.js';
+import { nextDelay } from '../util/backoff.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { deleteInstances, type Deletion } from './drain.js';
+
+/** Where maintenance requests live. */
+export const MAINTENANCE_PREFIX = '/sidekick/maintenance';
+/** Where the sidecars answer them. */
+export const DRAINED_PREFIX = '/sidekick/drained';
+
+/** Largest request or answer value accepted. */
+const MAX_VALUE_BYTES = 64 * 1024;
+const MAX_REASON = 200;
+
+/** The name of every service of a container, for `register`. */
+export function containerTarget(containerId: string): string {
+  return `docker:${containerId}`;
+}
+
+/** The request key for `name`. */
+export function maintenanceKey(name: string): string {
+  return `${MAINTENANCE_PREFIX}/${name}`;
+}
+
+/** The answer key for `name`. */
+export function drainedKey(name: string): string {
+  return `${DRAINED_PREFIX}/${name}`;
+}
+
+/** The request value. */
+export function maintenanceValue(reason: string, at = new Date()): string {
+  return JSON.stringify({ at: at.toISOString(), reason });
+}
+
+/** Checks a name (instance id or docker:<id>); a string says why it is refused. */
+export function checkName(name: string): string | undefined {
+  const valid = validateInstanceId(name, 'instance id');
+  return valid.ok ? undefined : valid.reason;
+}
+
+/** Parses a request read at `key`: the instance's name, or a string saying why it is refused. */
+export function parseMaintenance(key: string, value: string): { name: string; reason: string } | string {
+  if (!keyUnder(key, MAINTENANCE_PREFIX)) return `not below ${MAINTENANCE_PREFIX}/`;
+  const name = key.slice(MAINTENANCE_PREFIX.length + 1);
+  const bad = checkName(name);
+  if (bad) return `expected ${MAINTENANCE_PREFIX}/<instance id>: ${bad}`;
+  if (value.length > MAX_VALUE_BYTES) return `value longer than ${MAX_VALUE_BYTES} bytes`;
+  let data: unknown;
+  try {
+    data = JSON.parse(value);
+  } catch {
+    return 'value is not JSON; expected {"at":"<time>","reason":"…"}';
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'value is not a JSON object';
+  const { reason } = data as Record<string, unknown>;
+  if (reason !== undefined && typeof reason !== 'string') return 'reason must be a string';
+  return { name, reason: (reason ?? '').slice(0, MAX_REASON) };
+}
+
+/** Parses an answer value; a string says why it is refused. */
+export function parseDrained(value: string): Deletion | string {
+  if (value.length > MAX_VALUE_BYTES) return `value longer than ${MAX_VALUE_BYTES} bytes`;
+  let data: unknown;
+  try {
+    data = JSON.parse(value);
+  } catch {
+    return 'value is not JSON';
+  }
+  const { revision, keys } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+  if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) return 'revision must be a whole number ≥ 0';
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && k.startsWith('/'))) return 'keys must be a list of absolute keys';
+  return { revision, keys: keys as string[] };
+}
+
+/** The sidecar side: which names it owns, and how it holds them out of rotation. */
+export interface MaintenanceTarget {
+  /**
+   * Takes `name` out of rotation: its records stop being written but are left for the caller to deregister. Returns
+   * the instance ids whose records were written, or undefined when `name` is not this sidecar's.
+   */
+  hold(name: string): string[] | undefined;
+  /** Puts `name` back: its records are written again once their checks pass. */
+  release(name: string): void;
+}
+
+/** What {@link MaintenanceFollower} needs. */
+export interface MaintenanceFollowerOptions {
+  client: Etcd3;
+  /** The registry that writes the records: deregister, and its lease for the answers. */
+  registry: { deregister(id: string): Promise<Deletion>; leaseId(): string | undefined };
+  target: MaintenanceTarget;
+  log: Logger;
+}
+
+/**
+ * Follows the maintenance requests and holds this sidecar's instances out while one names them. Never throws:
+ * etcd failures are retried with backoff; a malformed request is ignored with one warning naming the key.
+ */
+export class MaintenanceFollower {
+  private readonly log: Logger;
+  /** Request key → name, for every well-formed request. */
+  private readonly requests = new Map<string, string>();
+  /** Names held out and answered by this sidecar. */
+  private readonly held = new Set<string>();
+  /** Names requested at the last sync: the target is told when each request goes. */
+  private previous = new Set<string>();
+  private readonly warned = new Set<string>();
+  private watcher: Watcher | undefined;
+  private closed = false;
+  private running: Promise<void> | undefined;
+  /** Holds and releases run one at a time, in order. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: MaintenanceFollowerOptions) {
+    this.log = opts.log.child({ component: 'maintenance' });
+  }
+
+  /** True while a request names `name` (a sidecar consults it for instances that appear later). */
+  requested(name: string): boolean {
+    for (const n of this.requests.values()) if (n === name) return true;
+    return false;
+  }
+
+  /** Starts following in the background (first read, then a watch; retried with backoff). */
+  start(): void {
+    this.running ??= this.follow();
+  }
+
+  /** Resolves once every hold and release so far has run (tests). */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  /** Stops following. A hold still waiting for etcd is not awaited: the caller's lease revoke ends it anyway. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+
+  private async follow(): Promise<void> {
+    let delay = 500;
+    while (!this.closed) {
+      try {
+        const res = await this.opts.client.getAll().prefix(`${MAINTENANCE_PREFIX}/`).exec();
+        this.requests.clear();
+        for (const kv of res.kvs) this.put(kv);
+        this.sync();
+        const watcher = await this.opts.client.watch().prefix(`${MAINTENANCE_PREFIX}/`).startRevision(String(Number(res.header.revision) + 1)).create();
+        this.watcher = watcher;
+        if (this.closed) await watcher.cancel();
+        watcher.on('put', (kv) => {
+          this.put(kv);
+          this.sync();
+        });
+        watcher.on('delete', (kv) => {
+          this.requests.delete(kv.key.toString());
+          this.sync();
+        });
+        return;
+      } catch (err) {
+        // Debug only: the registry, on the same etcd, already warns once when it is unreachable.
+        this.log.debug({ err: errorMessage(err) }, 'cannot read maintenance requests; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = nextDelay(delay, 10_000);
+      }
+    }
+  }
+
+  private put(kv: IKeyValue): void {
+    const key = kv.key.toString();
+    const parsed = parseMaintenance(key, kv.value.toString());
+    if (typeof parsed === 'string') {
+      this.requests.delete(key);
+      if (!this.warned.has(key)) this.log.warn({ storeKey: key, reason: parsed }, 'ignoring a malformed maintenance request');
+      this.warned.add(key);
+      return;
+    }
+    this.requests.set(key, parsed.name);
+  }
+
+  /** Holds what is newly requested, releases what no longer is. */
+  private sync(): void {
+    const wanted = new Set(this.requests.values());
+    for (const name of wanted) if (!this.previous.has(name)) this.enqueue(() => this.hold(name));
+    for (const name of this.previous) if (!wanted.has(name)) this.enqueue(() => this.release(name));
+    this.previous = wanted;
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.queue = this.queue.then(step).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'maintenance step failed'));
+  }
+
+  private async hold(name: string): Promise<void> {
+    if (this.closed || this.held.has(name) || !this.requested(name)) return;
+    const ids = this.opts.target.hold(name);
+    if (ids === undefined) return;
+    this.held.add(name);
+    const { keys, revision } = await deleteInstances(this.opts.registry, ids);
+    const lease = this.opts.registry.leaseId();
+    const put = this.opts.client.put(drainedKey(name)).value(JSON.stringify({ revision, keys }));
+    await (lease ? put.lease(lease) : put).exec();
+    this.log.info({ instance: name, services: ids.join(','), revision }, 'in maintenance: out of rotation until the request is deleted');
+  }
+
+  private async release(name: string): Promise<void> {
+    if (this.requested(name)) return;
+    this.opts.target.release(name);
+    if (!this.held.delete(name)) return;
+    await this.opts.client.delete().key(drainedKey(name)).exec();
+    this.log.info({ instance: name }, 'maintenance over: back in rotation once the check passes');
+  }
+}
