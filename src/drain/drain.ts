@@ -10,7 +10,7 @@ import { waitForAcks, type DrainResult } from './wait.js';
 export interface DrainInstancesOptions {
   client: Etcd3;
   /** The registry holding the records (Registry.deregister). */
-  registry: { deregister(id: string): Promise<{ keys: string[]; revision: number }> };
+  registry: { deregister(id: string): Promise<{ keys: string[]; revision: number }>; readonly state?: string };
   log: Logger;
   /** Instance ids to take out of rotation. */
   ids: string[];
@@ -49,6 +49,7 @@ export function logDrain(log: Logger, result: DrainResult, delayMs: number, fiel
   if (result.outcome === 'acknowledged') log.info(line, 'drained: every renderer reading the record has applied its removal');
   else if (result.outcome === 'no-renderers') log.info(line, `drained: no renderer reads the record${delayMs > 0 ? '; waited --drain-delay' : ''}`);
   else if (result.outcome === 'skipped') log.warn(line, 'drain skipped by a second signal');
+  else if (result.outcome === 'unreadable') log.warn(line, 'drain not waited for: the renderer acknowledgements cannot be read');
   else log.warn(line, 'drain timed out: some renderers did not acknowledge within --drain-timeout');
 }
 
@@ -63,6 +64,12 @@ export async function drainInstances(opts: DrainInstancesOptions): Promise<Drain
   const deadline = AbortSignal.any([AbortSignal.timeout(settings.timeoutMs), ...(opts.signal ? [opts.signal] : [])]);
   const fields = { ...opts.fields, services: opts.ids.join(',') };
   let result: DrainResult;
+  // Without a lease, or with writes failing, nothing can be deleted now: waiting would only hold up the stop, and the
+  // records go with the lease (revoked on the way out, or expiring) either way.
+  if (opts.registry.state === 'connecting' || opts.registry.state === 'failing') {
+    log.warn({ ...fields, registry: opts.registry.state }, 'etcd unreachable: not draining');
+    return { outcome: 'timeout', waitedMs: 0, acknowledged: [], pending: [] };
+  }
   try {
     const { keys, revision } = await unlessAborted(deleteInstances(opts.registry, opts.ids), deadline);
     if (revision === 0) {

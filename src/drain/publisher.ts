@@ -4,7 +4,7 @@
 import type { Etcd3, Lease } from 'etcd3';
 import { perAttemptDeadline } from '../store/etcd-client.js';
 import { nextDelay } from '../util/backoff.js';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage, logEtcdFailure } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ackKey, ackValue } from './acks.js';
 
@@ -99,7 +99,7 @@ export class AckPublisher {
         if (this.failing) this.log.info('acknowledgements written again');
         this.failing = false;
       } catch (err) {
-        if (!this.failing) this.log.warn({ err: errorMessage(err) }, 'cannot publish acknowledgements; retrying with backoff');
+        if (!this.failing) logEtcdFailure(this.log, { err: errorMessage(err) }, err, 'cannot publish acknowledgements; retrying with backoff');
         this.failing = true;
         this.again = true;
         await this.sleep(delay);

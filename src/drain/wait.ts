@@ -2,7 +2,7 @@
 // renderer that reads the record's keys has applied R (see acks.ts), bounded by a timeout; a renderer that dies is
 // dropped as its lease expires, one that starts meanwhile is waited for as soon as it publishes.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage, isAccessDenied } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ACK_PREFIX, ackCovers, parseAck, type Ack } from './acks.js';
 
@@ -22,8 +22,11 @@ export interface DrainWaitOptions {
   log: Logger;
 }
 
-/** How a drain ended. `acknowledged`: every renderer concerned applied the deletion. */
-export type DrainOutcome = 'acknowledged' | 'no-renderers' | 'timeout' | 'skipped';
+/**
+ * How a drain ended. `acknowledged`: every renderer concerned applied the deletion; `unreadable`: etcd refused to
+ * let us read the acknowledgements (a role without /sidekick/), so there was nothing to wait on.
+ */
+export type DrainOutcome = 'acknowledged' | 'no-renderers' | 'timeout' | 'skipped' | 'unreadable';
 
 /** The result, for the one log line a drain writes. */
 export interface DrainResult {
@@ -124,6 +127,10 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
         await Promise.race([view.open(), stopped]);
         break;
       } catch (err) {
+        if (isAccessDenied(err)) {
+          opts.log.warn({ err: errorMessage(err) }, `etcd refused reading ${ACK_PREFIX}/ (the role needs read access to it); not waiting for renderers`);
+          return { outcome: 'unreadable', waitedMs: elapsed(), acknowledged: [], pending: [] };
+        }
         opts.log.debug({ err: errorMessage(err) }, 'cannot read renderer acknowledgements; retrying');
         await pause(250, deadline);
         if (deadline.aborted) return { outcome: opts.signal?.aborted ? 'skipped' : 'timeout', waitedMs: elapsed(), acknowledged: [], pending: [] };
