@@ -172,7 +172,8 @@ export class MaintenanceFollower {
       } catch (err) {
         // Debug only: the registry, on the same etcd, already warns once when it is unreachable.
         this.log.debug({ err: errorMessage(err) }, 'cannot read maintenance requests; retrying');
-        await new Promise((r) => setTimeout(r, delay));
+        // Unref'd: a retry pending when the sidecar stops must not keep the process alive.
+        await new Promise((r) => setTimeout(r, delay).unref());
         delay = nextDelay(delay, 10_000);
       }
     }

@@ -4,7 +4,7 @@
 import type { Etcd3, Lease } from 'etcd3';
 import { perAttemptDeadline } from '../store/etcd-client.js';
 import { nextDelay } from '../util/backoff.js';
-import { errorMessage, logEtcdFailure } from '../util/errors.js';
+import { errorMessage, isAccessDenied } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ackKey, ackValue } from './acks.js';
 
@@ -96,10 +96,14 @@ export class AckPublisher {
       try {
         await this.writeAll();
         delay = 250;
-        if (this.failing) this.log.info('acknowledgements written again');
+        if (this.failing) this.log.debug('acknowledgements written again');
         this.failing = false;
       } catch (err) {
-        if (!this.failing) logEtcdFailure(this.log, { err: errorMessage(err) }, err, 'cannot publish acknowledgements; retrying with backoff');
+        if (!this.failing) {
+          if (isAccessDenied(err)) this.log.error({ err: errorMessage(err) }, 'etcd refused writing drain acknowledgements (the role needs read-write access to /sidekick/renderers/); retrying with backoff');
+          // An unreachable etcd is the store's to report (one warning per outage); this would only repeat it.
+          else this.log.debug({ err: errorMessage(err) }, 'cannot publish acknowledgements; retrying with backoff');
+        }
         this.failing = true;
         this.again = true;
         await this.sleep(delay);
@@ -149,7 +153,7 @@ export class AckPublisher {
       if (this.lease !== lease) return;
       this.lease = undefined;
       this.written.clear();
-      this.log.warn({ err: errorMessage(err) }, 'acknowledgement lease lost; granting a new one');
+      this.log.debug({ err: errorMessage(err) }, 'acknowledgement lease lost; granting a new one');
       if (!this.closed) this.kick();
     });
     let id: string;

@@ -95,17 +95,6 @@ function folderInstances(state: RenderState, dir: string): ServiceInstance[] {
   return instances;
 }
 
-/** Marks a cached entry as a refused folder name (a record value of a lone NUL would be refused as well). */
-const FOLDER = '\0';
-
-/** A service folder whose name is not a valid service name: warned once, as a refused record is; never listed. */
-function refuseFolder(state: RenderState, dir: string, reason: string): false {
-  if (state.records.get(dir)?.value === FOLDER) return false;
-  state.records.set(dir, { value: FOLDER, reason });
-  state.log.warn({ storeKey: dir, reason, template: state.file }, 'ignoring service folder with an invalid name');
-  return false;
-}
-
 /** The service helpers. */
 export const serviceHelpers: Record<string, Helper> = {
   services(...args: unknown[]) {
@@ -118,7 +107,8 @@ export const serviceHelpers: Record<string, Helper> = {
     let endpoints = 0;
     const names = childrenOf(state.view, root).filter((name) => {
       const valid = validateServiceName(name);
-      if (!valid.ok) return refuseFolder(state, `${base}/${name}`, valid.reason);
+      // Not listed; its records are read all the same, so each is refused with the one warning any refused key gets.
+      if (!valid.ok) return memoInstances(state, `${base}/${name}`).length < 0;
       const count = memoInstances(state, `${base}/${name}`).length;
       endpoints += count;
       return count > 0;

@@ -9,7 +9,9 @@ export const Recoverable = Symbol('sidekick.recoverable');
  * authority without its scheme (`dns:u:pw@host:2379`). Applied to every error text, so none can carry them.
  */
 export function maskUrlCredentials(text: string): string {
-  return text.replace(/(\/\/)[^\s/@]+@/g, '$1***@').replace(/(^|[\s:"'(=])[^\s/@:"'()=]+:[^\s/@"'()]*@(?=[\w[])/g, '$1***@');
+  // Only behind a URL scheme or one of gRPC's target schemes: etcd keys and ids ("/services/api/-:0::@p1") hold
+  // colons and at signs of their own and must reach logs as they are.
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@').replace(/(\b(?:dns|ipv4|ipv6|unix):)[^\s/@]+@(?=[\w[])/g, '$1***@');
 }
 
 /** gRPC's status prefix: "14 UNAVAILABLE: ", "4 DEADLINE_EXCEEDED: ". */

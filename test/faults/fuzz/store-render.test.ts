@@ -505,7 +505,8 @@ describe('fixed bugs, pinned with their minimal input', () => {
     });
     expect(parseServiceRecord('/services/Web/a', '127.0.0.1:80')).toEqual({ ok: false, reason: expect.stringContaining('must match') });
     const r = await renderAndCheck('nginxAll', { '/services/Web/a': rec({ name: 'Web', id: 'a', host: '127.0.0.1' }) });
-    expect(r.warnings).toEqual({}); // `services` does not list the folder: the key is never read
+    // `services` does not list the folder; its record is refused with the one warning any refused key gets.
+    expect(Object.keys(r.warnings)).toEqual(['/services/Web/a']);
     expect(r.text).not.toContain('upstream Web ');
     expect(r.text.match(/upstream web /gi)).toHaveLength(1);
     passed(r);

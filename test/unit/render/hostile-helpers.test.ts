@@ -11,9 +11,9 @@ describe('services', () => {
     const t = engine.compileTemplate('lb.tmpl', '{{join (services) ","}}');
     const view = new MapView({ '/services/Bad Name/x': '10.0.0.1:80', '/services/web/a': '10.0.0.2:80' });
     for (let i = 0; i < 3; i++) expect((await t.render({ view, prefix: '/' })).text).toBe('web');
-    const warned = lines.filter((l) => l.msg === 'ignoring service folder with an invalid name');
+    const warned = lines.filter((l) => l.msg === 'ignoring invalid service record');
     expect(warned).toHaveLength(1);
-    expect(warned[0]).toMatchObject({ storeKey: '/services/Bad Name', template: 'lb.tmpl', level: 40 });
+    expect(warned[0]).toMatchObject({ storeKey: '/services/Bad Name/x', template: 'lb.tmpl', level: 40 });
     expect(String(warned[0]?.reason)).toContain('Bad Name');
   });
 });

@@ -15,7 +15,7 @@ export interface Instance {
 export interface Expectation {
   /** Keys `service "web"` reads (the fixture templates). */
   webKeys: Set<string>;
-  /** Keys `services` + `service this` read (the multi-service templates). */
+  /** Keys `services` + `service this` read (the multi-service templates): every folder's, listed or not. */
   allKeys: Set<string>;
   /** Accepted web instances in render order. */
   web: Instance[];
@@ -73,8 +73,9 @@ export function expectFor(store: ReadonlyMap<string, string>, _mirror: boolean):
   const allKeys = new Set<string>();
   const services: Expectation['services'] = [];
   for (const [folder, keys] of [...byFolder].sort(([a], [b]) => cmp(a, b))) {
-    if (!SERVICE_NAME_RE.test(folder)) continue;
+    // `services` reads every folder: records under a name it does not list are refused, each with its warning.
     for (const k of keys) allKeys.add(k);
+    if (!SERVICE_NAME_RE.test(folder)) continue;
     const list = instances(keys);
     if (list.length > 0) services.push({ name: folder, instances: list });
   }
