@@ -1,6 +1,6 @@
 // The render daemon's hooks feeding /healthz and /metrics, in process: a scripted source, real templates, files,
 // check and reload commands. The binary against a real etcd is in test/integration/http/listen.test.ts.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourceConfig } from '../../../src/config/types.js';
@@ -84,7 +84,10 @@ describe('render daemon → /healthz and /metrics', () => {
   });
 
   it('a failed reload counts a rollback and shows rolled-back in /healthz until a reload works', async () => {
-    const { source, health, metrics } = await run(resource({ reloadCmd: `sh ${fixtures}/fail-once.sh ${join(app.dir, 'marker')}` }));
+    // A file in place before: a rollback needs one to go back to (a first file is kept and its reload retried).
+    const r = resource({ reloadCmd: `sh ${fixtures}/fail-once.sh ${join(app.dir, 'marker')}` });
+    await writeFile(r.dest, 'previous\n');
+    const { source, health, metrics } = await run(r);
     expect(await sample(metrics, 'sidekick_reloads_total{result="failed"}')).toBe(1);
     expect(await sample(metrics, 'sidekick_rollbacks_total')).toBe(1);
     expect(await sample(metrics, 'sidekick_renders_total{resource="app.toml",result="rolled-back"}')).toBe(1);
