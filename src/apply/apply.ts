@@ -24,6 +24,8 @@ export interface ApplyOptions {
   syncOnly: boolean;
   /** Keep a staged file that failed its check, for inspection. */
   keepStageFile: boolean;
+  /** Say "destination unchanged" at info (a one-off run, where it is the whole answer); debug otherwise. */
+  reportUnchanged?: boolean;
   log: Logger;
   /** Where --noop diffs go; defaults to stdout. */
   writeDiff?: (patch: string) => void;
@@ -116,7 +118,7 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       } else {
         outcomes.set(name, { resource: name, status: r.status });
         // Said, so a render that changed nothing is not mistaken for one that did not run.
-        if (r.status === 'unchanged') opts.log.info({ resource: name, dest: item.resource.dest }, 'destination unchanged');
+        if (r.status === 'unchanged') opts.log[opts.reportUnchanged ? 'info' : 'debug']({ resource: name, dest: item.resource.dest }, 'destination unchanged');
       }
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));

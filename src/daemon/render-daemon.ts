@@ -234,6 +234,7 @@ export class RenderDaemon {
         noop: config.noop,
         syncOnly: config.syncOnly,
         keepStageFile: config.keepStageFile,
+        reportUnchanged: config.onetime,
         log: this.log,
         writeDiff: this.opts.writeDiff,
         onReload: (r) => reloads.push(r),
