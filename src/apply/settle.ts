@@ -9,7 +9,7 @@ const POLL_MS = 5;
 /** After the switch, how long old workers get to finish the requests they carry before the reload counts as done. */
 const FINISH_GRACE_MS = 1000;
 
-/** The pids whose parent is `pid` (via /proc/<pid>/task/<tid>/children, else a scan of /proc). */
+/** The pids whose parent is `pid`, from /proc/<pid>/task/<tid>/children; none when the kernel does not offer it. */
 export async function childrenOf(pid: number): Promise<number[]> {
   try {
     const tasks = await readdir(`/proc/${pid}/task`);

@@ -43,6 +43,22 @@ export function isAckKey(key: string): boolean {
   return keyUnder(key, ACK_PREFIX);
 }
 
+/**
+ * The JSON object a drain key holds (an acknowledgement, a maintenance request, its answer), or why it is refused:
+ * too long, not JSON (naming the `shape` expected), or not an object.
+ */
+export function jsonObject(value: string, maxBytes: number, shape: string): Record<string, unknown> | string {
+  if (value.length > maxBytes) return `value longer than ${maxBytes} bytes`;
+  let data: unknown;
+  try {
+    data = JSON.parse(value);
+  } catch {
+    return `value is not JSON; expected ${shape}`;
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'value is not a JSON object';
+  return data as Record<string, unknown>;
+}
+
 /** Parses an acknowledgement read at `key`; a string says why it is refused. */
 export function parseAck(key: string, value: string): Ack | string {
   if (!isAckKey(key)) return `not below ${ACK_PREFIX}/`;
@@ -55,15 +71,9 @@ export function parseAck(key: string, value: string): Ack | string {
   } catch {
     return 'node or resource is not valid percent-encoding';
   }
-  if (value.length > MAX_ACK_BYTES) return `value longer than ${MAX_ACK_BYTES} bytes`;
-  let data: unknown;
-  try {
-    data = JSON.parse(value);
-  } catch {
-    return 'value is not JSON; expected {"revision":<n>,"at":"<time>","keys":["/prefix",…]}';
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'value is not a JSON object';
-  const { revision, at, keys } = data as Record<string, unknown>;
+  const data = jsonObject(value, MAX_ACK_BYTES, '{"revision":<n>,"at":"<time>","keys":["/prefix",…]}');
+  if (typeof data === 'string') return data;
+  const { revision, at, keys } = data;
   if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) return 'revision must be a whole number ≥ 0';
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && k.startsWith('/'))) {
     return 'keys must be a non-empty list of absolute key prefixes';

@@ -13,6 +13,7 @@ import { keyUnder } from '../store/prefix.js';
 import { nextDelay } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { jsonObject } from './acks.js';
 import { deleteInstances, type Deletion } from './drain.js';
 
 /** Where maintenance requests live. */
@@ -56,29 +57,18 @@ export function parseMaintenance(key: string, value: string): { name: string; re
   const name = key.slice(MAINTENANCE_PREFIX.length + 1);
   const bad = checkName(name);
   if (bad) return `expected ${MAINTENANCE_PREFIX}/<instance id>: ${bad}`;
-  if (value.length > MAX_VALUE_BYTES) return `value longer than ${MAX_VALUE_BYTES} bytes`;
-  let data: unknown;
-  try {
-    data = JSON.parse(value);
-  } catch {
-    return 'value is not JSON; expected {"at":"<time>","reason":"…"}';
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'value is not a JSON object';
-  const { reason } = data as Record<string, unknown>;
+  const data = jsonObject(value, MAX_VALUE_BYTES, '{"at":"<time>","reason":"…"}');
+  if (typeof data === 'string') return data;
+  const { reason } = data;
   if (reason !== undefined && typeof reason !== 'string') return 'reason must be a string';
   return { name, reason: (reason ?? '').slice(0, MAX_REASON) };
 }
 
 /** Parses an answer value; a string says why it is refused. */
 export function parseDrained(value: string): Deletion | string {
-  if (value.length > MAX_VALUE_BYTES) return `value longer than ${MAX_VALUE_BYTES} bytes`;
-  let data: unknown;
-  try {
-    data = JSON.parse(value);
-  } catch {
-    return 'value is not JSON';
-  }
-  const { revision, keys } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+  const data = jsonObject(value, MAX_VALUE_BYTES, '{"revision":<n>,"keys":["/key",…]}');
+  if (typeof data === 'string') return data;
+  const { revision, keys } = data;
   if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) return 'revision must be a whole number ≥ 0';
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && k.startsWith('/'))) return 'keys must be a list of absolute keys';
   return { revision, keys: keys as string[] };
