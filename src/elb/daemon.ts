@@ -133,10 +133,11 @@ export class ElbPresence {
     if (this.inFlight === 'register') this.actual = 'unknown';
     this.abort.abort(new Error('stopping'));
     const deadline = Date.now() + timeoutMs;
-    // The aborted call settles at once with the SDK; never wait past the deadline for one that does not.
+    // The aborted call settles at once with the SDK; one that does not (an SDK retry sleeping between attempts) gets
+    // half the stop timeout, so the deregistration itself always has the other half.
     if (this.loop) {
       const done = new AbortController();
-      await Promise.race([this.loop, sleep(timeoutMs, done.signal)]);
+      await Promise.race([this.loop, sleep(timeoutMs / 2, done.signal)]);
       done.abort();
     }
     const fields = this.opts.target.fields;
