@@ -7,7 +7,7 @@
 // of that container. The sidecar that owns the instance deregisters it, keeps it out while the request exists, and
 // answers with the deletion's revision and keys, so `sidekick drain` can wait for the renderers' acknowledgements
 // (wait.ts). Deleting the request puts the instance back once its check passes, and removes the answer.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { validateInstanceId } from '../registry/record.js';
 import { keyUnder } from '../store/prefix.js';
 import { nextDelay } from '../util/backoff.js';
@@ -15,6 +15,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { jsonObject } from './acks.js';
 import { deleteInstances, type Deletion } from './drain.js';
+import { FollowedPrefix } from './followed.js';
 
 /** Where maintenance requests live. */
 export const MAINTENANCE_PREFIX = '/sidekick/maintenance';
@@ -100,14 +101,12 @@ export interface MaintenanceFollowerOptions {
  */
 export class MaintenanceFollower {
   private readonly log: Logger;
-  /** Request key → name, for every well-formed request. */
-  private readonly requests = new Map<string, string>();
+  /** Every well-formed request, by key. */
+  private readonly requests: FollowedPrefix<{ name: string }>;
   /** Names held out and answered by this sidecar. */
   private readonly held = new Set<string>();
   /** Names requested at the last sync: the target is told when each request goes. */
   private previous = new Set<string>();
-  private readonly warned = new Set<string>();
-  private watcher: Watcher | undefined;
   private closed = false;
   private running: Promise<void> | undefined;
   /** Holds and releases run one at a time, in order. */
@@ -115,11 +114,19 @@ export class MaintenanceFollower {
 
   constructor(private readonly opts: MaintenanceFollowerOptions) {
     this.log = opts.log.child({ component: 'maintenance' });
+    this.requests = new FollowedPrefix({
+      client: opts.client,
+      prefix: MAINTENANCE_PREFIX,
+      parse: parseMaintenance,
+      what: 'maintenance request',
+      log: this.log,
+      onChange: () => this.sync(),
+    });
   }
 
   /** True while a request names `name` (a sidecar consults it for instances that appear later). */
   requested(name: string): boolean {
-    for (const n of this.requests.values()) if (n === name) return true;
+    for (const r of this.requests.values.values()) if (r.name === name) return true;
     return false;
   }
 
@@ -136,28 +143,15 @@ export class MaintenanceFollower {
   /** Stops following. A hold still waiting for etcd is not awaited: the caller's lease revoke ends it anyway. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    await this.requests.close();
   }
 
   private async follow(): Promise<void> {
     let delay = 500;
     while (!this.closed) {
       try {
-        const res = await this.opts.client.getAll().prefix(`${MAINTENANCE_PREFIX}/`).exec();
-        this.requests.clear();
-        for (const kv of res.kvs) this.put(kv);
+        await this.requests.open();
         this.sync();
-        const watcher = await this.opts.client.watch().prefix(`${MAINTENANCE_PREFIX}/`).startRevision(String(Number(res.header.revision) + 1)).create();
-        this.watcher = watcher;
-        if (this.closed) await watcher.cancel();
-        watcher.on('put', (kv) => {
-          this.put(kv);
-          this.sync();
-        });
-        watcher.on('delete', (kv) => {
-          this.requests.delete(kv.key.toString());
-          this.sync();
-        });
         return;
       } catch (err) {
         // Debug only: the registry, on the same etcd, already warns once when it is unreachable.
@@ -169,21 +163,9 @@ export class MaintenanceFollower {
     }
   }
 
-  private put(kv: IKeyValue): void {
-    const key = kv.key.toString();
-    const parsed = parseMaintenance(key, kv.value.toString());
-    if (typeof parsed === 'string') {
-      this.requests.delete(key);
-      if (!this.warned.has(key)) this.log.warn({ storeKey: key, reason: parsed }, 'ignoring a malformed maintenance request');
-      this.warned.add(key);
-      return;
-    }
-    this.requests.set(key, parsed.name);
-  }
-
   /** Holds what is newly requested, releases what no longer is. */
   private sync(): void {
-    const wanted = new Set(this.requests.values());
+    const wanted = new Set([...this.requests.values.values()].map((r) => r.name));
     for (const name of wanted) if (!this.previous.has(name)) this.enqueue(() => this.hold(name));
     for (const name of this.previous) if (!wanted.has(name)) this.enqueue(() => this.release(name));
     this.previous = wanted;

@@ -1,10 +1,11 @@
 // The sidecar's side of acknowledged deregistration: after deleting a record at revision R, wait until every live
 // renderer that reads the record's keys has applied R (see acks.ts), bounded by a timeout; a renderer that dies is
 // dropped as its lease expires, one that starts meanwhile is waited for as soon as it publishes.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { errorMessage, isAccessDenied } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ACK_PREFIX, ackCovers, parseAck, type Ack } from './acks.js';
+import { FollowedPrefix } from './followed.js';
 
 /** What a drain waits for, and how long. */
 export interface DrainWaitOptions {
@@ -49,50 +50,6 @@ function tally(acks: Map<string, Ack>, keys: readonly string[], revision: number
   return { acknowledged: acknowledged.sort(), pending: pending.sort() };
 }
 
-/** Follows the acknowledgement keys: one full read, then a watch from the read's revision. */
-class AckView {
-  readonly acks = new Map<string, Ack>();
-  private readonly warned = new Set<string>();
-  private watcher: Watcher | undefined;
-
-  constructor(
-    private readonly client: Etcd3,
-    private readonly log: Logger,
-    private readonly onChange: () => void,
-  ) {}
-
-  async open(): Promise<void> {
-    const res = await this.client.getAll().prefix(`${ACK_PREFIX}/`).exec();
-    for (const kv of res.kvs) this.put(kv);
-    const start = Number(res.header.revision) + 1;
-    this.watcher = await this.client.watch().prefix(`${ACK_PREFIX}/`).startRevision(String(start)).create();
-    this.watcher.on('put', (kv) => {
-      this.put(kv);
-      this.onChange();
-    });
-    this.watcher.on('delete', (kv) => {
-      this.acks.delete(kv.key.toString());
-      this.onChange();
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.watcher?.cancel().catch(() => undefined);
-  }
-
-  private put(kv: IKeyValue): void {
-    const key = kv.key.toString();
-    const ack = parseAck(key, kv.value.toString());
-    if (typeof ack === 'string') {
-      this.acks.delete(key);
-      if (!this.warned.has(key)) this.log.warn({ storeKey: key, reason: ack }, 'ignoring a malformed renderer acknowledgement');
-      this.warned.add(key);
-      return;
-    }
-    this.acks.set(key, ack);
-  }
-}
-
 /** Sleeps `ms`, or less when `signal` aborts. */
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -116,7 +73,7 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
   const deadline = AbortSignal.any([AbortSignal.timeout(Math.max(1, Math.ceil(opts.timeoutMs))), ...(opts.signal ? [opts.signal] : [])]);
   let wake: () => void = () => undefined;
   deadline.addEventListener('abort', () => wake(), { once: true });
-  const view = new AckView(opts.client, opts.log, () => wake());
+  const view = new FollowedPrefix<Ack>({ client: opts.client, prefix: ACK_PREFIX, parse: parseAck, what: 'renderer acknowledgement', log: opts.log, onChange: () => wake() });
   const stopped = new Promise<never>((_, reject) => {
     wake = () => reject(new Error('drain wait ended'));
   });
@@ -136,7 +93,7 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
         if (deadline.aborted) return { outcome: opts.signal?.aborted ? 'skipped' : 'timeout', waitedMs: elapsed(), acknowledged: [], pending: [] };
       }
     }
-    let seen = tally(view.acks, opts.keys, opts.revision);
+    let seen = tally(view.values, opts.keys, opts.revision);
     if (seen.acknowledged.length + seen.pending.length === 0) {
       if (opts.delayMs > 0) await pause(Math.min(opts.delayMs, opts.timeoutMs), opts.signal);
       return { outcome: opts.signal?.aborted ? 'skipped' : 'no-renderers', waitedMs: elapsed(), ...seen };
@@ -145,7 +102,7 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
-      seen = tally(view.acks, opts.keys, opts.revision);
+      seen = tally(view.values, opts.keys, opts.revision);
     }
     const outcome: DrainOutcome =
       seen.pending.length > 0 ? (opts.signal?.aborted ? 'skipped' : 'timeout') : seen.acknowledged.length > 0 ? 'acknowledged' : 'no-renderers';

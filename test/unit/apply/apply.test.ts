@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBatch, type ApplyOptions } from '../../../src/apply/apply.js';
 import type { ResourceConfig } from '../../../src/config/types.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { applyResource } from '../../support/config.js';
 import { tempDir } from '../../support/tmp.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures');
@@ -13,19 +14,7 @@ let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await tempDir()));
 afterEach(async () => cleanup());
 
-function resource(name: string, extra: Partial<ResourceConfig> = {}): ResourceConfig {
-  return {
-    name,
-    origin: `conf.d/${name}`,
-    src: '/unused',
-    dest: join(dir, `${name}.conf`),
-    keys: ['/'],
-    prefix: '',
-    commandTimeoutMs: 5000,
-    minEndpoints: 0,
-    ...extra,
-  };
-}
+const resource = (name: string, extra: Partial<ResourceConfig> = {}): ResourceConfig => applyResource(dir, name, extra);
 
 const opts = (extra: Partial<ApplyOptions> = {}): ApplyOptions => ({
   noop: false,

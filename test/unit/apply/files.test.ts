@@ -7,6 +7,7 @@ import { applyBatch } from '../../../src/apply/apply.js';
 import { MAX_DEST_BYTES, readCurrent } from '../../../src/apply/files.js';
 import type { ResourceConfig } from '../../../src/config/types.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { applyResource } from '../../support/config.js';
 import { tempDir } from '../../support/tmp.js';
 
 let dir: string;
@@ -14,17 +15,7 @@ let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await tempDir()));
 afterEach(async () => cleanup());
 
-const resource = (name: string, extra: Partial<ResourceConfig> = {}): ResourceConfig => ({
-  name,
-  origin: `conf.d/${name}`,
-  src: '/unused',
-  dest: join(dir, `${name}.conf`),
-  keys: ['/'],
-  prefix: '',
-  commandTimeoutMs: 5000,
-  minEndpoints: 0,
-  ...extra,
-});
+const resource = (name: string, extra: Partial<ResourceConfig> = {}): ResourceConfig => applyResource(dir, name, extra);
 
 const apply = (...resources: ResourceConfig[]) =>
   applyBatch(
