@@ -3,7 +3,7 @@
 // Prints: container start → key visible (with a breakdown: service not listening yet / waiting for the next check
 // attempt / the check itself / sidekick past the passing check), die → key deleted, a burst of containers started
 // together → time until all are registered and how many etcd writes (transactions) it took, then idle CPU and RSS.
-// Run: npm run bench:register   (targets from the issue: ≤ 50 ms past the passing check; ≤ 100 ms after `die`;
+// Run: npm run bench:register   (targets: ≤ 50 ms past the passing check; ≤ 100 ms after `die`;
 // the burst registered within the check interval + 2 s; idle CPU near zero with 100 services on 10 s checks; RSS ≤ 80 MB)
 // Needs root (a private dockerd), /usr/sbin/dockerd, /usr/bin/etcd and a static busybox; takes ~2½ minutes.
 // Knobs: BENCH_SEQ (20 one-at-a-time containers per variant), BENCH_BURST (200), BENCH_IDLE_KEEP (100),
@@ -621,7 +621,7 @@ async function massDieThenIdle(ctx: Ctx, burstMade: Created[], keep: number, reg
   const quiet = samples.filter((_, i) => !resyncSeconds.has(i));
   if (resyncs.length > 0 && quiet.length > 0) row('  idle CPU, resync seconds left out', quiet.reduce((a, b) => a + b, 0) / quiet.length, undefined, '%');
   row('RSS of `sidekick register` (idle)', mem.rss, RSS_TARGET_MB, 'MB');
-  // The issue's RSS figure is the idle one; the peak includes the 200-container burst and start-up garbage that V8
+  // The RSS target is for the idle figure; the peak includes the 200-container burst and start-up garbage that V8
   // returns a few seconds later.
   row('RSS peak (VmHWM, whole run: start-up and the burst included)', mem.peak, undefined, 'MB');
 }
