@@ -9,7 +9,7 @@ import { waitForDrain } from '../elb/drain.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
 import { createTarget, type TargetSpec } from '../elb/presence.js';
 import { createLogger, LOG_FORMAT_HELP, loggerOptions, type Logger } from '../util/log.js';
-import { stopSignal } from './signals.js';
+import { skipOnSignal, stopSignal, type SkipSignal } from './signals.js';
 
 /** Declares `elb`. */
 export function elbCommand(): Command {
@@ -89,28 +89,3 @@ export async function runElb(settings: ElbSettings, log: Logger): Promise<boolea
     target.close();
   }
 }
-
-/** Aborted by a SIGTERM/SIGINT; dispose() removes the listeners. */
-interface SkipSignal {
-  signal: AbortSignal;
-  dispose(): void;
-}
-
-/** The next SIGTERM or SIGINT skips the drain wait (deregistration itself is still done). */
-function skipOnSignal(log: Logger): SkipSignal {
-  const skip = new AbortController();
-  const onSignal = (signal: string): void => {
-    if (!skip.signal.aborted) log.info({ signal }, 'signal while stopping: the drain wait is skipped');
-    skip.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return {
-    signal: skip.signal,
-    dispose: () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    },
-  };
-}
-

@@ -10,6 +10,7 @@ import { drainInstances } from '../drain/drain.js';
 import type { DrainResult } from '../drain/wait.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { createLogger, loggerOptions, type Logger } from '../util/log.js';
+import { skipOnSignal } from './signals.js';
 import type { DrainSettings } from '../config/sidecar-config.js';
 
 /** A connected registry and everything needed to close it. */
@@ -50,29 +51,14 @@ export async function closeSidecar(sidecar: Sidecar): Promise<void> {
   sidecar.client.close();
 }
 
-/** An AbortSignal that a second SIGTERM or SIGINT aborts (the first one started the stop); `done` detaches it. */
-export function secondSignal(): { signal: AbortSignal; done: () => void } {
-  const skip = new AbortController();
-  const abort = (): void => skip.abort();
-  process.once('SIGTERM', abort);
-  process.once('SIGINT', abort);
-  return {
-    signal: skip.signal,
-    done: () => {
-      process.off('SIGTERM', abort);
-      process.off('SIGINT', abort);
-    },
-  };
-}
-
 /**
  * Drains instances on SIGTERM/SIGINT (see drainInstances); a second SIGTERM/SIGINT skips the wait. Never throws.
  */
 export async function drainRecords(sidecar: Sidecar, ids: string[], drain: DrainSettings): Promise<DrainResult> {
-  const second = secondSignal();
+  const skip = skipOnSignal(sidecar.log);
   try {
-    return await drainInstances({ client: sidecar.client, registry: sidecar.registry, log: sidecar.log, ids, settings: drain, signal: second.signal });
+    return await drainInstances({ client: sidecar.client, registry: sidecar.registry, log: sidecar.log, ids, settings: drain, signal: skip.signal });
   } finally {
-    second.done();
+    skip.dispose();
   }
 }

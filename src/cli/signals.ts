@@ -17,3 +17,27 @@ export function stopSignal(log: Logger): Promise<string> {
     process.on('SIGINT', stop);
   });
 }
+
+/** Aborted by a SIGTERM/SIGINT; dispose() removes the listeners. */
+export interface SkipSignal {
+  signal: AbortSignal;
+  dispose(): void;
+}
+
+/** The next SIGTERM or SIGINT skips a drain wait (what must be done, a deregistration, still is). */
+export function skipOnSignal(log: Logger): SkipSignal {
+  const skip = new AbortController();
+  const onSignal = (signal: string): void => {
+    if (!skip.signal.aborted) log.info({ signal }, 'signal while stopping: the drain wait is skipped');
+    skip.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    signal: skip.signal,
+    dispose: () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
+}
