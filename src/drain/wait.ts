@@ -3,6 +3,7 @@
 // dropped as its lease expires, one that starts meanwhile is waited for as soon as it publishes.
 import type { Etcd3 } from 'etcd3';
 import { errorMessage, isAccessDenied } from '../util/errors.js';
+import { sleep } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { ACK_PREFIX, ackCovers, parseAck, type Ack } from './acks.js';
 import { FollowedPrefix } from './followed.js';
@@ -50,19 +51,6 @@ function tally(acks: Map<string, Ack>, keys: readonly string[], revision: number
   return { acknowledged: acknowledged.sort(), pending: pending.sort() };
 }
 
-/** Sleeps `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * Waits until every live renderer whose keys cover `keys` has applied `revision`. Never throws: an unreadable etcd
  * is retried until the timeout, which then reports the renderers last known as pending.
@@ -89,13 +77,13 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
           return { outcome: 'unreadable', waitedMs: elapsed(), acknowledged: [], pending: [] };
         }
         opts.log.debug({ err: errorMessage(err) }, 'cannot read renderer acknowledgements; retrying');
-        await pause(250, deadline);
+        await sleep(250, deadline);
         if (deadline.aborted) return { outcome: opts.signal?.aborted ? 'skipped' : 'timeout', waitedMs: elapsed(), acknowledged: [], pending: [] };
       }
     }
     let seen = tally(view.values, opts.keys, opts.revision);
     if (seen.acknowledged.length + seen.pending.length === 0) {
-      if (opts.delayMs > 0) await pause(Math.min(opts.delayMs, opts.timeoutMs), opts.signal);
+      if (opts.delayMs > 0) await sleep(Math.min(opts.delayMs, opts.timeoutMs), opts.signal);
       return { outcome: opts.signal?.aborted ? 'skipped' : 'no-renderers', waitedMs: elapsed(), ...seen };
     }
     while (seen.pending.length > 0 && !deadline.aborted) {

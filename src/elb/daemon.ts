@@ -6,7 +6,7 @@ import type { CheckTarget } from '../health/checks.js';
 import { checkerFor } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
 import type { Checker, HealthSettings } from '../health/types.js';
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { awsErrorInfo, type LoadBalancerTarget, type Membership } from './presence.js';
 
@@ -32,19 +32,6 @@ export interface ElbPresenceOptions {
 }
 
 type Op = 'describe' | 'register' | 'deregister';
-
-/** Sleeps ms (no longer than the signal lets it). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Registration follows health:

@@ -3,9 +3,9 @@
 // passed, a classic ELB with connection draining lists the instance as "deregistration currently in progress" until
 // its connections are done or the draining timeout has passed. The app has to stay up until then, so `sidekick elb`
 // exits (and lets systemd stop the app) only once AWS says the instance is out, or --drain-timeout has passed.
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
-import { errorFields, sleep } from './daemon.js';
+import { errorFields } from './daemon.js';
 import { awsErrorInfo, type LoadBalancerTarget } from './presence.js';
 
 /** How a drain wait ended: AWS said the instance is out, --drain-timeout ran out, or a signal cut the wait short. */

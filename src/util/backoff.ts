@@ -48,3 +48,16 @@ export async function retryForever<T>(fn: () => Promise<T>, opts: RetryOptions):
   }
   return undefined;
 }
+
+/** Sleeps ms (no longer than the signal lets it). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
