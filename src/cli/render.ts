@@ -4,6 +4,7 @@ import { isDone } from '../apply/status.js';
 import { addRenderOptions, listenAddress, loadRenderConfig, rendererName } from '../config/render-config.js';
 import type { RenderConfig } from '../config/types.js';
 import { RenderDaemon } from '../daemon/render-daemon.js';
+import { templateCacheDir } from '../render/compile-cache.js';
 import { AckPublisher } from '../drain/publisher.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { RenderStatus } from '../http/checks.js';
@@ -33,7 +34,7 @@ export function renderCommand(): Command {
 
 /** One render of every resource; exit 1 if any resource failed or was skipped. */
 export async function runOnetime(config: RenderConfig, log: Logger): Promise<number> {
-  const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir });
+  const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir, templateCache: templateCacheDir(process.env) });
   try {
     await daemon.start();
   } catch (err) {
@@ -57,7 +58,14 @@ async function startDaemon(
   status?.use(undefined, config);
   return retryForever(
     async () => {
-      const daemon = new RenderDaemon({ config, log, sandboxDir: config.confdir, ...(status && { observer: status }), ...(acks && { acks }) });
+      const daemon = new RenderDaemon({
+        config,
+        log,
+        sandboxDir: config.confdir,
+        templateCache: templateCacheDir(process.env),
+        ...(status && { observer: status }),
+        ...(acks && { acks }),
+      });
       try {
         await daemon.start();
       } catch (err) {

@@ -40,6 +40,8 @@ export interface RenderDaemonOptions {
   source?: Source;
   /** Folder the fileExists helper may look in. */
   sandboxDir?: string;
+  /** Folder keeping compiled templates between runs (see render/compile-cache.ts); none when undefined. */
+  templateCache?: string;
   /** Where --noop diffs go. */
   writeDiff?: (patch: string) => void;
   observer?: RenderObserver;
@@ -82,7 +84,7 @@ export class RenderDaemon {
   constructor(private readonly opts: RenderDaemonOptions) {
     const { config } = opts;
     this.log = opts.log.child({ component: 'render' });
-    this.engine = new TemplateEngine({ log: this.log, sandboxDir: opts.sandboxDir });
+    this.engine = new TemplateEngine({ log: this.log, sandboxDir: opts.sandboxDir, cacheDir: opts.templateCache });
     this.source = opts.source ?? createSource(config.backend, watchedPrefixes(config.resources), opts.log);
     this.slots = config.resources.map((resource) => {
       const slot: Slot = {

@@ -16,6 +16,7 @@ import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 import { locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
 import { checkTemplateLimits, readTemplateSource } from './limits.js';
+import { SpecCache, specKey } from './compile-cache.js';
 
 /** What one render reads: the key space, the resource's prefix, and where its warnings go. */
 export interface RenderContext {
@@ -45,6 +46,8 @@ export interface TemplateEngineOptions {
   dns?: DnsCacheOptions;
   /** The only folder template files are read from (symlinks followed); default `<sandboxDir>/templates`, the confdir's. */
   templatesDir?: string;
+  /** Where compiled template files are kept between runs (see compile-cache.ts); none when undefined. */
+  cacheDir?: string;
 }
 
 /** A pass that finds new DNS names triggers another; chained lookups get at most this many passes. */
@@ -128,6 +131,12 @@ function compileNow(template: HandlebarsTemplateDelegate): void {
   (template as unknown as { _setup(options: object): unknown })._setup({});
 }
 
+/** The template spec a precompile produced: a JavaScript object literal, evaluated as Handlebars' own compile() does. */
+function evaluateSpec(spec: string): TemplateSpecification {
+  // The text is what hb.precompile produced, in this process or an earlier one (a private cache entry).
+  return new Function(`return ${spec};`)() as TemplateSpecification;
+}
+
 /** Compiles and renders templates; one engine per process shares the DNS cache and warning memory. */
 export class TemplateEngine {
   private readonly hb = Handlebars.create();
@@ -138,6 +147,7 @@ export class TemplateEngine {
   private readonly records = new Map<string, CachedRecord>();
   private readonly serviceDirs: RenderState['serviceDirs'] = new Map();
   private readonly templatesDir: string | undefined;
+  private readonly cache: SpecCache | undefined;
 
   constructor(opts: TemplateEngineOptions = {}) {
     this.log = (opts.log ?? silentLogger).child({ component: 'render' });
@@ -146,6 +156,7 @@ export class TemplateEngine {
     registerHelpers(this.hb, { sandboxDir: opts.sandboxDir });
     locateStrictLookups(this.hb);
     this.compileOptions = strictCompileOptions(this.hb);
+    this.cache = opts.cacheDir === undefined ? undefined : new SpecCache(opts.cacheDir, this.log);
   }
 
   /** Parses and compiles now, so a syntax error surfaces at load time with `path:line:column`. */
@@ -157,8 +168,36 @@ export class TemplateEngine {
     } catch (err) {
       throw compileError(this.hb, path, source, err);
     }
+    return this.compiled(path, template);
+  }
+
+  private compiled(path: string, template: HandlebarsTemplateDelegate): CompiledTemplate {
     const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx);
     return { path, render };
+  }
+
+  /** As compileTemplate, through the cache: a template compiled before (same text, options, Handlebars) is only evaluated. */
+  private async compileCached(cache: SpecCache, path: string, source: string): Promise<CompiledTemplate> {
+    checkTemplateLimits(path, source);
+    const key = specKey(source, this.compileOptions, this.hb.VERSION);
+    const stored = await cache.get(key);
+    if (stored !== undefined) {
+      try {
+        return this.compiled(path, this.hb.template(evaluateSpec(stored)));
+      } catch (err) {
+        this.log.debug({ template: path, err: errorMessage(err) }, 'template cache entry dropped');
+        await cache.drop(key);
+      }
+    }
+    let spec: string;
+    try {
+      spec = this.hb.precompile(source, this.compileOptions) as string;
+    } catch (err) {
+      throw compileError(this.hb, path, source, err);
+    }
+    const template = this.hb.template(evaluateSpec(spec));
+    await cache.put(key, spec);
+    return this.compiled(path, template);
   }
 
   /** Reads and compiles a template file; a missing or unreadable file is a TemplateError naming it. */
@@ -172,7 +211,7 @@ export class TemplateEngine {
       const why = code === 'ENOENT' ? 'template file not found' : `cannot read template file: ${errorMessage(err)}`;
       throw new TemplateError(why, { where: path, cause: err });
     }
-    return this.compileTemplate(path, source);
+    return this.cache ? this.compileCached(this.cache, path, source) : this.compileTemplate(path, source);
   }
 
   /** Renders; when helpers missed DNS answers, resolves them and renders again (bounded). */
