@@ -14,7 +14,7 @@ import { absolutePrefix } from '../store/prefix.js';
 import { DATA_KEY, newRenderState, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
-import { locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
+import { dataVariablesAreNotHelpers, locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
 import { checkTemplateLimits, readTemplateSource } from './limits.js';
 import { SpecCache, specKey } from './compile-cache.js';
 
@@ -155,6 +155,7 @@ export class TemplateEngine {
     this.dns = new DnsCache(opts.dns);
     registerHelpers(this.hb, { sandboxDir: opts.sandboxDir });
     locateStrictLookups(this.hb);
+    dataVariablesAreNotHelpers(this.hb);
     this.compileOptions = strictCompileOptions(this.hb);
     this.cache = opts.cacheDir === undefined ? undefined : new SpecCache(opts.cacheDir, this.log);
   }

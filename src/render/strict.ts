@@ -45,6 +45,38 @@ export function locateStrictLookups(hb: Env): void {
   (hb as unknown as { template: typeof patched }).template = patched;
 }
 
+/** The slice of Handlebars' compiler class we adjust (not in its typings). */
+interface CompilerClass {
+  prototype: { compiler: CompilerClass; classifySexpr(sexpr: SubExpression): string };
+}
+
+/** The part of a mustache's AST the classification reads. */
+interface SubExpression {
+  path: { data?: boolean };
+  params: unknown[];
+  hash?: unknown;
+}
+
+/**
+ * Keeps data variables (`{{@index}}`, `{{@key}}`) from being taken for a known helper of the same name: Handlebars
+ * classifies `@index` by its bare name, which with knownHelpersOnly is the Go-style `index` helper.
+ */
+export function dataVariablesAreNotHelpers(hb: Env): void {
+  const env = hb as unknown as { Compiler: CompilerClass };
+  const Base = env.Compiler;
+  const classify = Base.prototype.classifySexpr;
+  // A subclass on this environment only; child programs are compiled with `this.compiler`, so it points here too.
+  const DataAwareCompiler = function (this: object): void {} as unknown as CompilerClass;
+  const proto = Object.create(Base.prototype) as CompilerClass['prototype'];
+  proto.compiler = DataAwareCompiler;
+  proto.classifySexpr = function (this: object, sexpr: SubExpression): string {
+    if (sexpr.path.data && sexpr.params.length === 0 && !sexpr.hash) return 'simple';
+    return classify.call(this, sexpr);
+  };
+  DataAwareCompiler.prototype = proto;
+  env.Compiler = DataAwareCompiler;
+}
+
 /** Handlebars' wording of a strict-mode failure, in sidekick's; any other message unchanged. */
 export function strictMessage(message: string): string {
   const helper = /^You specified knownHelpersOnly, but used the unknown helper (\S+)/.exec(message);

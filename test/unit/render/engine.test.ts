@@ -83,6 +83,15 @@ describe('compile errors', () => {
 });
 
 describe('render', () => {
+  it('data variables are not helpers: {{@index}} beside the index helper, also in nested blocks', async () => {
+    const t = new TemplateEngine().compileTemplate(
+      't.tmpl',
+      '{{#each (getvs "/a/*")}}{{@index}}={{this}}{{#if @first}}!{{/if}} {{#each (split this ".")}}[{{@../index}}.{{@index}}]{{/each}};{{/each}}{{index (split "x.y" ".") 1}}',
+    );
+    const { text } = await t.render({ view: new MapView({ '/a/1': 'p.q', '/a/2': 'r' }), prefix: '' });
+    expect(text).toBe('0=p.q! [0.0][0.1];1=r [1.0];y');
+  });
+
   it('returns text and lookups; noEscape keeps config text verbatim', async () => {
     const t = new TemplateEngine().compileTemplate('t.tmpl', '{{#each (getvs "/a/*")}}{{this}};{{/each}}');
     expect(await t.render({ view: new MapView({ '/a/1': '<x & "y">' }), prefix: '' })).toEqual({
