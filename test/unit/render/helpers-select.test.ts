@@ -1,5 +1,7 @@
 // Selecting instances: `service NAME tag=…`, consul-template's `service "TAG.NAME"`, `where`/`whereNot` and
 // `groupBy` over instance lists, their errors, and the lookups min_endpoints sees.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TemplateEngine, type CompiledTemplate } from '../../../src/render/engine.js';
@@ -104,6 +106,13 @@ describe('where, whereNot, groupBy', () => {
     ['a group is a list for where', ids('(where (index (groupBy (service "web") "meta.zone") "eu") "port" 80)'), 'a,'],
   ])('%s', async (_what, source, expected) => {
     expect(await render(source)).toBe(expected);
+  });
+
+  it("renders the README's example as shown", async () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8');
+    const example = /```\n(upstream web_v2 \{\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    expect(await render(example ?? '')).toBe('upstream web_v2 {\n    # zone eu\n    server 10.0.0.1:80;\n    server 10.0.0.3:8080;\n}\n');
   });
 
   it('strict printing still applies inside the selection', async () => {
