@@ -125,7 +125,7 @@ export const serviceHelpers: Record<string, Helper> = {
     onlyHash(options, ['root', 'tag']);
     const state = stateOf(options);
     const name = str(options, params[0], 'service name');
-    const tag = options.hash.tag === undefined ? undefined : tagArgument(options, str(options, options.hash.tag, 'tag='), 'tag=');
+    const tag = options.hash.tag === undefined ? undefined : tagArgument(options, str(options, options.hash.tag, 'tag='));
     const root = rootOf(state, options);
     const instances = selectInstances(state, options, root === '/' ? '' : root, name, tag);
     // The argument as written; with a non-default root= the root is part of it ("/other/web"), a tag= follows it.
@@ -137,8 +137,8 @@ export const serviceHelpers: Record<string, Helper> = {
 };
 
 /** A tag to select on: one that no record can carry (TAG_RE) would select nothing, silently; refused instead. */
-function tagArgument(options: HelperOptions, tag: string, what: string): string {
-  if (!TAG_RE.test(tag)) throw helperError(options, `${what} ${JSON.stringify(tag.slice(0, 80))} is not a tag: tags match ${TAG_RE.source}`);
+function tagArgument(options: HelperOptions, tag: string): string {
+  if (!TAG_RE.test(tag)) throw helperError(options, `tag= ${JSON.stringify(tag.slice(0, 80))} is not a tag: tags match ${TAG_RE.source}`);
   return tag;
 }
 
