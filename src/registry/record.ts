@@ -29,7 +29,8 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string
 export const SERVICE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** Tags: registrator-style free words (a comma comes from an escaped `\,` in SERVICE_TAGS), but nothing that can end a config statement. */
 export const TAG_RE = /^[A-Za-z0-9._:=/@+,-]+$/;
-const META_KEY_RE = /^[A-Za-z0-9._-]{1,128}$/;
+/** Meta keys: they become `meta.<key>` in templates and field paths. */
+export const META_KEY_RE = /^[A-Za-z0-9._-]{1,128}$/;
 /**
  * Instance ids (and node names): registrator's `host:container:port[:udp]` charset, which is also what haproxy
  * accepts in a server name (templates write `server {{id}} …`), and a key segment with no `/`.

@@ -138,6 +138,14 @@ export function arity(options: HelperOptions, params: unknown[], min: number, ma
   }
 }
 
+/** Refuses hash arguments (`name=value`) other than `allowed`, which would otherwise be ignored without a word. */
+export function onlyHash(options: HelperOptions, allowed: readonly string[]): void {
+  const unknown = Object.keys(options.hash).find((k) => !allowed.includes(k));
+  if (unknown === undefined) return;
+  const accepted = allowed.length === 0 ? 'it takes none' : `accepted: ${allowed.map((k) => `${k}=`).join(', ')}`;
+  throw helperError(options, `unknown option ${unknown}= (${accepted})`);
+}
+
 /** A template key made absolute under the prefix; `..` cannot climb above the prefix. */
 export function absKey(prefix: string, key: string): string {
   const clean = posix.join('/', key).replace(/(.)\/+$/, '$1');

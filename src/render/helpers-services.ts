@@ -1,9 +1,10 @@
 // Service-aware helpers over the native layout `<root>/<name>/<id>` (design.md §3): `services` and
-// `service "web"`. Every value goes through parseServiceRecord; a bad one is dropped, never rendered.
+// `service "web"` (also `service "web" tag="v2"` and consul-template's `service "v2.web"`). Every value goes
+// through parseServiceRecord; a bad one is dropped, never rendered.
 import type { Entry, KeyView } from '../store/types.js';
 import { DEFAULT_PREFIX } from '../registry/layouts.js';
-import { formatAddress, parseServiceRecord, validateServiceName } from '../registry/record.js';
-import { absKey, arity, compareStrings, helperError, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
+import { formatAddress, parseServiceRecord, TAG_RE, validateServiceName } from '../registry/record.js';
+import { absKey, arity, compareStrings, helperError, onlyHash, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
 
 /** One instance as templates see it: the record plus `address` ("host:port", IPv6 bracketed) and its key. */
 export type ServiceInstance = ServiceInstanceData;
@@ -121,16 +122,46 @@ export const serviceHelpers: Record<string, Helper> = {
   service(...args: unknown[]) {
     const { params, options } = splitArgs(args);
     arity(options, params, 1);
+    onlyHash(options, ['root', 'tag']);
     const state = stateOf(options);
     const name = str(options, params[0], 'service name');
-    const valid = validateServiceName(name);
-    if (!valid.ok) throw helperError(options, valid.reason);
+    const tag = options.hash.tag === undefined ? undefined : tagArgument(options, str(options, options.hash.tag, 'tag='));
     const root = rootOf(state, options);
-    const dir = `${root === '/' ? '' : root}/${name}`;
-    const instances = memoInstances(state, dir);
-    // The argument as written; with a non-default root= the root is part of it ("/other/web").
-    const arg = options.hash.root === undefined ? name : `${String(options.hash.root).replace(/\/+$/, '')}/${name}`;
-    recordLookup(state, 'service', arg, instances.length);
+    const instances = selectInstances(state, options, root === '/' ? '' : root, name, tag);
+    // The argument as written; with a non-default root= the root is part of it ("/other/web"), a tag= follows it.
+    const written = options.hash.root === undefined ? name : `${String(options.hash.root).replace(/\/+$/, '')}/${name}`;
+    // The count is of what the call returns: with a tag, the tagged instances only.
+    recordLookup(state, 'service', tag === undefined ? written : `${written} tag=${tag}`, instances.length);
     return instances;
   },
 };
+
+/** A tag to select on: one that no record can carry (TAG_RE) would select nothing, silently; refused instead. */
+function tagArgument(options: HelperOptions, tag: string): string {
+  if (!TAG_RE.test(tag)) throw helperError(options, `tag= ${JSON.stringify(tag.slice(0, 80))} is not a tag: tags match ${TAG_RE.source}`);
+  return tag;
+}
+
+/** The instances of `service name [tag=…]` under `base` (the root, "" for "/"). */
+function selectInstances(state: RenderState, options: HelperOptions, base: string, name: string, tag: string | undefined): ServiceInstance[] {
+  const valid = validateServiceName(name);
+  if (tag !== undefined) {
+    if (!valid.ok) throw helperError(options, valid.reason);
+    return withTag(memoInstances(state, `${base}/${name}`), tag);
+  }
+  // Service names may hold dots, so "v2.web" is either the service "v2.web" or consul-template's TAG.NAME: a
+  // service of that exact name with an instance wins; otherwise the tag is what precedes the first dot.
+  const exact = valid.ok ? memoInstances(state, `${base}/${name}`) : [];
+  if (exact.length > 0) return exact;
+  const dot = name.indexOf('.');
+  const service = dot > 0 ? name.slice(dot + 1) : '';
+  const dotted = validateServiceName(service);
+  if (dotted.ok && TAG_RE.test(name.slice(0, dot))) return withTag(memoInstances(state, `${base}/${service}`), name.slice(0, dot));
+  if (valid.ok) return exact;
+  throw helperError(options, dot > 0 ? `${valid.reason}, or TAG.NAME (a tag, a dot, a service name)` : valid.reason);
+}
+
+/** The instances carrying `tag`, in their order (a new list: the memo's is shared). */
+function withTag(instances: ServiceInstance[], tag: string): ServiceInstance[] {
+  return instances.filter((i) => i.tags.includes(tag));
+}

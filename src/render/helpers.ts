@@ -1,10 +1,11 @@
 // The helper set templates see: confd's functions under confd's names, Go template built-ins for
-// migration, and the service helpers. Installed into an isolated Handlebars environment.
+// migration, and the service and selection helpers. Installed into an isolated Handlebars environment.
 import type HandlebarsNS from 'handlebars';
 import { splitArgs, helperError, type Helper } from './context.js';
 import { fastEach } from './each.js';
 import { goHelpers } from './helpers-go.js';
 import { kvHelpers } from './helpers-kv.js';
+import { selectHelpers } from './helpers-select.js';
 import { serviceHelpers } from './helpers-services.js';
 import { sysHelpers } from './helpers-sys.js';
 import { textHelpers } from './helpers-text.js';
@@ -17,7 +18,7 @@ export interface HelperSetOptions {
 
 /** Every helper by name; exported so docs and tests can check the set is complete. */
 export function helperSet(opts: HelperSetOptions = {}): Record<string, Helper> {
-  return { ...kvHelpers, ...textHelpers, ...sysHelpers(opts.sandboxDir), ...goHelpers, ...serviceHelpers };
+  return { ...kvHelpers, ...textHelpers, ...sysHelpers(opts.sandboxDir), ...goHelpers, ...serviceHelpers, ...selectHelpers };
 }
 
 /**

@@ -107,4 +107,25 @@ describe('min_endpoints', () => {
     expect(errors[1]).toBe('app.toml: min_endpoints: services "/app" has 0 entries, fewer than 1; keeping the last good file');
     expect(await dest()).toBe('127.0.0.1:8081;\n');
   });
+
+  it('guards what a tag= selection returns; where filters a list that was counted whole', async () => {
+    await writeFile(join(app.dir, 'app.tmpl'), '{{#each (service "web" root="/app" tag="v2")}}{{address}};{{/each}}|{{#each (where (service "api" root="/app") "tags" "v2")}}{{address}};{{/each}}\n');
+    const source = new ScriptedSource();
+    const v2 = '{"host":"127.0.0.1","port":8081,"tags":["v2"]}';
+    source.view.set('/app/web/a', v2);
+    source.view.set('/app/api/b', '127.0.0.1:8082');
+    const errors: string[] = [];
+    const observer = { batch: (r: BatchReport) => void errors.push(...r.outcomes.map((o) => o.error?.message ?? o.status)) };
+    daemon = new RenderDaemon({ config: appConfig(app.dir, appResource(app.dir, { minEndpoints: 1 }), true), log: silentLogger, source, observer });
+    await daemon.start();
+    await daemon.renderAll();
+    // api has no v2 instance: where selects none, and that is not refused.
+    expect(await dest()).toBe('127.0.0.1:8081;|\n');
+    daemon.follow();
+    source.view.set('/app/web/a', '127.0.0.1:8081'); // the instance stays, its tag goes
+    source.emit('change', ['/app/web/a']);
+    await waitFor(() => errors.length === 2, 5000);
+    expect(errors[1]).toBe('app.toml: min_endpoints: service "/app/web tag=v2" has 0 entries, fewer than 1; keeping the last good file');
+    expect(await dest()).toBe('127.0.0.1:8081;|\n');
+  });
 });

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import Handlebars from 'handlebars';
 import { describe, expect, it } from 'vitest';
-import { fastEach } from '../../../src/render/each.js';
+import { fastEach, orderedObject } from '../../../src/render/each.js';
 
 const builtin = Handlebars.create();
 const fast = Handlebars.create();
@@ -59,5 +59,33 @@ describe('each: the array fast path', () => {
     expect(calls).toBe(0);
     spy.compile('{{#each items}}{{@key}}{{/each}}')({ items: { a: 1 } });
     expect(calls).toBe(1);
+  });
+});
+
+describe('each: objects with a key order (groupBy)', () => {
+  const run = (source: string, items: unknown): string => fast.compile(source, { noEscape: true })({ items });
+
+  it('visits the keys in the given order, integer-like ones included', () => {
+    const items = orderedObject([['10', 'a'], ['9', 'b'], ['eu', 'c']]);
+    expect(run('{{#each items}}{{@index}}:{{@key}}:{{#if @first}}F{{/if}}{{#if @last}}L{{/if}}={{this}};{{/each}}', items)).toBe('0:10:F=a;1:9:=b;2:eu:L=c;');
+    expect(run('{{#each items as |v k|}}{{k}}={{v}} {{/each}}', items)).toBe('10=a 9=b eu=c ');
+    // A plain object of the same entries goes integer keys first.
+    expect(run('{{#each items}}{{@key}} {{/each}}', { '10': 'a', '9': 'b', eu: 'c' })).toBe('9 10 eu ');
+  });
+
+  it('renders like the built-in when the given order is the object’s own', () => {
+    const source = TEMPLATES.join('|');
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9]{0,3}$/), value), { selector: ([k]) => k, maxLength: 5 }), (entries) => {
+        const context = { items: orderedObject(entries), title: 't' };
+        expect(fast.compile(source, { noEscape: true })(context)).toBe(builtin.compile(source, { noEscape: true })({ ...context, items: Object.fromEntries(entries) }));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('keeps the key order out of the object’s keys', () => {
+    expect(Object.keys(orderedObject([['b', 1], ['a', 2]]))).toEqual(['b', 'a']);
+    expect(run('{{#each items}}x{{else}}none{{/each}}', orderedObject([]))).toBe('none');
   });
 });
