@@ -5,9 +5,9 @@ import type { WaitConfig } from '../config/types.js';
  * The wait of a resource that sets none: a burst window of a few milliseconds. One etcd transaction arrives as one
  * watch response, but a client writing a record replacement as two requests (put the new record, then delete the
  * old) makes two revisions one client round trip apart, and each would cost a render and a reload of its own. On
- * loopback that round trip is ~1–4 ms, up to ~12 ms on a busy host (bench/traffic-nginx.ts measures it); the window
- * is added to every change, a second reload costs a whole reload cycle (~100 ms for nginx). `wait = "0"` renders
- * what one event-loop turn delivered, without a window.
+ * loopback that round trip is 3–5 ms at p50 and 8–12 ms at p90 on a busy 2-core host (bench/traffic-nginx.ts
+ * measures it, docs/benchmarks.md). The window is added to every change; a second reload costs a whole reload
+ * cycle (~170 ms for nginx there). `wait = "0"` renders what one event-loop turn delivered, without a window.
  */
 export const DEFAULT_WAIT: WaitConfig = { minMs: 10, maxMs: 40 };
 
