@@ -1,7 +1,8 @@
 // When has a reload taken effect? For a master/worker server named by a pid file (nginx, haproxy -W), signalled
-// directly or through a reload command (`nginx -s reload`), the reload is in place once the master has started a new worker and every worker of the previous generation has
-// stopped taking new connections: exited, or (nginx) retitled "… is shutting down". Read from /proc, Linux only;
-// anywhere else, or for a process without workers, nothing can be told and nothing is waited for.
+// directly or through a reload command (`nginx -s reload`), the reload is in place once the master has started a
+// new worker and every worker of the previous generation has stopped taking new connections: exited, or (nginx)
+// retitled "… is shutting down". Read from /proc, Linux only; anywhere else, or for a process without workers,
+// nothing can be told and nothing is waited for.
 import { readdir, readFile } from 'node:fs/promises';
 
 /** How often the process tree is read while a reload settles. */
@@ -29,9 +30,9 @@ async function titleOf(pid: number): Promise<string | undefined> {
   }
 }
 
-/** True while a process `pid` exists. */
+/** True while a process `pid` runs: it exists and is not a zombie waiting to be reaped (whose cmdline is empty). */
 async function alive(pid: number): Promise<boolean> {
-  return (await titleOf(pid)) !== undefined;
+  return Boolean(await titleOf(pid));
 }
 
 /** True while `pid` exists and still takes new connections (not retitled as shutting down). */
