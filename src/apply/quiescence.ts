@@ -2,24 +2,37 @@
 import type { WaitConfig } from '../config/types.js';
 
 /**
+ * The wait of a resource that sets none: a burst window of a few milliseconds. One etcd transaction arrives as one
+ * watch response, but a client writing a record replacement as two requests (put the new record, then delete the
+ * old) makes two revisions one client round trip apart, and each would cost a render and a reload of its own. On
+ * loopback that round trip is 3–5 ms at p50 and 8–12 ms at p90 on a busy 2-core host (bench/traffic-nginx.ts
+ * measures it, docs/benchmarks.md). The window is added to every change; a second reload costs a whole reload
+ * cycle (~170 ms for nginx there). `wait = "0"` renders what one event-loop turn delivered, without a window.
+ */
+export const DEFAULT_WAIT: WaitConfig = { minMs: 10, maxMs: 40 };
+
+/**
  * Calls `fire` once things have been quiet for `minMs`, but never later than `maxMs` after the first
- * poke of a burst. With no wait configured, fires from setImmediate: after the I/O callbacks of this
- * event-loop turn, so several watch events read together are still one render, without the ~1 ms a
- * zero-delay setTimeout costs every change.
+ * poke of a burst. A resource without `wait` gets DEFAULT_WAIT. With a zero `minMs`, fires from setImmediate:
+ * after the I/O callbacks of this event-loop turn, so several watch events read together are still one render,
+ * without the ~1 ms a zero-delay setTimeout costs every change.
  */
 export class Quiescence {
+  private readonly wait: WaitConfig;
   private immediate: NodeJS.Immediate | undefined;
   private minTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly wait: WaitConfig | undefined,
+    wait: WaitConfig | undefined,
     private readonly fire: () => void,
-  ) {}
+  ) {
+    this.wait = wait ?? DEFAULT_WAIT;
+  }
 
   /** Something changed: (re)start the quiet period. */
   poke(): void {
-    if (!this.wait) {
+    if (this.wait.minMs === 0) {
       this.immediate ??= setImmediate(() => this.flush());
       return;
     }

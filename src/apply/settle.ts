@@ -1,7 +1,8 @@
-// When has a reload taken effect? For a master/worker server signalled through its pid file (nginx, haproxy -W),
-// the reload is in place once the master has started a new worker and every worker of the previous generation has
-// stopped taking new connections: exited, or (nginx) retitled "… is shutting down". Read from /proc, Linux only;
-// anywhere else, or for a process without workers, nothing can be told and nothing is waited for.
+// When has a reload taken effect? For a master/worker server named by a pid file (nginx, haproxy -W), signalled
+// directly or through a reload command (`nginx -s reload`), the reload is in place once the master has started a
+// new worker and every worker of the previous generation has stopped taking new connections: exited, or (nginx)
+// retitled "… is shutting down". Read from /proc, Linux only; anywhere else, or for a process without workers,
+// nothing can be told and nothing is waited for.
 import { readdir, readFile } from 'node:fs/promises';
 
 /** How often the process tree is read while a reload settles. */
@@ -29,6 +30,11 @@ async function titleOf(pid: number): Promise<string | undefined> {
   }
 }
 
+/** True while a process `pid` runs: it exists and is not a zombie waiting to be reaped (whose cmdline is empty). */
+async function alive(pid: number): Promise<boolean> {
+  return Boolean(await titleOf(pid));
+}
+
 /** True while `pid` exists and still takes new connections (not retitled as shutting down). */
 async function stillServing(pid: number, current: Set<number>): Promise<boolean> {
   if (!current.has(pid)) return false;
@@ -38,13 +44,16 @@ async function stillServing(pid: number, current: Set<number>): Promise<boolean>
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** How a reload ended: `settled` (the new generation took over), `unknown` (nothing to watch), `timeout`. */
+/**
+ * How a reload ended: `settled` (the new generation took over), `unknown` (nothing to watch: no workers, or the
+ * master itself went away, as when a reload command restarts the server), `timeout`.
+ */
 export type SettleResult = 'settled' | 'unknown' | 'timeout';
 
 /**
  * Waits until the workers in `before` (the master's children before the signal) have been replaced: a new child
  * exists and none of the old ones still takes connections; then gives the old ones up to a second to finish
- * their requests. `unknown` when there were no workers to watch.
+ * their requests. `unknown` when there were no workers to watch or the master exited.
  */
 export async function awaitReload(master: number, before: readonly number[], timeoutMs: number): Promise<SettleResult> {
   if (before.length === 0) return 'unknown';
@@ -55,6 +64,7 @@ export async function awaitReload(master: number, before: readonly number[], tim
     const fresh = [...now].some((p) => !old.has(p));
     const serving = await Promise.all(before.map((p) => stillServing(p, now)));
     if (fresh && !serving.includes(true)) break;
+    if (now.size === 0 && !(await alive(master))) return 'unknown';
     if (performance.now() > deadline) return 'timeout';
     await sleep(POLL_MS);
   }

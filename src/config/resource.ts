@@ -126,7 +126,7 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   const lookup = ctx.lookupId ?? lookupSystemId;
   const uid = attempt('owner', () => ownerId('owner', r.owner, r.uid, (n) => lookup('user', n)));
   const gid = attempt('group', () => ownerId('group', r.group, r.gid, (n) => lookup('group', n)));
-  const reloadSignal = attempt('reload_signal', () => parseReloadSignal(r.reload_signal, r.pid_file, r.reload_container));
+  const reloadSignal = attempt('reload_signal', () => parseReloadSignal(r.reload_signal, r.pid_file, r.reload_container, r.reload_cmd));
   const wait = r.wait === undefined ? undefined : attempt('wait', () => parseWait(r.wait));
   const timeout = r.command_timeout === undefined ? DEFAULT_COMMAND_TIMEOUT_MS : attempt('command_timeout', () => parsePositiveDuration(r.command_timeout, 'command_timeout'));
   if (issues.length > 0) throw issuesError(origin, locator, issues, ctx.label);
@@ -145,6 +145,7 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   if (gid !== undefined) resource.gid = gid;
   if (r.check_cmd) resource.checkCmd = r.check_cmd;
   if (r.reload_cmd) resource.reloadCmd = r.reload_cmd;
+  if (r.reload_cmd && r.pid_file !== undefined) resource.pidFile = r.pid_file;
   if (reloadSignal) resource.reloadSignal = reloadSignal;
   if (wait) resource.wait = wait;
   return resource;
@@ -209,16 +210,25 @@ function parsePositiveDuration(value: unknown, field: string): number {
   return ms;
 }
 
-function parseReloadSignal(signal?: string, pidFile?: string, container?: string): ReloadSignal | undefined {
+/**
+ * Reads reload_signal with pid_file or reload_container, and pid_file beside reload_cmd (the server the command
+ * reloads, so its reload can be watched); a combination that names two ways to reload, or none, is refused.
+ */
+function parseReloadSignal(signal?: string, pidFile?: string, container?: string, cmd?: string): ReloadSignal | undefined {
+  if (pidFile !== undefined && !posix.isAbsolute(pidFile)) throw new Error(`pid_file: must be an absolute path, got "${pidFile}"`);
+  if (signal !== undefined && cmd !== undefined) {
+    throw new Error('reload_signal: reload_cmd already reloads; keep one of them (with pid_file, a reload_cmd such as "nginx -s reload" is watched like a signal)');
+  }
   if (signal === undefined) {
-    if (pidFile !== undefined) throw new Error('pid_file: needs reload_signal too (e.g. reload_signal = "HUP")');
     if (container !== undefined) throw new Error('reload_container: needs reload_signal too (e.g. reload_signal = "HUP")');
+    if (pidFile !== undefined && cmd === undefined) {
+      throw new Error('pid_file: names the server a reload reaches; needs reload_signal (e.g. reload_signal = "HUP") or reload_cmd (its reload is then watched)');
+    }
     return undefined;
   }
   const name = signal.trim().toUpperCase().replace(/^(SIG)?/, 'SIG');
   if (!(name in constants.signals)) throw new Error(`reload_signal: unknown signal "${signal}" (e.g. "HUP", "USR2")`);
   if ((pidFile === undefined) === (container === undefined)) throw new Error('reload_signal: needs exactly one of pid_file or reload_container');
-  if (pidFile !== undefined && !posix.isAbsolute(pidFile)) throw new Error(`pid_file: must be an absolute path, got "${pidFile}"`);
   const out: ReloadSignal = { signal: name as NodeJS.Signals };
   if (pidFile !== undefined) out.pidFile = pidFile;
   if (container !== undefined) out.container = container;

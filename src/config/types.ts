@@ -7,7 +7,7 @@ export interface WaitConfig {
   maxMs: number;
 }
 
-/** Send a signal instead of (or as well as) running a reload command. */
+/** Send a signal instead of running a reload command. */
 export interface ReloadSignal {
   signal: NodeJS.Signals;
   /** Read the pid from this file. */
@@ -38,6 +38,8 @@ export interface ResourceConfig {
   checkCmd?: string;
   /** Command to reload the consumer after the swap. */
   reloadCmd?: string;
+  /** With reloadCmd: the pid file of the server it reloads, whose reload is then waited for (apply/settle.ts). */
+  pidFile?: string;
   reloadSignal?: ReloadSignal;
   /** Timeout for each check/reload command. Default 30 s. */
   commandTimeoutMs: number;

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenderConfig, ResourceConfig } from '../../src/config/types.js';
 import { etcdRenderConfig } from '../support/config.js';
 import { RenderDaemon } from '../../src/daemon/render-daemon.js';
+import { DEFAULT_WAIT } from '../../src/apply/quiescence.js';
+import { reloadActionOf, reloadGapMs } from '../../src/apply/reload.js';
+import { childrenOf } from '../../src/apply/settle.js';
 import { startBackend, type Backend } from '../support/backends.js';
 import { startEtcd, type EtcdHandle } from '../support/etcd.js';
 import { captureLogger } from '../support/logs.js';
@@ -38,11 +41,24 @@ function config(resource: Partial<ResourceConfig> = {}): RenderConfig {
         minEndpoints: 0,
         checkCmd: nginx?.checkCmd,
         reloadCmd: nginx ? `${nginx.reloadCmd} && echo reload >> ${join(dir, 'reloads')}` : undefined,
+        // The reload command's server: each reload is waited for until nginx's new workers took over.
+        pidFile: nginx ? join(dir, 'nginx.pid') : undefined,
         ...resource,
       },
     ]);
 }
 
+/** nginx's workers that still take connections: not retitled "… is shutting down". */
+const servingWorkers = async (): Promise<number[]> => {
+  const workers = await childrenOf(await nginx.pid());
+  const titles = await Promise.all(workers.map((p) => readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')));
+  return workers.filter((_, i) => titles[i] !== '' && !titles[i]?.includes('shutting down'));
+};
+/** Exactly one server line in the rendered upstream, reaching `b`. */
+const onlyServer = async (b: Backend | undefined): Promise<boolean> => {
+  const servers = (await readFile(join(dir, 'nginx.conf'), 'utf8')).split('\n').filter((l) => l.trim().startsWith('server 127.'));
+  return servers.length === 1 && servers[0]?.trim() === `server 127.0.0.1:${b?.port};`;
+};
 const reloads = async (): Promise<number> =>
   (await readFile(join(dir, 'reloads'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 const through = async (): Promise<string> => (await httpGet(`http://127.0.0.1:${nginxPort}/`)).body.trim();
@@ -101,6 +117,101 @@ describe('render → nginx', () => {
     const conf = await readFile(join(dir, 'nginx.conf'), 'utf8');
     expect(conf).toContain(`server 127.0.0.1:${backends.b?.port};`);
     expect(await reloads()).toBeGreaterThan(before);
+  });
+
+  it('reload_cmd with pid_file: back-to-back reloads each wait for the new workers, no fixed gap, no old worker left serving', async () => {
+    const from = logs.lines.length;
+    const before = await reloads();
+    // Five changes, each made as soon as the previous one's reload command has run, while sidekick still waits for
+    // nginx's new workers: each pass reloads right after the previous reload settled. The last points b's record at a.
+    const sequence = [backends.a, backends.b, backends.a, backends.b, backends.a];
+    for (const [i, backend] of sequence.entries()) {
+      await etcd.put('/services/web/b', record('b', backend as Backend));
+      await waitFor(async () => (await reloads()) > before + i, 10_000, 2);
+    }
+    try {
+      await waitFor(() => onlyServer(backends.a));
+      await daemon.idle();
+      const passes = logs.lines.slice(from).filter((l) => l.msg === 'reloaded');
+      expect(await reloads()).toBe(before + sequence.length);
+      expect(passes).toHaveLength(sequence.length);
+      expect(passes.every((l) => l.settled === true)).toBe(true);
+      const action = reloadActionOf(config().resources[0] as ResourceConfig);
+      expect(reloadGapMs(action?.key ?? '')).toBe(0);
+      // One generation serves (worker_processes 1), and every fresh connection reaches the last upstream.
+      expect(await servingWorkers()).toHaveLength(1);
+      expect(await onlyThrough('a')).toBe(true);
+    } finally {
+      await etcd.put('/services/web/b', record('b', backends.b as Backend));
+      await waitFor(() => onlyServer(backends.b));
+      await daemon.idle();
+    }
+  });
+
+  it('a record replaced by a put and a delete sent back to back renders and reloads once', async () => {
+    // Each try replaces the record serving traffic with one for the other backend. The assertion holds for a pair
+    // whose two watch events arrived well inside the burst window; a host too busy to deliver them that close
+    // gets another try.
+    const arrived = new Map<string, number>();
+    const onChange = (keys: string[]): void => {
+      for (const k of keys) arrived.set(k, performance.now());
+    };
+    daemon.source.on('change', onChange);
+    let old = '/services/web/b';
+    let checked = 0;
+    try {
+      for (let i = 0; i < 5 && checked === 0; i++) {
+        const to = i % 2 === 0 ? backends.a : backends.b;
+        const key = `/services/web/r${i}`;
+        const before = await reloads();
+        arrived.clear();
+        const prev = old;
+        await etcd.put(key, record(`r${i}`, to as Backend));
+        await etcd.del(prev);
+        old = key;
+        await waitFor(() => onlyServer(to));
+        await daemon.idle();
+        const gap = Math.abs((arrived.get(key) ?? NaN) - (arrived.get(prev) ?? NaN));
+        if (!(gap <= DEFAULT_WAIT.minMs / 2)) continue;
+        expect(await reloads()).toBe(before + 1);
+        expect(await onlyThrough(to?.name ?? '')).toBe(true);
+        checked++;
+      }
+      expect(checked).toBe(1);
+    } finally {
+      daemon.source.off('change', onChange);
+      await etcd.put('/services/web/b', record('b', backends.b as Backend));
+      if (old !== '/services/web/b') await etcd.del(old);
+      await waitFor(() => onlyServer(backends.b));
+      await daemon.idle();
+    }
+  });
+
+  it('a transaction changing several keys arrives as one watch event and renders and reloads once', async () => {
+    const events: string[][] = [];
+    const onChange = (keys: string[]): void => void events.push(keys);
+    daemon.source.on('change', onChange);
+    const before = await reloads();
+    const c = etcd.client;
+    try {
+      await c
+        .if('/services/web/b', 'Version', '>', 0)
+        .then(c.put('/services/web/t1').value(record('t1', backends.a as Backend)), c.put('/services/web/t2').value(record('t2', backends.a as Backend)), c.delete().key('/services/web/b'))
+        .commit();
+      await waitFor(async () => (await readFile(join(dir, 'nginx.conf'), 'utf8')).split('\n').filter((l) => l.includes(`127.0.0.1:${backends.a?.port};`)).length === 2);
+      await daemon.idle();
+      expect(events).toEqual([['/services/web/b', '/services/web/t1', '/services/web/t2']]);
+      expect(await reloads()).toBe(before + 1);
+      expect(await onlyThrough('a')).toBe(true);
+    } finally {
+      daemon.source.off('change', onChange);
+      await c
+        .if('/services/web/t1', 'Version', '>', 0)
+        .then(c.put('/services/web/b').value(record('b', backends.b as Backend)), c.delete().key('/services/web/t1'), c.delete().key('/services/web/t2'))
+        .commit();
+      await waitFor(() => onlyServer(backends.b));
+      await daemon.idle();
+    }
   });
 
   it('an invalid record is dropped with a warning naming the key; nginx -t rejects an empty upstream', async () => {

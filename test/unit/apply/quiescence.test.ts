@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Quiescence } from '../../../src/apply/quiescence.js';
+import { DEFAULT_WAIT, Quiescence } from '../../../src/apply/quiescence.js';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
 describe('Quiescence', () => {
-  it('without wait, coalesces one synchronous burst into one fire', () => {
+  it('with a zero wait, coalesces one synchronous burst into one fire', () => {
     const fire = vi.fn();
-    const q = new Quiescence(undefined, fire);
+    const q = new Quiescence({ minMs: 0, maxMs: 0 }, fire);
     for (let i = 0; i < 100; i++) q.poke();
     expect(fire).not.toHaveBeenCalled();
     vi.runAllTicks();
@@ -16,14 +16,30 @@ describe('Quiescence', () => {
     expect(q.pending).toBe(false);
   });
 
-  it('without wait, fires from setImmediate: before an immediate queued after it, no 1 ms timer in between', async () => {
+  it('with a zero wait, fires from setImmediate: before an immediate queued after it, no 1 ms timer in between', async () => {
     vi.useRealTimers();
     const fire = vi.fn();
-    const q = new Quiescence(undefined, fire);
+    const q = new Quiescence({ minMs: 0, maxMs: 0 }, fire);
     q.poke();
     q.poke();
     await new Promise((r) => setImmediate(r));
     expect(fire).toHaveBeenCalledTimes(1);
+  });
+
+  it('without wait, a second change within the burst window joins the first: one fire, the window after the last', () => {
+    const fire = vi.fn();
+    const q = new Quiescence(undefined, fire);
+    q.poke();
+    vi.advanceTimersByTime(DEFAULT_WAIT.minMs - 1);
+    q.poke();
+    vi.advanceTimersByTime(DEFAULT_WAIT.minMs - 1);
+    expect(fire).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(fire).toHaveBeenCalledTimes(1);
+    // A change after a quiet window is a render of its own.
+    q.poke();
+    vi.advanceTimersByTime(DEFAULT_WAIT.minMs);
+    expect(fire).toHaveBeenCalledTimes(2);
   });
 
   it('fires once the burst has been quiet for min', () => {

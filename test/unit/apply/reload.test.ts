@@ -1,9 +1,10 @@
-// Reload pacing: runs of one reload action never start within MIN_RELOAD_GAP_MS of the previous run's end (nginx
+// Reload pacing: runs of one unwatched reload action never start within MIN_RELOAD_GAP_MS of the previous run's end (nginx
 // must finish one reconfigure cycle before the next); different actions are not held up by each other.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIN_RELOAD_GAP_MS, reloadActionOf } from '../../../src/apply/reload.js';
+import { execa } from 'execa';
+import { MIN_RELOAD_GAP_MS, reloadActionOf, reloadGapMs } from '../../../src/apply/reload.js';
 import type { ResourceConfig } from '../../../src/config/types.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -38,5 +39,27 @@ describe('reload pacing', () => {
     await reloadActionOf(resource(log, 'c'))?.run('c', 5000);
     const [, c] = await times(log);
     expect(c?.[1]).toBeLessThan(before + MIN_RELOAD_GAP_MS);
+  });
+
+  it('a reload_cmd whose pid file cannot be read still runs, unwatched: the next run is paced', async () => {
+    const log = join(dir, 'log');
+    const action = reloadActionOf({ ...resource(log, 'd'), pidFile: join(dir, 'missing.pid') });
+    expect(await action?.run('d', 5000)).toBe('unknown');
+    expect((await times(log)).map(([tag]) => tag)).toEqual(['d']);
+    expect(reloadGapMs(action?.key ?? '')).toBeGreaterThan(0);
+  });
+
+  it('a reload_cmd whose pid file names a process without workers has nothing to watch: unknown, paced', async () => {
+    const log = join(dir, 'log');
+    const lone = execa('sleep', ['30']);
+    try {
+      await writeFile(join(dir, 'lone.pid'), `${lone.pid}\n`);
+      const action = reloadActionOf({ ...resource(log, 'e'), pidFile: join(dir, 'lone.pid') });
+      expect(await action?.run('e', 5000)).toBe('unknown');
+      expect(reloadGapMs(action?.key ?? '')).toBeGreaterThan(0);
+    } finally {
+      lone.kill();
+      await lone.catch(() => undefined);
+    }
   });
 });

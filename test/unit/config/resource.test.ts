@@ -160,12 +160,24 @@ describe('mistakes name the file and line', () => {
 
   it('checks reload_signal and its target', () => {
     expect(tomlError('x.toml', `${base}keys = ["/a"]\npid_file = "/run/x.pid"\n`)).toBe(
-      'conf.d/x.toml:5: pid_file: needs reload_signal too (e.g. reload_signal = "HUP")',
+      'conf.d/x.toml:5: pid_file: names the server a reload reaches; needs reload_signal (e.g. reload_signal = "HUP") or reload_cmd (its reload is then watched)',
     );
     expect(tomlError('x.toml', `${base}keys = ["/a"]\nreload_signal = "HUPP"\npid_file = "/run/x.pid"\n`)).toContain('unknown signal "HUPP"');
     expect(tomlError('x.toml', `${base}keys = ["/a"]\nreload_signal = "HUP"\n`)).toContain('needs exactly one of pid_file or reload_container');
     const r = parseTomlResource(file('x.toml'), `${base}keys = ["/a"]\nreload_signal = "sighup"\nreload_container = "lb"\n`, ctx);
     expect(r.reloadSignal).toEqual({ signal: 'SIGHUP', container: 'lb' });
+  });
+
+  it('takes pid_file beside reload_cmd as the server whose reload is watched; refuses a command and a signal together', () => {
+    const r = parseTomlResource(file('x.toml'), `${base}keys = ["/a"]\nreload_cmd = "nginx -s reload"\npid_file = "/run/nginx.pid"\n`, ctx);
+    expect([r.reloadCmd, r.pidFile, r.reloadSignal]).toEqual(['nginx -s reload', '/run/nginx.pid', undefined]);
+    expect(parseTomlResource(file('x.toml'), `${base}keys = ["/a"]\nreload_cmd = "nginx -s reload"\n`, ctx).pidFile).toBeUndefined();
+    expect(tomlError('x.toml', `${base}keys = ["/a"]\nreload_cmd = "nginx -s reload"\npid_file = "run/nginx.pid"\n`)).toBe(
+      'conf.d/x.toml:6: pid_file: must be an absolute path, got "run/nginx.pid"',
+    );
+    expect(tomlError('x.toml', `${base}keys = ["/a"]\nreload_cmd = "nginx -s reload"\nreload_signal = "HUP"\npid_file = "/run/nginx.pid"\n`)).toBe(
+      'conf.d/x.toml:6: reload_signal: reload_cmd already reloads; keep one of them (with pid_file, a reload_cmd such as "nginx -s reload" is watched like a signal)',
+    );
   });
 
   it('rejects a zero command_timeout', () => {
