@@ -29,13 +29,14 @@ const DEFAULTS = `defaults
     timeout server 30s
     timeout http-request 10s
     timeout check 5s
-    # health checks every 2s, down after 3 failures, up after 2 passes; a host name that does not
-    # resolve leaves its server in maintenance instead of failing the whole file
-    default-server inter 2s fall 3 rise 2 init-addr last,libc,none
+    # a host name that does not resolve leaves its server in maintenance instead of failing the whole file
+    # (the only default-server setting: a server added through the runtime API inherits none, so each
+    # server line carries its own; init-addr plays no part for an IP address)
+    default-server init-addr last,libc,none
 `;
 const route = (backend: string, name: string): string => `    use_backend be_${backend} if { hdr(host),field(1,:) -i ${name} }`;
 const backend = (name: string, path: string, servers: Array<[string, string]>): string =>
-  ['', `backend be_${name}`, '    balance roundrobin', `    option httpchk GET ${path}`, ...servers.map(([id, a]) => `    server ${id} ${a} check`)].join('\n');
+  ['', `backend be_${name}`, '    balance roundrobin', `    option httpchk GET ${path}`, ...servers.map(([id, a]) => `    server ${id} ${a} check inter 2s fall 3 rise 2`)].join('\n');
 const empty = (name: string): string => ['', '# pinned vhost, no valid instance: no server, every request gets 503', `backend be_${name}`, '    balance roundrobin'].join('\n');
 
 function expected(opts: { internal: boolean }): string {
@@ -114,7 +115,7 @@ describe('templates/haproxy', () => {
     for (const l of lines.filter((x) => x.includes('use_backend'))) {
       expect(l).toMatch(/^ {4}use_backend be_[A-Za-z0-9._-]+ if \{ hdr\(host\),field\(1,:\) -i [A-Za-z0-9._-]+ \}$/);
     }
-    for (const l of lines.filter((x) => x.startsWith('    server '))) expect(l).toMatch(/^ {4}server [A-Za-z0-9._:-]+ \S+ check$/);
+    for (const l of lines.filter((x) => x.startsWith('    server '))) expect(l).toMatch(/^ {4}server [A-Za-z0-9._:-]+ \S+ check inter 2s fall 3 rise 2$/);
     for (const l of lines.filter((x) => x.includes('httpchk'))) expect(l).toMatch(/^ {4}option httpchk GET \/[A-Za-z0-9._~!&()*+,=:@/?%-]*$/);
     await expectRefusedRecords(conf, store, env());
   });
