@@ -39,7 +39,10 @@ export function runtimeCommand(target: RuntimeTarget, command: string): Promise<
     });
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8').trim());
+      const answer = Buffer.concat(chunks).toString('utf8');
+      // haproxy ends every answer with a newline, an empty one included: nothing at all is no answer.
+      if (answer === '') reject(fail('closed the connection without answering'));
+      else resolve(answer.trim());
     });
   });
 }
