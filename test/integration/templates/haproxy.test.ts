@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { diffConfigs } from '../../../src/apply/haproxy-config.js';
 import { startHaproxy, waitFor, type HaproxyHandle } from '../../support/procs.js';
 import { EVIL_HOST, expectFixtureRoutes, expectRefusedRecords, getWithHost, shippedConfdir, startFixture, type Confdir, type Fixture, type StoreSpec } from './support.js';
 
@@ -127,6 +128,20 @@ describe('templates/haproxy', () => {
     process.kill(Number.parseInt(await readFile(join(conf.dir, 'haproxy.pid'), 'utf8'), 10), 'SIGUSR2');
     await waitFor(async () => (await getWithHost(port, 'internal.example.test')).status === 503, 15_000);
     expect((await getWithHost(port, 'web.example.test')).status).toBe(200);
+  });
+
+  it('an instance registered or moved changes only server lines, which add server and set server make as written', async () => {
+    await conf.render(store, env());
+    const before = await rendered();
+    const [first, second] = store.instances.filter((i) => i.name === 'web') as [StoreSpec['instances'][number], StoreSpec['instances'][number]];
+    const others = store.instances.filter((i) => i !== first && i !== second);
+    // The first web instance (lowest id) keeps its check path; the second moves; a third registers by IP address.
+    const instances = [...others, first, { ...second, port: 9999 }, { name: 'web', id: 'h3:web-3:8080', host: '10.0.0.33', port: 8080 }];
+    expect((await conf.render({ ...store, instances }, env())).exitCode).toBe(0);
+    const diff = diffConfigs(before, await rendered());
+    expect(diff).toMatchObject({ kind: 'membership' });
+    const ops = diff.kind === 'membership' ? diff.changes.map((c) => `${c.op} ${c.backend}/${c.op === 'change' ? c.to.name : c.server.name}`) : [];
+    expect(ops.sort()).toEqual(['add be_web/h3:web-3:8080', 'change be_web/h2:web-2:8080']);
   });
 
   it('an empty store renders the defaults and a frontend without routes, which haproxy accepts', async () => {
