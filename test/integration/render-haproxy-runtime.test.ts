@@ -135,6 +135,39 @@ it(`${CHANGES} membership changes reach traffic with no reload, and a streaming 
   expect(ended).toBe(false);
   response.destroy();
   if (process.env.DEBUG_LOGS) console.log(`${CHANGES} changes in ${Math.round(elapsed)} ms`);
+  // Each change is a render pass with its haproxy -c (about 0.1 s each, more on a loaded machine): 100 of them.
+}, 120_000);
+
+it('a removed server is drained: a request in flight on it completes, then it is deleted, still without a reload', async () => {
+  // Answers after 400 ms and keeps its connections alive, so haproxy also holds an idle connection to it.
+  let arrived = 0;
+  const slow = createServer((_req, res) => {
+    arrived++;
+    setTimeout(() => res.end('slow\n'), 400);
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  const slowBackend: Backend = { name: 'slow', port: (slow.address() as { port: number }).port, close: async () => undefined };
+  try {
+    const current = (await liveServers(target())).find((x) => x.backend === 'web')?.name;
+    await replace(current, 'slow', slowBackend);
+    await waitFor(async () => (await through()).server === 'slow');
+    const before = await generation();
+    const seen = arrived;
+    const inFlight = through();
+    await waitFor(() => arrived > seen);
+    await replace('slow', 'after', pool[1] as Backend);
+    expect(await inFlight).toEqual({ server: 'slow', body: 'slow' });
+    await waitFor(async () => (await through()).server === 'after');
+    await daemon.idle();
+    expect(await generation()).toEqual(before);
+    const drained = logs.lines.filter((l) => l.msg === 'applied through the haproxy runtime API, no reload').at(-1);
+    expect(drained).toMatchObject({ added: 1, removed: 1 });
+    expect(Number(drained?.ms)).toBeGreaterThan(100);
+    expect(compareLive(await readFile(dest(), 'utf8'), await liveServers(target()), new Set())).toEqual([]);
+  } finally {
+    slow.closeAllConnections();
+    await new Promise((r) => slow.close(r));
+  }
 });
 
 it('a structural change (another balance algorithm) reloads', async () => {
@@ -159,8 +192,8 @@ it('a runtime command haproxy refuses falls back to a reload, after which the fi
   await waitFor(() => logs.lines.some((l) => l.msg === 'haproxy runtime apply failed; reloading instead'), 10_000);
   await waitFor(async () => (await generation()).reloads === before.reloads + 1, 10_000);
   await daemon.idle();
-  const failed = logs.lines.find((l) => l.msg === 'haproxy runtime apply failed; reloading instead');
-  expect(String(failed?.err)).toMatch(/add server web\/late .*answered/);
+  const failed = logs.lines.filter((l) => l.msg === 'haproxy runtime apply failed; reloading instead').at(-1);
+  expect(String(failed?.err)).toMatch(/"add server web\/late .*" answered: Backend must use a dynamic load balancing/);
   await waitFor(async () => compareLive(await readFile(dest(), 'utf8'), await liveServers(target()), new Set(['web/late'])).length === 0);
   expect((await through()).server).toBe('late');
 });
