@@ -60,7 +60,8 @@ const DYNAMIC_KEYWORDS: ReadonlyMap<string, number> = new Map([
 /** `default-server` keywords a dynamic server can go without: init-addr only matters for a name, never an IP literal. */
 const HARMLESS_DEFAULTS = new Set(['init-addr']);
 
-const SECTION = /^(global|defaults|frontend|backend|listen|peers|resolvers|userlist|mailers|program|http-errors|ring|cache|fcgi-app)\b\s*(\S*)/;
+// haproxy reads a section keyword as the first word of a line, indented or not.
+const SECTION = /^\s*(global|defaults|frontend|backend|listen|peers|resolvers|userlist|mailers|program|http-errors|ring|cache|fcgi-app)(?=\s|$)\s*(\S*)/;
 
 /** Splits `ip:port` / `[ip6]:port`; undefined unless the host is an IP literal and the port a plain number. */
 export function parseAddress(address: string): { ip: string; port: number } | undefined {

@@ -89,6 +89,7 @@ describe('diffConfigs', () => {
     ],
     ['a backend with server-template', cfg([a], { extra: '    server-template s 3 10.0.0.9:80' }), cfg([a, b], { extra: '    server-template s 3 10.0.0.9:80' }), /server-template/],
     ['a quoted server line', cfg([a]), cfg([a, 'b "10.0.0.2:80"']), /a line other than/],
+    ['servers of an indented listen section', `${cfg([a])}  listen li\n    server x 10.0.0.3:80\n`, `${cfg([a])}  listen li\n    server x 10.0.0.4:80\n`, /server x 10.0.0.4:80/],
   ])('%s: structural', (_what, before, after, reason) => {
     const diff = diffConfigs(before, after);
     expect(diff.kind).toBe('structural');
