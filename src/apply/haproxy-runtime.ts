@@ -110,19 +110,20 @@ export interface RuntimeSummary {
 }
 
 /**
- * Applies membership changes: removals are drained first (`state drain`, sessions awaited up to the command
- * timeout, then `maint` and `del server`), then additions (`add server`, `enable health` with `check`, `enable
- * server` unless `disabled`) and changes (`set server addr`, `set server weight`). Throws at the first command
- * haproxy refuses, or when sessions outlast the drain.
+ * Applies membership changes: additions (`add server`, `enable health` with `check`, `enable agent` with
+ * `agent-check`, `enable server` unless `disabled`) and changes (`set server addr`, `set server weight`) first, so
+ * a backend whose servers are all replaced always has one to send new requests to; then removals, drained
+ * (`state drain`, sessions awaited up to the command timeout, then `maint` and `del server`). Throws at the
+ * first command haproxy refuses, or when sessions outlast the drain.
  */
 export async function applyChanges(target: RuntimeTarget, changes: ServerChange[]): Promise<RuntimeSummary> {
   const removals = changes.filter((c): c is Extract<ServerChange, { op: 'remove' }> => c.op === 'remove');
-  await drain(target, removals);
   for (const c of changes) {
     if (c.op === 'add') {
       const id = `${c.backend}/${c.server.name}`;
       await expectAnswer(target, `add server ${id} ${addArgs(c.server)}`, (a) => a.startsWith('New server registered'));
       if (c.server.options.includes('check')) await expectAnswer(target, `enable health ${id}`, empty);
+      if (c.server.options.includes('agent-check')) await expectAnswer(target, `enable agent ${id}`, empty);
       if (!c.server.options.includes('disabled')) await expectAnswer(target, `enable server ${id}`, empty);
     } else if (c.op === 'change') {
       const id = `${c.backend}/${c.to.name}`;
@@ -132,6 +133,7 @@ export async function applyChanges(target: RuntimeTarget, changes: ServerChange[
       if (c.from.weight !== c.to.weight) await expectAnswer(target, `set server ${id} weight ${c.to.weight}`, empty);
     }
   }
+  await drain(target, removals);
   const count = (op: ServerChange['op']): number => changes.filter((c) => c.op === op).length;
   return { added: count('add'), removed: removals.length, changed: count('change') };
 }

@@ -136,7 +136,7 @@ it(`${CHANGES} membership changes reach traffic with no reload, and a streaming 
   response.destroy();
   if (process.env.DEBUG_LOGS) console.log(`${CHANGES} changes in ${Math.round(elapsed)} ms`);
   // Each change is a render pass with its haproxy -c (about 0.1 s each, more on a loaded machine): 100 of them.
-}, 120_000);
+}, 180_000);
 
 it('a removed server is drained: a request in flight on it completes, then it is deleted, still without a reload', async () => {
   // Answers after 400 ms and keeps its connections alive, so haproxy also holds an idle connection to it.
