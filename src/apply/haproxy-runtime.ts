@@ -51,7 +51,9 @@ export function runtimeCommand(target: RuntimeTarget, command: string): Promise<
 async function expectAnswer(target: RuntimeTarget, command: string, ok: (answer: string) => boolean): Promise<void> {
   const answer = await runtimeCommand(target, command);
   if (!ok(answer)) {
-    throw new CommandError(`haproxy runtime API ${target.socket}: "${command}" answered: ${answer.slice(0, 500) || '(nothing)'}`, { where: target.where });
+    // The master CLI (and a socket below level admin) knows none of these commands.
+    const hint = answer.startsWith('Unknown command') ? ' (haproxy_socket must be a worker\'s stats socket with level admin, not the master CLI)' : '';
+    throw new CommandError(`haproxy runtime API ${target.socket}: "${command}" answered: ${answer.split('\n', 1)[0]?.slice(0, 500) || '(nothing)'}${hint}`, { where: target.where });
   }
 }
 

@@ -3,7 +3,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { runtimeCommand } from '../../../src/apply/haproxy-runtime.js';
+import { parseServerLine } from '../../../src/apply/haproxy-config.js';
+import { applyChanges, runtimeCommand } from '../../../src/apply/haproxy-runtime.js';
 import { tempDir } from '../../support/tmp.js';
 
 let dir: string;
@@ -61,4 +62,13 @@ it('reports a peer that closes without answering', async () => {
 
 it('reports a socket nobody listens on', async () => {
   await expect(runtimeCommand({ socket: join(dir, 'none.sock'), where: 'haproxy.toml', timeoutMs: 1000 }, 'show info')).rejects.toThrow(/haproxy\.toml: .*"show info" failed: .*ENOENT/);
+});
+
+it('names the master CLI when the socket answers like one (it knows none of the commands)', async () => {
+  const socket = await cli(() => 'Unknown command, but maybe one of the following ones is a better match:\n  show proc : show processes status');
+  const server = parseServerLine('server a 10.0.0.1:80 check'.split(' '));
+  await expect(applyChanges({ socket, where: 'haproxy.toml', timeoutMs: 1000 }, [{ op: 'add', backend: 'be', server }])).rejects.toThrow(
+    /^haproxy\.toml: haproxy runtime API .*: "add server be\/a 10\.0\.0\.1:80 check" answered: Unknown command, but maybe one of the following ones is a better match: \(haproxy_socket must be a worker's stats socket with level admin, not the master CLI\)$/,
+  );
+  expect(received).toEqual(['add server be/a 10.0.0.1:80 check']);
 });
