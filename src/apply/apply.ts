@@ -149,9 +149,12 @@ async function applyRuntime(swapped: Swapped[], outcomes: Map<string, ApplyOutco
       continue;
     }
     const how = await applyAtRuntime(s.resource, s.previous.content.toString('utf8'), s.text, log);
-    if (how === 'runtime') outcomes.set(name, { resource: name, status: 'applied', runtime: 'applied' });
-    else toReload.push(s);
+    if (how === 'runtime') {
+      outcomes.set(name, { resource: name, status: 'applied', runtime: 'applied' });
+      continue;
+    }
     if (how === 'fallback') outcomes.set(name, { resource: name, status: 'applied', runtime: 'fallback' });
+    toReload.push(s);
   }
   return toReload;
 }
