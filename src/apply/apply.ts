@@ -5,6 +5,7 @@ import type { ResourceConfig } from '../config/types.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
+import { applyAtRuntime } from './haproxy-runtime.js';
 import { discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
 import { reloadActionOf, type ReloadAction } from './reload.js';
 
@@ -49,12 +50,16 @@ export interface ApplyOutcome {
   error?: Error;
   /** The reload failed and dest had no previous file: the checked file stays in place, its reload still owed. */
   reloadOwed?: boolean;
+  /** A resource with haproxy_socket whose change was membership only: applied through the runtime API, or reloaded after it failed. */
+  runtime?: 'applied' | 'fallback';
 }
 
 interface Swapped {
   resource: ResourceConfig;
   /** What dest held before; undefined when there was nothing (a first render, or only an owed reload). */
   previous: FileState | undefined;
+  /** What dest holds now. */
+  text: string;
 }
 
 /** Stages, checks and swaps one resource; returns the previous state when it swapped. */
@@ -109,11 +114,11 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       const r = await stageCheckSwap(item, opts);
       if (r.status === 'swapped') {
         // While a reload is owed, dest's file was never loaded: nothing known good to put back.
-        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous });
+        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous, text: item.text });
         outcomes.set(name, { resource: name, status: 'applied' });
         opts.log.info({ resource: name, dest: item.resource.dest }, 'destination updated');
       } else if (r.status === 'unchanged' && item.reloadOwed) {
-        swapped.push({ resource: item.resource, previous: undefined });
+        swapped.push({ resource: item.resource, previous: undefined, text: item.text });
         outcomes.set(name, { resource: name, status: 'applied' });
       } else {
         outcomes.set(name, { resource: name, status: r.status });
@@ -126,8 +131,32 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       opts.log.error({ resource: name, dest: item.resource.dest, err: error.message }, 'resource not applied; destination left as it was');
     }
   }
-  if (!opts.syncOnly) await reloadSwapped(swapped, outcomes, opts);
+  if (!opts.syncOnly) await reloadSwapped(await applyRuntime(swapped, outcomes, opts.log), outcomes, opts);
   return items.map((i) => outcomes.get(i.resource.name) as ApplyOutcome);
+}
+
+/**
+ * Applies the resources with an haproxy runtime socket whose change is membership only through the runtime API;
+ * returns the ones still to reload (all others, and those whose runtime apply failed).
+ */
+async function applyRuntime(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, log: Logger): Promise<Swapped[]> {
+  const toReload: Swapped[] = [];
+  for (const s of swapped) {
+    const name = s.resource.name;
+    // No previous file: what haproxy runs is not known (a first render, or a reload still owed).
+    if (!s.resource.haproxySocket || !s.previous) {
+      toReload.push(s);
+      continue;
+    }
+    const how = await applyAtRuntime(s.resource, s.previous.content.toString('utf8'), s.text, log);
+    if (how === 'runtime') {
+      outcomes.set(name, { resource: name, status: 'applied', runtime: 'applied' });
+      continue;
+    }
+    if (how === 'fallback') outcomes.set(name, { resource: name, status: 'applied', runtime: 'fallback' });
+    toReload.push(s);
+  }
+  return toReload;
 }
 
 /** Runs each distinct reload once; on failure restores the group's previous files and reloads again. */

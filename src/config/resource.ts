@@ -50,6 +50,7 @@ const resourceSchema = z.strictObject({
   reload_signal: optString,
   pid_file: optString,
   reload_container: optString,
+  haproxy_socket: optString,
   command_timeout: z.unknown().optional(),
   wait: z.unknown().optional(),
   min_endpoints: z.number().int().nonnegative().optional(),
@@ -120,6 +121,9 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   for (const field of ['check_cmd', 'reload_cmd'] as const) {
     if (r[field]?.trim() === '') issues.push({ path: [field], message: `${field}: must not be empty (remove the line to go without one)` });
   }
+  if (r.haproxy_socket !== undefined && !posix.isAbsolute(r.haproxy_socket)) {
+    issues.push({ path: ['haproxy_socket'], message: `haproxy_socket: must be the absolute path of haproxy's admin stats socket (e.g. "/run/haproxy/admin.sock"), got "${r.haproxy_socket}"` });
+  }
   const templates = join(ctx.confdir, 'templates');
   const src = attempt('src', () => resolveSrc(templates, r.src));
   const mode = r.mode === undefined ? undefined : attempt('mode', () => parseMode(r.mode, locator?.literal?.(['mode'])));
@@ -147,6 +151,7 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   if (r.reload_cmd) resource.reloadCmd = r.reload_cmd;
   if (r.reload_cmd && r.pid_file !== undefined) resource.pidFile = r.pid_file;
   if (reloadSignal) resource.reloadSignal = reloadSignal;
+  if (r.haproxy_socket) resource.haproxySocket = posix.normalize(r.haproxy_socket);
   if (wait) resource.wait = wait;
   return resource;
 }

@@ -41,6 +41,11 @@ export interface ResourceConfig {
   /** With reloadCmd: the pid file of the server it reloads, whose reload is then waited for (apply/settle.ts). */
   pidFile?: string;
   reloadSignal?: ReloadSignal;
+  /**
+   * haproxy's runtime API socket (a worker `stats socket … level admin`): membership-only changes are applied
+   * through it instead of a reload (see apply/haproxy-runtime.ts).
+   */
+  haproxySocket?: string;
   /** Timeout for each check/reload command. Default 30 s. */
   commandTimeoutMs: number;
   /** Quiescence; undefined renders on every change batch. */

@@ -38,6 +38,7 @@ export class RenderMetrics {
   private readonly renders: Counter<'resource' | 'result'>;
   private readonly reloads: Counter<'result'>;
   private readonly rollbacks: Counter;
+  private readonly runtimeApplies: Counter<'result'>;
   private readonly latency: Histogram;
 
   /** @param storeConnected read at scrape time: is the store synced (the mirror complete and current)? */
@@ -61,6 +62,13 @@ export class RenderMetrics {
       help: 'Failed reloads whose files were put back to their previous content (and reloaded again)',
       registers,
     });
+    this.runtimeApplies = new Counter({
+      name: 'sidekick_haproxy_runtime_applies_total',
+      help: 'Membership-only changes of resources with haproxy_socket, by result: applied (through the runtime API, no reload), fallback (a command failed; reloaded)',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['applied', 'fallback']) this.runtimeApplies.inc({ result }, 0);
     this.latency = new Histogram({
       name: 'sidekick_apply_latency_seconds',
       help: 'Watch mode: time from a key change seen to the pass that put the resource in place (and reloaded it)',
@@ -79,7 +87,10 @@ export class RenderMetrics {
 
   /** Counts one render pass. */
   batch(report: BatchReport): void {
-    for (const o of report.outcomes) this.renders.inc({ resource: o.resource, result: o.status });
+    for (const o of report.outcomes) {
+      this.renders.inc({ resource: o.resource, result: o.status });
+      if (o.runtime) this.runtimeApplies.inc({ result: o.runtime });
+    }
     for (const r of report.reloads) {
       this.reloads.inc({ result: r.ok ? 'ok' : 'failed' });
       if (!r.ok) this.rollbacks.inc();

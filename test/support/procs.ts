@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { execa, type ResultPromise } from 'execa';
+import { runtimeCommand } from '../../src/apply/haproxy-runtime.js';
 
 /** Resolves when fn stops throwing (or returns true), polling every `everyMs`, failing after `timeoutMs`. */
 export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 25): Promise<T> {
@@ -92,16 +93,27 @@ export async function startNginx(dir: string, conf: string): Promise<NginxHandle
 export interface HaproxyHandle {
   pidFile: string;
   checkCmd: string;
+  /** The master CLI (`-S`), when started with one. */
+  masterSocket?: string;
   stop(): Promise<void>;
 }
 
-/** Starts haproxy -W -D with `conf`, pid file in dir. */
-export async function startHaproxy(dir: string, conf: string): Promise<HaproxyHandle> {
+/** The path a test config puts its `stats socket … level admin` at: haproxyAdminSocket(dir). */
+export const haproxyAdminSocket = (dir: string): string => join(dir, 'admin.sock');
+
+/**
+ * Starts haproxy -W -D with `conf`, pid file in dir; with `master`, also its master CLI (`-S <dir>/master.sock`),
+ * and waits until the admin socket at haproxyAdminSocket(dir) (the config's `stats socket`) answers.
+ */
+export async function startHaproxy(dir: string, conf: string, opts: { master?: boolean } = {}): Promise<HaproxyHandle> {
   const pidFile = join(dir, 'haproxy.pid');
-  await execa('/usr/sbin/haproxy', ['-W', '-D', '-p', pidFile, '-f', conf]);
+  const masterSocket = opts.master ? join(dir, 'master.sock') : undefined;
+  await execa('/usr/sbin/haproxy', ['-W', '-D', '-p', pidFile, ...(masterSocket ? ['-S', masterSocket] : []), '-f', conf]);
   await waitFor(async () => Number.parseInt(await readFile(pidFile, 'utf8'), 10) > 0);
+  if (masterSocket) await waitFor(async () => (await haproxyCli(haproxyAdminSocket(dir), 'show info')).includes('Pid:'));
   return {
     pidFile,
+    ...(masterSocket && { masterSocket }),
     checkCmd: '/usr/sbin/haproxy -c -q -f {{.src}}',
     stop: async () => {
       const pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
@@ -116,6 +128,20 @@ export async function startHaproxy(dir: string, conf: string): Promise<HaproxyHa
       });
     },
   };
+}
+
+/** One command to an haproxy CLI socket (a worker's stats socket, or the master CLI), its answer. */
+export function haproxyCli(socket: string, command: string): Promise<string> {
+  return runtimeCommand({ socket, where: 'test', timeoutMs: 2000 }, command);
+}
+
+/** The master's reload count and the current worker's pid: both stay put while nothing reloads. */
+export async function haproxyGeneration(masterSocket: string, adminSocket: string): Promise<{ reloads: number; workerPid: number }> {
+  const proc = await haproxyCli(masterSocket, 'show proc');
+  const master = /^\d+\s+master\s+(\d+)/m.exec(proc);
+  const pid = /^Pid: (\d+)$/m.exec(await haproxyCli(adminSocket, 'show info'));
+  if (!master || !pid) throw new Error(`unexpected haproxy answers: ${proc}`);
+  return { reloads: Number(master[1]), workerPid: Number(pid[1]) };
 }
 
 /** Sends `signal` (SIGTERM by default), then SIGKILL after `graceMs`; resolves with the result. */

@@ -110,6 +110,11 @@ describe('examples/reverse-proxy: docker-compose.yml', () => {
     expect(haproxy.command).toEqual(['haproxy', '-f', dest]);
     expect(resource?.reload_container).toBe(haproxy.container_name);
     expect(resource?.reload_signal).toBe('USR2');
+    // The runtime API socket lies in a volume both containers mount.
+    const socket = String(resource?.haproxy_socket);
+    const socketDir = socket.slice(0, socket.lastIndexOf('/'));
+    expect(volumeAt(render, socketDir)).toBeDefined();
+    expect(volumeAt(haproxy, socketDir)).toBe(volumeAt(render, socketDir));
   });
 });
 

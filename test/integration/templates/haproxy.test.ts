@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { diffConfigs } from '../../../src/apply/haproxy-config.js';
 import { startHaproxy, waitFor, type HaproxyHandle } from '../../support/procs.js';
 import { EVIL_HOST, expectFixtureRoutes, expectRefusedRecords, getWithHost, shippedConfdir, startFixture, type Confdir, type Fixture, type StoreSpec } from './support.js';
 
@@ -29,13 +30,14 @@ const DEFAULTS = `defaults
     timeout server 30s
     timeout http-request 10s
     timeout check 5s
-    # health checks every 2s, down after 3 failures, up after 2 passes; a host name that does not
-    # resolve leaves its server in maintenance instead of failing the whole file
-    default-server inter 2s fall 3 rise 2 init-addr last,libc,none
+    # a host name that does not resolve leaves its server in maintenance instead of failing the whole file
+    # (the only default-server setting: a server added through the runtime API inherits none, so each
+    # server line carries its own; init-addr plays no part for an IP address)
+    default-server init-addr last,libc,none
 `;
 const route = (backend: string, name: string): string => `    use_backend be_${backend} if { hdr(host),field(1,:) -i ${name} }`;
 const backend = (name: string, path: string, servers: Array<[string, string]>): string =>
-  ['', `backend be_${name}`, '    balance roundrobin', `    option httpchk GET ${path}`, ...servers.map(([id, a]) => `    server ${id} ${a} check`)].join('\n');
+  ['', `backend be_${name}`, '    balance roundrobin', `    option httpchk GET ${path}`, ...servers.map(([id, a]) => `    server ${id} ${a} check inter 2s fall 3 rise 2`)].join('\n');
 const empty = (name: string): string => ['', '# pinned vhost, no valid instance: no server, every request gets 503', `backend be_${name}`, '    balance roundrobin'].join('\n');
 
 function expected(opts: { internal: boolean }): string {
@@ -114,7 +116,7 @@ describe('templates/haproxy', () => {
     for (const l of lines.filter((x) => x.includes('use_backend'))) {
       expect(l).toMatch(/^ {4}use_backend be_[A-Za-z0-9._-]+ if \{ hdr\(host\),field\(1,:\) -i [A-Za-z0-9._-]+ \}$/);
     }
-    for (const l of lines.filter((x) => x.startsWith('    server '))) expect(l).toMatch(/^ {4}server [A-Za-z0-9._:-]+ \S+ check$/);
+    for (const l of lines.filter((x) => x.startsWith('    server '))) expect(l).toMatch(/^ {4}server [A-Za-z0-9._:-]+ \S+ check inter 2s fall 3 rise 2$/);
     for (const l of lines.filter((x) => x.includes('httpchk'))) expect(l).toMatch(/^ {4}option httpchk GET \/[A-Za-z0-9._~!&()*+,=:@/?%-]*$/);
     await expectRefusedRecords(conf, store, env());
   });
@@ -126,6 +128,20 @@ describe('templates/haproxy', () => {
     process.kill(Number.parseInt(await readFile(join(conf.dir, 'haproxy.pid'), 'utf8'), 10), 'SIGUSR2');
     await waitFor(async () => (await getWithHost(port, 'internal.example.test')).status === 503, 15_000);
     expect((await getWithHost(port, 'web.example.test')).status).toBe(200);
+  });
+
+  it('an instance registered or moved changes only server lines, which add server and set server make as written', async () => {
+    await conf.render(store, env());
+    const before = await rendered();
+    const [first, second] = store.instances.filter((i) => i.name === 'web') as [StoreSpec['instances'][number], StoreSpec['instances'][number]];
+    const others = store.instances.filter((i) => i !== first && i !== second);
+    // The first web instance (lowest id) keeps its check path; the second moves; a third registers by IP address.
+    const instances = [...others, first, { ...second, port: 9999 }, { name: 'web', id: 'h3:web-3:8080', host: '10.0.0.33', port: 8080 }];
+    expect((await conf.render({ ...store, instances }, env())).exitCode).toBe(0);
+    const diff = diffConfigs(before, await rendered());
+    expect(diff).toMatchObject({ kind: 'membership' });
+    const ops = diff.kind === 'membership' ? diff.changes.map((c) => `${c.op} ${c.backend}/${c.op === 'change' ? c.to.name : c.server.name}`) : [];
+    expect(ops.sort()).toEqual(['add be_web/h3:web-3:8080', 'change be_web/h2:web-2:8080']);
   });
 
   it('an empty store renders the defaults and a frontend without routes, which haproxy accepts', async () => {

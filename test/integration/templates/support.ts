@@ -60,7 +60,7 @@ export interface Confdir {
 
 /**
  * A confdir with a copy of templates/ and templates/<name>/<name>.toml in conf.d/: dest moved into the temp
- * dir, /etc/sidekick in check_cmd pointed at it, reloads dropped (nothing is running), then `edit` applied.
+ * dir, /etc/sidekick in check_cmd pointed at it, reloads and the haproxy runtime socket dropped (nothing is running), then `edit` applied.
  */
 export async function shippedConfdir(name: string, edit: (resource: Record<string, unknown>, dir: string) => void = () => undefined): Promise<Confdir> {
   const { dir, cleanup } = await tempDir('sidekick-tmpl-');
@@ -70,7 +70,7 @@ export async function shippedConfdir(name: string, edit: (resource: Record<strin
   const dest = join(dir, basename(String(resource.dest)));
   resource.dest = dest;
   if (typeof resource.check_cmd === 'string') resource.check_cmd = resource.check_cmd.replaceAll('/etc/sidekick', dir);
-  for (const k of ['reload_cmd', 'reload_signal', 'pid_file']) delete resource[k];
+  for (const k of ['reload_cmd', 'reload_signal', 'pid_file', 'haproxy_socket']) delete resource[k];
   edit(resource, dir);
   await mkdir(join(dir, 'conf.d'));
   await writeFile(join(dir, 'conf.d', `${name}.toml`), stringify({ template: resource }));

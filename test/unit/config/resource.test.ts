@@ -158,6 +158,15 @@ describe('mistakes name the file and line', () => {
     expect(tomlError('x.toml', `${base}keys = ["/a"]\nowner = "www"\n`)).toContain('conf.d/x.toml:5: owner: no user "www" on this host');
   });
 
+  it('reads haproxy_socket, an absolute path, and names file, line and key when it is not one', () => {
+    const r = parseTomlResource(file('x.toml'), `${base}keys = ["/a"]\nhaproxy_socket = "/run/haproxy//admin.sock"\n`, ctx);
+    expect(r.haproxySocket).toBe('/run/haproxy/admin.sock');
+    expect(tomlError('x.toml', `${base}keys = ["/a"]\nhaproxy_socket = "admin.sock"\n`)).toBe(
+      'conf.d/x.toml:5: haproxy_socket: must be the absolute path of haproxy\'s admin stats socket (e.g. "/run/haproxy/admin.sock"), got "admin.sock"',
+    );
+    expect(tomlError('x.toml', `${base}keys = ["/a"]\nhaproxy_socket = 7\n`)).toContain('conf.d/x.toml:5: haproxy_socket');
+  });
+
   it('checks reload_signal and its target', () => {
     expect(tomlError('x.toml', `${base}keys = ["/a"]\npid_file = "/run/x.pid"\n`)).toBe(
       'conf.d/x.toml:5: pid_file: names the server a reload reaches; needs reload_signal (e.g. reload_signal = "HUP") or reload_cmd (its reload is then watched)',

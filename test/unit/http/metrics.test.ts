@@ -47,6 +47,19 @@ describe('RenderMetrics', () => {
     expect(await sample(metrics, 'sidekick_apply_latency_seconds_sum')).toBeCloseTo(2.03);
   });
 
+  it('counts haproxy runtime applies and their fallbacks to a reload', async () => {
+    const metrics = createMetricsRegistry();
+    const render = new RenderMetrics(metrics, () => true);
+    expect(await sample(metrics, 'sidekick_haproxy_runtime_applies_total{result="applied"}')).toBe(0);
+    render.batch({ outcomes: [{ resource: 'h.toml', status: 'applied', runtime: 'applied' }], reloads: [], latencies: [] });
+    render.batch({ outcomes: [{ resource: 'h.toml', status: 'applied', runtime: 'applied' }], reloads: [], latencies: [] });
+    render.batch({ outcomes: [{ resource: 'h.toml', status: 'applied', runtime: 'fallback' }], reloads: [{ resources: ['h.toml'], ok: true }], latencies: [] });
+    render.batch({ outcomes: [{ resource: 'n.toml', status: 'applied' }], reloads: [{ resources: ['n.toml'], ok: true }], latencies: [] });
+    expect(await sample(metrics, 'sidekick_haproxy_runtime_applies_total{result="applied"}')).toBe(2);
+    expect(await sample(metrics, 'sidekick_haproxy_runtime_applies_total{result="fallback"}')).toBe(1);
+    expect(await sample(metrics, 'sidekick_reloads_total{result="ok"}')).toBe(2);
+  });
+
   it('keeps registries apart: two per process do not share series', async () => {
     const one = createMetricsRegistry();
     const two = createMetricsRegistry();

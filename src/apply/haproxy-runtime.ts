@@ -1,0 +1,225 @@
+// haproxy's runtime API (a `stats socket … level admin`): membership changes applied to the running workers
+// without a reload, then read back and compared with the file's servers.
+import { connect } from 'node:net';
+import type { ResourceConfig } from '../config/types.js';
+import { CommandError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { diffConfigs, parseAddress, parseHaproxyConfig, type ServerChange, type ServerLine } from './haproxy-config.js';
+
+/** Where and how long: the socket, the resource named in errors, the bound of each command and of a drain. */
+export interface RuntimeTarget {
+  socket: string;
+  where: string;
+  timeoutMs: number;
+}
+
+/** How often a draining server's sessions are read. */
+const DRAIN_POLL_MS = 10;
+
+/**
+ * Sends one command on its own connection and returns the answer (the worker closes the connection after it).
+ * A command holding a newline or `;` (which the CLI would read as several) is refused before it is sent.
+ */
+export function runtimeCommand(target: RuntimeTarget, command: string): Promise<string> {
+  const fail = (message: string, cause?: unknown): CommandError =>
+    new CommandError(`haproxy runtime API ${target.socket}: "${command}" ${message}`, { where: target.where, cause });
+  if (/[\n\r;]/.test(command)) return Promise.reject(fail('holds a newline or ";"; not sent'));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(target.socket);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(fail(`got no complete answer within ${target.timeoutMs} ms`));
+    }, target.timeoutMs);
+    socket.on('connect', () => socket.end(`${command}\n`));
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(fail(`failed: ${err.message}`, err));
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const answer = Buffer.concat(chunks).toString('utf8');
+      // haproxy ends every answer with a newline, an empty one included: nothing at all is no answer.
+      if (answer === '') reject(fail('closed the connection without answering'));
+      else resolve(answer.trim());
+    });
+  });
+}
+
+/** Sends a command whose success answer is known (`ok` matches it); any other answer is an error carrying it. */
+async function expectAnswer(target: RuntimeTarget, command: string, ok: (answer: string) => boolean): Promise<void> {
+  const answer = await runtimeCommand(target, command);
+  if (!ok(answer)) {
+    // The master CLI (and a socket below level admin) knows none of these commands.
+    const hint = answer.startsWith('Unknown command') ? ' (haproxy_socket must be a worker\'s stats socket with level admin, not the master CLI)' : '';
+    throw new CommandError(`haproxy runtime API ${target.socket}: "${command}" answered: ${answer.split('\n', 1)[0]?.slice(0, 500) || '(nothing)'}${hint}`, { where: target.where });
+  }
+}
+
+const empty = (a: string): boolean => a === '';
+
+/** One live server as `show servers state` lists it. */
+export interface LiveServer {
+  backend: string;
+  name: string;
+  addr: string;
+  port: number;
+  /** srv_admin_state: 0x01 forced maintenance, 0x08 forced drain, … */
+  admin: number;
+  weight: number;
+}
+
+/** Parses `show servers state` (format version 1); throws when the answer is not one. */
+export function parseServersState(answer: string, target: Pick<RuntimeTarget, 'socket' | 'where'>): LiveServer[] {
+  const lines = answer.split('\n');
+  if (lines[0]?.trim() !== '1') {
+    throw new CommandError(`haproxy runtime API ${target.socket}: "show servers state" answered: ${answer.slice(0, 200) || '(nothing)'} (is it a stats socket of a worker, level admin?)`, { where: target.where });
+  }
+  return lines
+    .slice(1)
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.trim().split(/\s+/))
+    .map((f) => ({ backend: f[1] ?? '', name: f[3] ?? '', addr: f[4] ?? '', admin: Number(f[6]), weight: Number(f[7]), port: Number(f[18]) }));
+}
+
+/** The live servers of every backend. */
+export async function liveServers(target: RuntimeTarget): Promise<LiveServer[]> {
+  return parseServersState(await runtimeCommand(target, 'show servers state'), target);
+}
+
+/** Current sessions per server of one backend, from `show stat` (svname → scur). */
+async function sessions(target: RuntimeTarget, backend: string): Promise<Map<string, number>> {
+  const answer = await runtimeCommand(target, `show stat ${backend} 4 -1`);
+  const [header, ...rows] = answer.split('\n');
+  const cols = (header ?? '').replace(/^# /, '').split(',');
+  const name = cols.indexOf('svname');
+  const scur = cols.indexOf('scur');
+  if (name < 0 || scur < 0) throw new CommandError(`haproxy runtime API ${target.socket}: "show stat" answered: ${answer.slice(0, 200)}`, { where: target.where });
+  return new Map(rows.map((r) => r.split(',')).map((f) => [f[name] ?? '', Number(f[scur] ?? 0)]));
+}
+
+/** `add server` arguments for a server as the file defines it (weight written out: add server takes no default-server). */
+function addArgs(s: ServerLine): string {
+  return [s.address, ...s.options, ...(s.weightGiven ? ['weight', String(s.weight)] : [])].join(' ');
+}
+
+/** What a runtime apply did, for the log line and the metrics. */
+export interface RuntimeSummary {
+  added: number;
+  removed: number;
+  changed: number;
+}
+
+/**
+ * Applies membership changes: additions (`add server`, `enable health` with `check`, `enable agent` with
+ * `agent-check`, `enable server` unless `disabled`) and changes (`set server addr`, `set server weight`) first, so
+ * a backend whose servers are all replaced always has one to send new requests to; then removals, drained
+ * (`state drain`, sessions awaited up to the command timeout, then `maint` and `del server`). Throws at the
+ * first command haproxy refuses, or when sessions outlast the drain.
+ */
+export async function applyChanges(target: RuntimeTarget, changes: ServerChange[]): Promise<RuntimeSummary> {
+  const removals = changes.filter((c): c is Extract<ServerChange, { op: 'remove' }> => c.op === 'remove');
+  for (const c of changes) {
+    if (c.op === 'add') {
+      const id = `${c.backend}/${c.server.name}`;
+      await expectAnswer(target, `add server ${id} ${addArgs(c.server)}`, (a) => a.startsWith('New server registered'));
+      if (c.server.options.includes('check')) await expectAnswer(target, `enable health ${id}`, empty);
+      if (c.server.options.includes('agent-check')) await expectAnswer(target, `enable agent ${id}`, empty);
+      if (!c.server.options.includes('disabled')) await expectAnswer(target, `enable server ${id}`, empty);
+    } else if (c.op === 'change') {
+      const id = `${c.backend}/${c.to.name}`;
+      if (c.from.address !== c.to.address) {
+        await expectAnswer(target, `set server ${id} addr ${c.to.ip as string} port ${c.to.port as number}`, (a) => /changed|no need to change/.test(a) && !/fail|error|invalid/i.test(a));
+      }
+      if (c.from.weight !== c.to.weight) await expectAnswer(target, `set server ${id} weight ${c.to.weight}`, empty);
+    }
+  }
+  await drain(target, removals);
+  const count = (op: ServerChange['op']): number => changes.filter((c) => c.op === op).length;
+  return { added: count('add'), removed: removals.length, changed: count('change') };
+}
+
+/** Drains the removed servers together, then takes each out of service and deletes it. */
+async function drain(target: RuntimeTarget, removals: Array<Extract<ServerChange, { op: 'remove' }>>): Promise<void> {
+  if (removals.length === 0) return;
+  for (const r of removals) await expectAnswer(target, `set server ${r.backend}/${r.server.name} state drain`, empty);
+  const deadline = performance.now() + target.timeoutMs;
+  const backends = [...new Set(removals.map((r) => r.backend))];
+  for (;;) {
+    const live = new Map<string, Map<string, number>>();
+    for (const b of backends) live.set(b, await sessions(target, b));
+    const busy = removals.filter((r) => (live.get(r.backend)?.get(r.server.name) ?? 0) > 0);
+    if (busy.length === 0) break;
+    if (performance.now() > deadline) {
+      throw new CommandError(`haproxy runtime API ${target.socket}: ${busy.map((r) => `${r.backend}/${r.server.name}`).join(', ')} still carried sessions after ${target.timeoutMs} ms of drain`, { where: target.where });
+    }
+    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+  }
+  for (const r of removals) {
+    const id = `${r.backend}/${r.server.name}`;
+    await expectAnswer(target, `set server ${id} state maint`, empty);
+    await expectAnswer(target, `del server ${id}`, (a) => a.startsWith('Server deleted'));
+  }
+}
+
+/**
+ * Compares the running servers with the file's: every backend of `text` must hold exactly its servers, at their
+ * addresses and ports; the servers `touched` (added or changed) must also have the file's weight and be out of
+ * maintenance unless `disabled`. Returns the differences, none when they agree.
+ */
+export function compareLive(text: string, live: LiveServer[], touched: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  for (const [name, backend] of parseHaproxyConfig(text).backends) {
+    if (backend.templated) continue;
+    const running = new Map(live.filter((s) => s.backend === name).map((s) => [s.name, s]));
+    for (const [id, s] of backend.servers) {
+      const l = running.get(id);
+      if (!l) {
+        problems.push(`${name}/${id} is not running`);
+        continue;
+      }
+      const file = parseAddress(s.address);
+      if (file && (file.ip !== (parseAddress(l.addr.includes(':') ? `[${l.addr}]:${l.port}` : `${l.addr}:${l.port}`)?.ip ?? l.addr) || file.port !== l.port)) {
+        problems.push(`${name}/${id} runs at ${l.addr}:${l.port}, the file says ${s.address}`);
+      }
+      if (touched.has(`${name}/${id}`)) {
+        if (l.weight !== s.weight) problems.push(`${name}/${id} runs with weight ${l.weight}, the file says ${s.weight}`);
+        if ((l.admin & 0x01) !== 0 && !s.options.includes('disabled')) problems.push(`${name}/${id} is in maintenance`);
+      }
+    }
+    for (const id of running.keys()) if (!backend.servers.has(id)) problems.push(`${name}/${id} runs but is not in the file`);
+  }
+  return problems;
+}
+
+/** `runtime`: applied without a reload; `structural`: not membership only, reload; `fallback`: a runtime apply failed, reload. */
+export type RuntimeResult = 'runtime' | 'structural' | 'fallback';
+
+/**
+ * Applies the change from `live` (the file haproxy runs) to `next` (the file just swapped in) through the
+ * runtime API when it is membership only, and checks the running servers against `next` afterwards. `structural`
+ * when it is not membership only, `fallback` when a command or the read-back fails: the caller reloads, which
+ * makes the running haproxy load `next` whatever the commands left behind.
+ */
+export async function applyAtRuntime(resource: ResourceConfig, live: string, next: string, log: Logger): Promise<RuntimeResult> {
+  const socket = resource.haproxySocket as string;
+  const target: RuntimeTarget = { socket, where: resource.name, timeoutMs: resource.commandTimeoutMs };
+  const diff = diffConfigs(live, next);
+  if (diff.kind === 'structural') {
+    log.debug({ resource: resource.name, reason: diff.reason }, 'not a membership-only change: reloading');
+    return 'structural';
+  }
+  const started = performance.now();
+  try {
+    const summary = await applyChanges(target, diff.changes);
+    const touched = new Set(diff.changes.flatMap((c) => (c.op === 'add' ? [`${c.backend}/${c.server.name}`] : c.op === 'change' ? [`${c.backend}/${c.to.name}`] : [])));
+    const problems = compareLive(next, await liveServers(target), touched);
+    if (problems.length > 0) throw new CommandError(`running servers differ from the file after the runtime apply: ${problems.slice(0, 5).join('; ')}`, { where: resource.name });
+    log.info({ resource: resource.name, socket, ...summary, ms: Math.round(performance.now() - started) }, 'applied through the haproxy runtime API, no reload');
+    return 'runtime';
+  } catch (err) {
+    log.warn({ resource: resource.name, socket, err: errorMessage(err) }, 'haproxy runtime apply failed; reloading instead');
+    return 'fallback';
+  }
+}
