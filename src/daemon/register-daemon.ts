@@ -326,7 +326,7 @@ export class RegisterDaemon {
 
   private specsOf(info: ContainerInfo): Map<string, ServiceSpec> {
     const { services, warnings } = containerServices(info, this.opts.mapping);
-    for (const w of warnings) this.warnOnce(info.Id, w);
+    for (const w of warnings) this.warnOnce(info.Id, w, w.ignored ? '' : undefined);
     return new Map(services.map((s) => [s.record.id, s]));
   }
 
