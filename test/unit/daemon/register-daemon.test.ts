@@ -353,6 +353,19 @@ describe('RegisterDaemon', () => {
     expect(warnings[0]).toMatchObject({ container: 'bad', label: 'SERVICE_CHECK_INTERVAL' });
   });
 
+  it('logs a label that had no effect once, without "skipping", and registers the service', async () => {
+    const { docker, registry, daemon, lines } = setup();
+    docker.add('net', { SERVICE_8080_NAME: 'web', SERVICE_NETWORK: 'backend' });
+    for (let i = 0; i < 3; i++) {
+      docker.emit('connected');
+      await daemon.idle();
+    }
+    expect(ids(registry)).toEqual(['h1:net:8080']);
+    const warnings = lines.filter((l) => l.label === 'SERVICE_NETWORK');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ container: 'net', msg: expect.stringMatching(/^SERVICE_NETWORK: ignored: /) as unknown });
+  });
+
   it('stops every monitor on close and ignores events after it', async () => {
     const { docker, registry, monitors, daemon } = setup();
     docker.add('a', WEB);
