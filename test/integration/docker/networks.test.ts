@@ -108,6 +108,25 @@ describe('sidekick register --internal on a container with two networks', () => 
     ]);
   });
 
+  it('follows `docker network connect` and `disconnect` of a running container without waiting for a resync', async () => {
+    const { front, back } = await twoNetworks();
+    const c = await runContainer(env.dockerd.docker, { name: 'late', cmd: ['sleep', '600'], networks: [front], exposedPorts: ['80/tcp'], labels: { SERVICE_NAME: 'web' } });
+    const reg = register(['--internal', '--network', back, '--resync', '0']);
+    let stderr = '';
+    reg.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitFor(() => logLines(stderr).some((l) => l.container === 'late' && l.label === '--network'), 15_000);
+    expect((await records()).size).toBe(0);
+    await env.dockerd.docker.getNetwork(back).connect({ Container: c.id });
+    const info = await env.dockerd.docker.getContainer(c.id).inspect();
+    const ip = info.NetworkSettings.Networks[back]?.IPAddress;
+    expect(ip).toMatch(/^198\.19\./);
+    await waitFor(async () => (await records()).get('/services/web/h1:late:80')?.host === ip, 10_000);
+    await env.dockerd.docker.getNetwork(back).disconnect({ Container: c.id });
+    await waitFor(async () => (await records()).size === 0, 10_000);
+    reg.kill('SIGTERM');
+    await reg;
+  });
+
   it('refuses --network without --internal, naming the flag', async () => {
     const result = await sidekick(['register', '--docker', env.dockerd.address, '--etcd', env.etcd.endpoint, '--network', 'front'], {}).catch((e: unknown) => e as { exitCode: number; stderr: string });
     expect(result.exitCode).not.toBe(0);
