@@ -36,6 +36,7 @@ interface RegisterFlags extends SidecarFlags, DrainFlags {
   docker?: string;
   ip?: string;
   internal?: boolean;
+  network?: string;
   explicit?: boolean;
   tags?: string[];
   resync?: string;
@@ -53,6 +54,7 @@ export function registerCommand(): Command {
     .addOption(envOption('--docker <address>', 'Docker API: unix:///var/run/docker.sock or tcp://host:port (default: $DOCKER_HOST, then the local socket)'))
     .addOption(envOption('--ip <address>', "address written for published ports and host-network containers (default: this host's first non-loopback IPv4)"))
     .addOption(envOption('--internal', "register the container's own IP and exposed ports instead of published ones"))
+    .addOption(envOption('--network <name>', "with --internal: the Docker network (name or id) whose IP is registered; SERVICE_NETWORK and SERVICE_IP override it (default: the container's IPAddress, else its first network by name)"))
     .addOption(envOption('--explicit', 'register only containers that set SERVICE_NAME or SERVICE_<port>_NAME'))
     .addOption(envOption('--tags <list>', 'tags added to every service; comma-separated, repeatable', true))
     .addOption(envOption('--resync <duration>', 'list containers and repair etcd this often (default: 60s; 0 disables)'))
@@ -122,9 +124,11 @@ function mappingOptions(flags: RegisterFlags, node: string): MappingOptions {
   if (!ip.ok) throw new ConfigError(`--ip: ${ip.reason}`);
   const tags = validateTags(listFlag(flags.tags));
   if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
+  const internal = flags.internal === true;
   return {
     hostIp: ip.value,
-    internal: flags.internal === true,
+    internal,
+    ...(flags.network !== undefined && { network: networkFlag(flags.network, internal) }),
     explicit: flags.explicit === true,
     tags: tags.value,
     node,
@@ -133,6 +137,18 @@ function mappingOptions(flags: RegisterFlags, node: string): MappingOptions {
       { interval: '--check-interval', timeout: '--check-timeout' },
     ),
   };
+}
+
+/**
+ * `--network`: a non-empty network name or id, only with `--internal`. Published ports register the host's address
+ * and host-network containers have no network of their own, so without `--internal` the flag would choose nothing.
+ */
+function networkFlag(network: string, internal: boolean): string {
+  if (network.trim() === '') throw new ConfigError('--network: must not be empty; expected the name or id of a Docker network');
+  if (!internal) {
+    throw new ConfigError(`--network ${JSON.stringify(network)}: applies only with --internal (published ports register --ip and the host port); add --internal or drop --network`);
+  }
+  return network;
 }
 
 /** registrator's default: the host's address. The first non-internal IPv4, else loopback. */

@@ -180,6 +180,8 @@ export class RegisterDaemon {
     // the app stops answering, instead of at the `die` that follows. Reload signals (HUP, USR1…) change nothing.
     const meaning = kind === 'kill' ? killMeaning(attributes.signal, this.stops.get(id)) : undefined;
     if (meaning === 'none') return;
+    // A network connect/disconnect changes only a container's own addresses, which only --internal registers.
+    if ((kind === 'connect' || kind === 'disconnect') && !this.opts.mapping.internal) return;
     if (this.resyncing) this.changedDuringResync.add(id);
     // `die` and `destroy` are final for this run of the container: act on the event itself, without an inspect —
     // dockerd answers inspects slowly while it is tearing containers down (hundreds of ms when many die at once).
@@ -326,7 +328,7 @@ export class RegisterDaemon {
 
   private specsOf(info: ContainerInfo): Map<string, ServiceSpec> {
     const { services, warnings } = containerServices(info, this.opts.mapping);
-    for (const w of warnings) this.warnOnce(info.Id, w);
+    for (const w of warnings) this.warnOnce(info.Id, w, w.ignored ? '' : undefined);
     return new Map(services.map((s) => [s.record.id, s]));
   }
 

@@ -9,7 +9,7 @@ import type { ContainerInspectInfo } from 'dockerode';
 import { nextDelay, sleepUnless } from '../util/backoff.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { WATCHED_ACTIONS, parseEvent, type DockerEvent } from './events.js';
+import { NETWORK_ACTIONS, WATCHED_ACTIONS, parseEvent, type DockerEvent } from './events.js';
 
 /** What {@link DockerWatcher} emits. It never emits 'error': failures are logged and retried. */
 export interface DockerWatcherEvents {
@@ -246,7 +246,7 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
       let opened = false;
       try {
         const stream = (await this.docker.getEvents({
-          filters: { type: ['container'], event: [...WATCHED_ACTIONS] },
+          filters: { type: ['container', 'network'], event: [...WATCHED_ACTIONS, ...NETWORK_ACTIONS] },
           abortSignal: this.abort.signal,
         })) as Readable;
         stream.on('error', () => undefined); // consume() reports errors; this only keeps late ones handled

@@ -20,6 +20,14 @@
 // - Default name: `-<port>` is appended when more than one port is selected for registration, counted
 //   before SERVICE_<port>_IGNORE (registrator's isGroup), so ignoring a port renames nothing.
 // - On the host network, `--internal` makes no difference (the container has no IP of its own).
+// - Addresses (container-address.ts): SERVICE_<port>_IP, SERVICE_<port>_NETWORK, SERVICE_IP, SERVICE_NETWORK, in
+//   that order, the nearest one set decides; then `--network`. SERVICE_IP replaces the address in every mode (the
+//   port stays the mode's). A network chooses only the container's own address (`--internal`, not on the host
+//   network); elsewhere SERVICE_NETWORK is ignored with a warning and the host address registers. Unlike other
+//   labels, an empty SERVICE_IP or SERVICE_NETWORK is refused, not "unset": it is most often a variable that did
+//   not expand, and falling back would register the very address it was meant to replace. A refused address label,
+//   or a network the container is not on or has no IP on, skips the services it covers (one warning).
+// - SERVICE_IP and SERVICE_NETWORK choose the address and are not meta.
 import type { CheckSpec, HealthSettings } from '../health/types.js';
 import {
   formatServiceRecord,
@@ -34,6 +42,7 @@ import {
   type Validation,
 } from '../registry/record.js';
 import { commandArgv } from '../util/command-line.js';
+import { chooseAddress, containerIp, type Address, type AddressSetting, type NetworkEndpoint } from './container-address.js';
 import { parseDuration } from '../util/duration.js';
 import { errorMessage } from '../util/errors.js';
 import type { MappingOptions, MappingWarning, ServiceSpec } from './types.js';
@@ -63,7 +72,7 @@ export interface InspectedContainer {
   NetworkSettings?: {
     IPAddress?: string;
     Ports?: Readonly<Record<string, readonly PortBinding[] | null>> | null;
-    Networks?: Readonly<Record<string, { IPAddress?: string }>> | null;
+    Networks?: Readonly<Record<string, NetworkEndpoint>> | null;
   } | null;
 }
 
@@ -83,6 +92,8 @@ interface Setting {
 interface Problem {
   label: string;
   message: string;
+  /** Only the label was left out; the service registered. */
+  ignored?: true;
 }
 
 /** A container's SERVICE_* settings, keys lowercased without the prefix: container-wide and per port. */
@@ -96,9 +107,10 @@ interface Settings {
 interface Candidate {
   exposed: number;
   proto: string;
-  host: string;
-  /** Where the host came from, for warnings ("--ip", "NetworkSettings.Ports[80/tcp].HostIp"). */
-  hostSource: string;
+  /** The mode's address and where it came from ("--ip", "NetworkSettings.Ports[80/tcp].HostIp"); labels may replace it. */
+  address?: Address;
+  /** The container's own address (`--internal`): `--network` and SERVICE_NETWORK choose among its networks. */
+  containerAddress: boolean;
   /** The port to write, validated when the service is built (so a bad one skips only its service). */
   port: string | number;
   portSource: string;
@@ -113,6 +125,8 @@ interface Context {
   /** More than one port selected: default names get `-<port>`, SERVICE_ID gets `:<port>`. */
   group: boolean;
   seenIds: Set<string>;
+  /** Where labels that had no effect are reported (the service still registers). */
+  problems: Problem[];
 }
 
 /** Thrown inside buildService when a field is unusable: the service is skipped with one warning. */
@@ -127,7 +141,7 @@ class SkipService extends Error {
 
 const PREFIX = 'SERVICE_';
 const CHECK_TIMING = new Set(['check_interval', 'check_timeout', 'check_rise', 'check_fall']);
-const NOT_META = new Set(['name', 'id', 'tags', 'ignore']);
+const NOT_META = new Set(['name', 'id', 'tags', 'ignore', 'ip', 'network']);
 const WILDCARD_IPS = new Set(['', '0.0.0.0', '::']);
 // eslint-disable-next-line no-control-regex
 const HTTP_PATH_RE = /^\/[^\s\u0000-\u001f\u007f]*$/;
@@ -145,7 +159,7 @@ export function containerServices(info: InspectedContainer, opts: MappingOptions
   const problems = [...settings.problems];
   const explicitWithoutName = opts.explicit && !hasAnyName(settings);
   const candidates = explicitWithoutName ? [] : selectPorts(info, settings, opts, problems);
-  const ctx: Context = { info, opts, settings, containerName, group: candidates.length > 1, seenIds: new Set() };
+  const ctx: Context = { info, opts, settings, containerName, group: candidates.length > 1, seenIds: new Set(), problems };
   const services: ServiceSpec[] = [];
   for (const c of candidates) {
     try {
@@ -267,32 +281,19 @@ function hostNetworkPorts(info: InspectedContainer, settings: Settings, opts: Ma
           const matching = exposed.filter((e) => e.port === port);
           return matching.length > 0 ? matching : [{ port, proto: 'tcp' }];
         });
-  return ports.map(({ port, proto }) => ({ exposed: port, proto, host: opts.hostIp, hostSource: '--ip', port, portSource: 'Config.ExposedPorts' }));
+  const address = { host: opts.hostIp, source: '--ip' };
+  return ports.map(({ port, proto }) => ({ exposed: port, proto, address, containerAddress: false, port, portSource: 'Config.ExposedPorts' }));
 }
 
-/** --internal: the container's IP and every exposed or published container port. */
+/** --internal: the container's IP (or one chosen per port) and every exposed or published container port. */
 function internalPorts(info: InspectedContainer, problems: Problem[]): Candidate[] {
   const exposed = Object.keys(info.Config?.ExposedPorts ?? {});
   const publishedOnly = Object.keys(info.NetworkSettings?.Ports ?? {}).filter((k) => !exposed.includes(k));
   // Each bad key is blamed on the field it came from.
   const ports = [...portKeys(exposed, 'Config.ExposedPorts', problems), ...portKeys(publishedOnly, 'NetworkSettings.Ports', problems)];
-  if (ports.length === 0) return [];
-  const ip = containerIp(info);
-  if (!ip) {
-    problems.push({ label: 'NetworkSettings.IPAddress', message: 'the container has no IP address to register with --internal' });
-    return [];
-  }
-  return ports.map(({ port, proto }) => ({ exposed: port, proto, host: ip.host, hostSource: ip.source, port, portSource: 'Config.ExposedPorts' }));
-}
-
-/** NetworkSettings.IPAddress, else the first network's IPAddress. */
-function containerIp(info: InspectedContainer): { host: string; source: string } | undefined {
-  const ns = info.NetworkSettings;
-  if (ns?.IPAddress) return { host: ns.IPAddress, source: 'NetworkSettings.IPAddress' };
-  for (const [network, settings] of Object.entries(ns?.Networks ?? {})) {
-    if (settings.IPAddress) return { host: settings.IPAddress, source: `NetworkSettings.Networks.${network}.IPAddress` };
-  }
-  return undefined;
+  // Without an IP of its own, a port still registers when SERVICE_IP names its address (else one warning).
+  const address = containerIp(info.NetworkSettings?.IPAddress, info.NetworkSettings?.Networks ?? {});
+  return ports.map(({ port, proto }) => ({ exposed: port, proto, ...(address && { address }), containerAddress: true, port, portSource: 'Config.ExposedPorts' }));
 }
 
 /** Default mode: ports with a host binding, at --ip (or the binding's own specific address) and the host port. */
@@ -308,8 +309,8 @@ function publishedPorts(info: InspectedContainer, opts: MappingOptions, problems
     out.push({
       exposed: parsed.port,
       proto: parsed.proto,
-      host: specific ? (binding.HostIp as string) : opts.hostIp,
-      hostSource: specific ? `${field}.HostIp` : '--ip',
+      address: specific ? { host: binding.HostIp as string, source: `${field}.HostIp` } : { host: opts.hostIp, source: '--ip' },
+      containerAddress: false,
       port: binding.HostPort,
       portSource: `${field}.HostPort`,
     });
@@ -331,10 +332,11 @@ function buildService(c: Candidate, ctx: Context): ServiceSpec | undefined {
   if (!named && opts.explicit) return undefined;
   const name = named ? need(validateServiceName(named.value), named.label) : defaultName(ctx, c);
   const node = need(validateInstanceId(opts.node, 'node'), '--node');
+  const address = serviceAddress(c, ctx);
   const record: ServiceRecord = {
     name,
     id: serviceId(c, ctx),
-    host: need(validateHost(c.host), c.hostSource),
+    host: need(validateHost(address.host), address.source),
     port: need(validatePort(c.port), c.portSource),
     tags: serviceTags(c, ctx),
     meta: serviceMeta(c.exposed, settings),
@@ -352,6 +354,31 @@ function buildService(c: Candidate, ctx: Context): ServiceSpec | undefined {
     checkPort: record.port,
     health,
   };
+}
+
+/** The address to write: labels and `--network` over the mode's (see container-address.ts). */
+function serviceAddress(c: Candidate, ctx: Context): Address {
+  const outcome = chooseAddress({
+    modeAddress: c.address,
+    containerAddress: c.containerAddress,
+    networks: ctx.info.NetworkSettings?.Networks ?? {},
+    network: ctx.opts.network,
+    setting: addressSetting(ctx.settings, c.exposed),
+  });
+  if (!outcome.ok) throw new SkipService(outcome.refusal.label, outcome.refusal.message);
+  if (outcome.ignored) ctx.problems.push({ ...outcome.ignored, ignored: true });
+  return outcome.address;
+}
+
+/** The nearest address label: SERVICE_<port>_IP, SERVICE_<port>_NETWORK, SERVICE_IP, SERVICE_NETWORK; empty values count. */
+function addressSetting(settings: Settings, port: number): AddressSetting | undefined {
+  for (const layer of [settings.perPort.get(port), settings.common]) {
+    for (const key of ['ip', 'network'] as const) {
+      const s = layer?.get(key);
+      if (s) return { key, ...s };
+    }
+  }
+  return undefined;
 }
 
 /** The image's base name, `-<port>` appended when several ports register (base checked first: one warning). */

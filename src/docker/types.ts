@@ -16,13 +16,18 @@ export interface ServiceSpec {
   health: HealthSettings;
 }
 
-/** A label or env var that could not be used: the service it belonged to is skipped, the rest register. */
+/**
+ * A label or env var that could not be used: the service it belonged to is skipped, the rest register. With
+ * `ignored`, only the label is left out: the service registers without it.
+ */
 export interface MappingWarning {
   /** Container name (or short id when it has none). */
   container: string;
   /** The label or env var at fault, e.g. "SERVICE_80_CHECK_INTERVAL". */
   label: string;
   message: string;
+  /** The service registered all the same; only this label had no effect. */
+  ignored?: true;
 }
 
 /** Settings of `sidekick register` that shape the mapping (registrator's flags). */
@@ -31,6 +36,11 @@ export interface MappingOptions {
   hostIp: string;
   /** Use the container's own IP and exposed ports (`--internal`). */
   internal: boolean;
+  /**
+   * With `internal`: the network (name or id) whose IP is registered (`--network`); SERVICE_NETWORK and
+   * SERVICE_IP override it. Unset: NetworkSettings.IPAddress, else the first network with an IP.
+   */
+  network?: string;
   /** Only containers that set SERVICE_NAME (`--explicit`). */
   explicit: boolean;
   /** Tags added to every service (`--tags`). */

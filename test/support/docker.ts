@@ -117,7 +117,8 @@ function ping(socketPath: string, timeoutMs = 1000): Promise<boolean> {
  * Starts a private dockerd in a fresh /tmp/sk-dk-XXXXXX and waits until it answers /_ping. It has its own
  * socket, data-root, exec-root, pid file and managed containerd (under its exec-root, in its own containerd
  * namespaces, so it shares nothing with a system dockerd even when a system containerd is running), no
- * bridge, no iptables, no userland proxy: containers use `--network host` (or none).
+ * default bridge, no iptables, no userland proxy: containers use `--network host`, none, or internal bridge
+ * networks made with {@link createNetwork}.
  */
 export async function startDockerd(opts: StartDockerdOptions = {}): Promise<DockerdHandle> {
   if (process.getuid?.() !== 0) throw new Error('startDockerd needs root (dockerd mounts filesystems and namespaces)');
@@ -255,6 +256,8 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
       if (!child) await spawnIt().catch(() => undefined);
       if (child) {
         await removeAllContainers(docker).catch(() => undefined);
+        // A bridge network is a link in the host's namespace: only dockerd removes it.
+        await removeAllNetworks(docker).catch(() => undefined);
         await signalAndWait('SIGTERM');
       }
       await killStrays(dir);
@@ -279,6 +282,29 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Dock
 async function removeAllContainers(docker: Dockerode): Promise<void> {
   const all = await docker.listContainers({ all: true });
   await Promise.all(all.map((c) => removeContainer(docker, c.Id)));
+}
+
+/** Removes every network created on a daemon (not bridge, host, none). */
+async function removeAllNetworks(docker: Dockerode): Promise<void> {
+  const all = await docker.listNetworks({ filters: { type: ['custom'] } });
+  await Promise.all(all.map((n) => docker.getNetwork(n.Id).remove()));
+}
+
+/**
+ * Creates an internal bridge network (no gateway to the outside, no NAT) on a /24 of 198.18.0.0/15, the range set
+ * aside for benchmarks, so it meets no real address; `octets` picks the /24 ("18.7" → 198.18.7.0/24). The
+ * daemon's cleanup removes it. Resolves to the network's id.
+ */
+export async function createNetwork(docker: Dockerode, name: string, octets: string): Promise<string> {
+  const network = await docker.createNetwork({
+    Name: name,
+    Driver: 'bridge',
+    Internal: true,
+    EnableIPv6: false,
+    IPAM: { Config: [{ Subnet: `198.${octets}.0/24` }] },
+    Labels: { [TEST_LABEL]: '1' },
+  });
+  return network.id;
 }
 
 /** Pids of processes whose argv[0] is a dockerd/containerd binary and whose command line mentions `dir`. */
@@ -453,6 +479,8 @@ export interface RunContainerOptions {
   healthRetries?: number;
   /** `--network host`. Default true; false means network none (there is no bridge). */
   networkHost?: boolean;
+  /** User networks (see {@link createNetwork}) to attach before the start, instead of host or none. */
+  networks?: string[];
   /** Exposed ports, e.g. `['80/tcp', '8080']` (registrator reads these on host-network containers). */
   exposedPorts?: string[];
   /**
@@ -509,12 +537,13 @@ export async function runContainer(docker: Dockerode, opts: RunContainerOptions)
         }
       : {}),
     HostConfig: {
-      NetworkMode: networkHost ? 'host' : 'none',
+      NetworkMode: opts.networks?.[0] ?? (networkHost ? 'host' : 'none'),
       Init: opts.init ?? true,
       PortBindings: bindings,
       RestartPolicy: { Name: opts.restart ?? 'no' },
     },
   });
+  for (const network of opts.networks?.slice(1) ?? []) await docker.getNetwork(network).connect({ Container: container.id });
   if (opts.start ?? true) await container.start();
   const info = await container.inspect();
   return { id: info.Id, name: info.Name.replace(/^\//, '') };

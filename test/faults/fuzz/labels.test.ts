@@ -93,6 +93,8 @@ function labelExists(info: InspectedContainer, o: MappingOptions, w: { label: st
     }
     case 'NetworkSettings.IPAddress':
       return o.internal; // "the container has no IP address to register with --internal"
+    case '--network':
+      return o.network !== undefined && o.internal;
     case '--ip':
       return !validateHost(o.hostIp).ok;
     case '--node':
@@ -106,7 +108,7 @@ function labelExists(info: InspectedContainer, o: MappingOptions, w: { label: st
   }
   const field = /^NetworkSettings\.Ports\[(.*)\]\.(HostIp|HostPort)$/.exec(w.label);
   if (field) return Object.hasOwn(ports, field[1] as string);
-  const net = /^NetworkSettings\.Networks\.(.*)\.IPAddress$/.exec(w.label);
+  const net = /^NetworkSettings\.Networks\.(.*)\.(?:IPAddress|GlobalIPv6Address)$/.exec(w.label);
   if (net) return Object.hasOwn(info.NetworkSettings?.Networks ?? {}, net[1] as string);
   return false;
 }
@@ -177,6 +179,9 @@ const BAD: ReadonlyArray<{ suffix: string; values: readonly string[]; keeps?: bo
   { suffix: 'CHECK_TCP', values: ['yes', '1', 'maybe'] },
   { suffix: 'CHECK_SCRIPT', values: ["echo 'unbalanced", '"x', '   '] },
   { suffix: 'CHECK_FOO', values: ['x', 'true'] },
+  { suffix: 'IP', values: ['', ' ', 'web.internal', '0.0.0.0', '::', '10.0.0.1;', '10.0.0.256', 'fe80::1%eth0', '[fd00::1]', '10.0.0.1 10.0.0.2'] },
+  // Published ports: a network has no address to choose, so the label is ignored and the service registers.
+  { suffix: 'NETWORK', values: ['', 'backend', 'a;b'], keeps: true },
   { suffix: 'M_BAD', values: ['a;b', 'a\nb', '"', 'x'.repeat(1025), '\u2028', '`', 'a{b', '\u0000'] },
   { suffix: 'a b', values: ['x'] },
   { suffix: 'é', values: ['x'] },

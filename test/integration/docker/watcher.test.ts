@@ -81,8 +81,11 @@ describe('DockerWatcher events', () => {
     const kinds = of(c.id)
       .map((e) => e.kind)
       .filter((k) => k !== 'health_status');
-    expect(kinds).toEqual(['start', 'pause', 'unpause', 'kill', 'die', 'stop', 'destroy']);
-    const start = of(c.id)[0] as DockerEvent;
+    // Joining and leaving the host network come as network events naming the container.
+    expect(kinds).toEqual(['connect', 'start', 'pause', 'unpause', 'kill', 'die', 'disconnect', 'stop', 'destroy']);
+    const hostNetwork = (await d().docker.listNetworks({ filters: { name: ['host'] } }))[0]?.Id;
+    expect(of(c.id)[0]).toMatchObject({ action: 'connect', kind: 'connect', id: c.id, attributes: { network: hostNetwork } });
+    const start = of(c.id)[1] as DockerEvent;
     expect(start).toMatchObject({ action: 'start', kind: 'start', id: c.id, name: 'sk-events' });
     expect(start.attributes).toMatchObject({ app: 'web', 'sidekick-test': '1', image: 'sidekick-test/busybox:latest' });
     expect(Math.abs(start.time - Date.now())).toBeLessThan(60_000);
@@ -216,7 +219,7 @@ describe('DockerWatcher stream parsing (fake dockerd stream)', () => {
     w.start();
     await waitFor(() => seen.connected === 1);
     expect(requests[0]).toMatchObject({
-      filters: { type: ['container'], event: ['start', 'die', 'stop', 'kill', 'destroy', 'pause', 'unpause', 'health_status'] },
+      filters: { type: ['container', 'network'], event: ['start', 'die', 'stop', 'kill', 'destroy', 'pause', 'unpause', 'health_status', 'connect', 'disconnect'] },
     });
     const s = streams[0] as PassThrough;
     const one = ev('a1', 'start');
@@ -231,19 +234,23 @@ describe('DockerWatcher stream parsing (fake dockerd stream)', () => {
     s.write(
       [
         JSON.stringify({ Type: 'network', Action: 'connect', Actor: { ID: 'net1', Attributes: {} } }),
+        JSON.stringify({ Type: 'network', Action: 'destroy', Actor: { ID: 'net2', Attributes: { name: 'back', type: 'bridge' } } }),
+        JSON.stringify({ Type: 'network', Action: 'disconnect', Actor: { ID: 'net3', Attributes: { container: 'e5', name: 'back', type: 'bridge' } }, timeNano: 1_700_000_000_123_000_000 }),
         JSON.stringify({ status: 'start', id: 'old-style-only' }),
         ev('d4', 'exec_start: sh'),
         `${three}\n`,
       ].join('\n'),
     );
-    await waitFor(() => events.length === 3);
+    await waitFor(() => events.length === 4);
     expect(events.map((e) => [e.id, e.action, e.kind])).toEqual([
       ['a1', 'start', 'start'],
       ['b2', 'health_status: healthy', 'health_status'],
+      ['e5', 'disconnect', 'disconnect'],
       ['c3', 'die', 'die'],
     ]);
+    expect(events[2]).toEqual({ action: 'disconnect', kind: 'disconnect', id: 'e5', attributes: { network: 'net3' }, time: 1_700_000_000_123 });
     expect(events[1]).toMatchObject({ health: 'healthy', name: 'n-b2', attributes: { label: 'héllo' } });
-    expect(events[2]?.attributes.exitCode).toBe('0');
+    expect(events[3]?.attributes.exitCode).toBe('0');
     expect(events[0]?.time).toBe(1_700_000_000_123);
     expect(lines.some((l) => l.msg === 'ignoring an unparsable docker event')).toBe(true);
     expect(lines.some((l) => l.msg === 'a docker watcher listener threw')).toBe(true);

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../src/docker/events.js';
-import type { ServiceSpec } from '../../../src/docker/types.js';
+import type { MappingOptions, ServiceSpec } from '../../../src/docker/types.js';
 import { RegisterDaemon, type ContainerInfo, type ContainerSource, type DrainTarget, type ServiceMonitor } from '../../../src/daemon/register-daemon.js';
 import type { RecordWriter } from '../../../src/daemon/record-switch.js';
 import type { ServiceRecord } from '../../../src/registry/record.js';
@@ -97,13 +97,13 @@ afterEach(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.close()));
 });
 
-function setup(deregister: 'always' | 'on-success' = 'always') {
+function setup(deregister: 'always' | 'on-success' = 'always', mapping: Partial<MappingOptions> = {}) {
   const docker = new FakeDocker();
   const registry = new FakeRegistry();
   const monitors = new FakeMonitors();
   const { log, lines } = captureLogger();
   const drains: DrainTarget[] = [];
-  const daemon = new RegisterDaemon({ docker, registry, monitors: monitors.factory, mapping: opts({ hostIp: '127.0.0.1', node: 'h1' }), resyncMs: 0, deregister, drain: async (t) => void drains.push(t), log });
+  const daemon = new RegisterDaemon({ docker, registry, monitors: monitors.factory, mapping: opts({ hostIp: '127.0.0.1', node: 'h1', ...mapping }), resyncMs: 0, deregister, drain: async (t) => void drains.push(t), log });
   daemons.push(daemon);
   daemon.start();
   return { docker, registry, monitors, daemon, lines, drains };
@@ -351,6 +351,35 @@ describe('RegisterDaemon', () => {
     const warnings = lines.filter((l) => l.msg?.startsWith('skipping service'));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ container: 'bad', label: 'SERVICE_CHECK_INTERVAL' });
+  });
+
+  it.each([
+    [false, 0],
+    [true, 1],
+  ])('a network connect/disconnect re-inspects the container only with --internal (%s)', async (internal, inspects) => {
+    const { docker, daemon } = setup('always', { internal });
+    docker.add('a', WEB);
+    for (const action of ['connect', 'disconnect']) {
+      const before = docker.inspectCalls;
+      const parsed = parseEvent({ Type: 'network', Action: action, Actor: { ID: 'net1', Attributes: { container: 'a', name: 'back' } } });
+      expect(parsed?.kind).toBe(action);
+      docker.emit('event', parsed);
+      await daemon.idle();
+      expect(docker.inspectCalls - before).toBe(inspects);
+    }
+  });
+
+  it('logs a label that had no effect once, without "skipping", and registers the service', async () => {
+    const { docker, registry, daemon, lines } = setup();
+    docker.add('net', { SERVICE_8080_NAME: 'web', SERVICE_NETWORK: 'backend' });
+    for (let i = 0; i < 3; i++) {
+      docker.emit('connected');
+      await daemon.idle();
+    }
+    expect(ids(registry)).toEqual(['h1:net:8080']);
+    const warnings = lines.filter((l) => l.label === 'SERVICE_NETWORK');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ container: 'net', msg: expect.stringMatching(/^SERVICE_NETWORK: ignored: /) as unknown });
   });
 
   it('stops every monitor on close and ignores events after it', async () => {

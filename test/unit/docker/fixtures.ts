@@ -1,4 +1,5 @@
 // Small literal `docker inspect` fixtures for the Docker → services mapping tests.
+import type { NetworkEndpoint } from '../../../src/docker/container-address.js';
 import type { InspectedContainer, PortBinding } from '../../../src/docker/services.js';
 import type { MappingOptions } from '../../../src/docker/types.js';
 
@@ -26,7 +27,7 @@ export interface Fixture {
   ports?: Record<string, PortBinding[] | null>;
   networkMode?: string;
   ip?: string;
-  networks?: Record<string, { IPAddress: string }>;
+  networks?: Record<string, NetworkEndpoint>;
   healthcheck?: string[];
   health?: boolean;
 }

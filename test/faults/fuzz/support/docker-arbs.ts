@@ -20,6 +20,8 @@ export const VALUES = {
   tags: ['a,b', 'a\\,b', 'a b', 'x;y', '  ,  ,', 'é', 'udp', 'a'.repeat(300), 'vhost=x.example', '{', "'"],
   meta: ['v', 'a;b', 'a\nb', '"', 'x'.repeat(1025), '€'.repeat(1024), '#$\\ ok', 'a}b', 'ok value', '\u0085'],
   flag: ['1', 'true', 'false', 'no'],
+  ip: ['10.0.0.5', 'fd00::5', ' 10.0.0.6 ', '', 'web.internal', '0.0.0.0', '::', '1.2.3.4;', 'fe80::1%eth0', '10.0.0.256'],
+  network: ['backend', 'front', '', 'nowhere', 'a;b', '0123456789ab'],
 } as const;
 
 const hostileValue: fc.Arbitrary<string> = fc.oneof(
@@ -33,7 +35,7 @@ const KEYS: ReadonlyArray<[string, keyof typeof VALUES | 'meta']> = [
   ['NAME', 'name'], ['ID', 'id'], ['TAGS', 'tags'], ['IGNORE', 'flag'], ['CHECK_HTTP', 'http'], ['CHECK_TCP', 'tcp'], ['CHECK_SCRIPT', 'script'],
   ['CHECK_INTERVAL', 'duration'], ['CHECK_TIMEOUT', 'duration'], ['CHECK_RISE', 'count'], ['CHECK_FALL', 'count'], ['CHECK_FOO', 'tcp'],
   ['CHECK_', 'tcp'], ['WEIGHT', 'meta'], ['VHOST', 'meta'], ['check_path', 'meta'], ['a b', 'meta'], ['é', 'meta'], ['__proto__', 'meta'],
-  ['İ', 'meta'], ['X'.repeat(200), 'meta'], ['constructor', 'meta'], ['Name', 'name'],
+  ['İ', 'meta'], ['X'.repeat(200), 'meta'], ['constructor', 'meta'], ['Name', 'name'], ['IP', 'ip'], ['NETWORK', 'network'],
 ];
 const PORT_PREFIXES = ['', '', '', '80_', '443_', '53_', '8080_', '0_', '65536_', '99999_', '080_', `${'1'.repeat(25)}_`, '-1_'];
 
@@ -71,7 +73,14 @@ export const containerArb: fc.Arbitrary<InspectedContainer> = fc
     ports: fc.option(fc.dictionary(pick(PORT_KEYS), fc.option(fc.array(bindingArb, { maxLength: 2 }), { nil: null }), { maxKeys: 4 }), { nil: null }),
     networkMode: fc.option(pick(['bridge', 'host', 'none', 'container:x', 'default']), { nil: undefined }),
     ip: fc.option(pick(ADDRESSES), { nil: undefined }),
-    networks: fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.record({ IPAddress: pick(ADDRESSES) }), { maxKeys: 2 }), { nil: null }),
+    networks: fc.option(
+      fc.dictionary(
+        fc.oneof(pick(['backend', 'front']), fc.string({ maxLength: 8 })),
+        fc.record({ IPAddress: pick(ADDRESSES), GlobalIPv6Address: pick(['', 'fd00::9', 'x;']), NetworkID: pick(['0123456789abcdef', '']) }, { requiredKeys: ['IPAddress'] }),
+        { maxKeys: 2 },
+      ),
+      { nil: null },
+    ),
     healthcheck: fc.option(pick([['NONE'], ['CMD', 'true'], [], ['CMD-SHELL', 'exit 0']]), { nil: undefined }),
     health: fc.boolean(),
   })
@@ -131,6 +140,7 @@ export const registrableContainerArb: fc.Arbitrary<InspectedContainer> = fc
 export const optsArb: fc.Arbitrary<MappingOptions> = fc.record({
   hostIp: fc.oneof({ weight: 8, arbitrary: pick(['192.168.1.10', '10.0.0.5', '::1', 'node1.internal']) }, { weight: 1, arbitrary: pick(['', 'a b', '1.2.3.4;', 'fe80::1%eth0', '[::1]']) }),
   internal: fc.boolean(),
+  network: fc.option(pick(['backend', 'front', 'nowhere']), { nil: undefined }),
   explicit: fc.boolean(),
   tags: fc.oneof({ weight: 6, arbitrary: pick([[], ['prod'], ['a', 'b']]) }, { weight: 1, arbitrary: pick([['a b'], ['x;'], ['']]) }),
   node: fc.oneof({ weight: 8, arbitrary: pick(['host1', 'node-2.dc1']) }, { weight: 1, arbitrary: pick(['', 'a b', 'x;', 'n/1']) }),
