@@ -52,18 +52,24 @@ export type SettleResult = 'settled' | 'unknown' | 'timeout';
 
 /**
  * Waits until the workers in `before` (the master's children before the signal) have been replaced: a new child
- * exists and none of the old ones still takes connections; then gives the old ones up to a second to finish
+ * exists and none of the old ones still takes connections (or the new one has run for a second: an old worker that
+ * never retitles may carry a long connection for minutes); then gives the old ones up to a second to finish
  * their requests. `unknown` when there were no workers to watch or the master exited.
  */
 export async function awaitReload(master: number, before: readonly number[], timeoutMs: number): Promise<SettleResult> {
   if (before.length === 0) return 'unknown';
   const deadline = performance.now() + timeoutMs;
   const old = new Set(before);
+  let freshSince: number | undefined;
   for (;;) {
     const now = new Set(await childrenOf(master));
     const fresh = [...now].some((p) => !old.has(p));
+    freshSince = fresh ? (freshSince ?? performance.now()) : undefined;
     const serving = await Promise.all(before.map((p) => stillServing(p, now)));
     if (fresh && !serving.includes(true)) break;
+    // haproxy's old workers keep their title and live on while a long connection lasts: a new generation that has
+    // run for the grace period has taken over, whatever the old one still carries.
+    if (freshSince !== undefined && performance.now() - freshSince >= FINISH_GRACE_MS) break;
     if (now.size === 0 && !(await alive(master))) return 'unknown';
     if (performance.now() > deadline) return 'timeout';
     await sleep(POLL_MS);

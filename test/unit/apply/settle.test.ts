@@ -22,6 +22,24 @@ describe('awaitReload', () => {
     }
   });
 
+  it('an old worker that lives on (a long connection, no new title) does not hold the wait until the timeout', async () => {
+    // A node master: one worker, and a second one started on SIGHUP, as haproxy -W does on a reload (USR2).
+    const script =
+      "const { spawn } = require('node:child_process'); spawn('sleep', ['30']); process.on('SIGHUP', () => spawn('sleep', ['31'])); setInterval(() => {}, 1000);";
+    const master = execa('node', ['-e', script]);
+    const pid = master.pid as number;
+    let workers: number[] = [];
+    await waitFor(async () => (workers = await childrenOf(pid)).length === 1);
+    try {
+      process.kill(pid, 'SIGHUP');
+      expect(await awaitReload(pid, workers, 20_000)).toBe('settled');
+    } finally {
+      for (const w of await childrenOf(pid)) process.kill(w, 'SIGKILL');
+      master.kill('SIGKILL');
+      await master.catch(() => undefined);
+    }
+  });
+
   it('a master without workers has nothing to watch', async () => {
     expect(await awaitReload(process.pid, [], 20_000)).toBe('unknown');
   });
