@@ -16,6 +16,7 @@ import {
 } from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
+import { ServiceChecks } from '../http/checks.js';
 import { checkMetrics } from '../http/metrics.js';
 import { formatAddress } from '../registry/record.js';
 import type { CheckResult } from '../health/types.js';
@@ -45,6 +46,8 @@ export function announceCommand(): Command {
     // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
     const stopped = stopSignal(sidecar.log);
     const observe = sidecar.obs && checkMetrics(sidecar.obs.metrics);
+    const board = sidecar.obs && new ServiceChecks();
+    if (sidecar.obs && board) sidecar.obs.health.add('services', () => board.check());
     const daemon = new AnnounceDaemon({
       registry: sidecar.registry,
       record,
@@ -52,6 +55,7 @@ export function announceCommand(): Command {
       checkTarget,
       log: sidecar.log,
       ...(observe && { onCheck: (result: CheckResult) => observe(record.name, result) }),
+      ...(board && { board }),
     });
     await Promise.race([sidecar.registry.start(), stopped]);
     daemon.start();
