@@ -1,7 +1,7 @@
 // Checkers: one attempt of an http(s), tcp or exec check, or of several together. Each settles when its signal aborts
 // and never throws.
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { formatAddress } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { describeCheck, serverName, statusPasses } from './check-options.js';
@@ -126,13 +126,14 @@ export function httpChecker(host: string, port: number, path: string, opts: Http
  */
 function tlsOpener(host: string, port: number, tls: TlsCheckOptions, hostHeader: string | undefined): () => Socket {
   const servername = hostHeader === undefined ? serverName(host) : serverName(hostHeader);
+  const secureContext = sharedContext(tls.ca);
   let session: Buffer | undefined;
   return () => {
     const socket = tlsConnect({
       host,
       port,
       ...(servername !== undefined && { servername }),
-      ...(tls.ca !== undefined && { ca: tls.ca }),
+      secureContext,
       rejectUnauthorized: !tls.skipVerify,
       ...(session !== undefined && { session }),
       // Only what a status line needs: no ALPN, so servers answer HTTP/1.1.
@@ -154,6 +155,22 @@ function requestTarget(path: string): string | undefined {
     // A lone surrogate has no UTF-8 form.
     return undefined;
   }
+}
+
+/** TLS contexts by CA ('' for Node's bundled roots), shared by every https check that trusts the same CA. */
+const contexts = new Map<string, SecureContext>();
+
+/**
+ * The TLS context for a CA. Without one, tls.connect builds a context (and loads the root store into it) at every
+ * connection, which cost more CPU than the rest of an https attempt.
+ */
+function sharedContext(ca: string | undefined): SecureContext {
+  let context = contexts.get(ca ?? '');
+  if (!context) {
+    context = createSecureContext(ca === undefined ? {} : { ca });
+    contexts.set(ca ?? '', context);
+  }
+  return context;
 }
 
 /** One HTTP attempt; see {@link httpChecker}. */
