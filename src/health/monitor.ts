@@ -178,11 +178,16 @@ export class HealthMonitor {
     this.scheduleNext(begun);
   }
 
-  /** One attempt bounded by timeoutMs: settles at the deadline (or at stop()) even if the checker does not. */
+  /**
+   * One attempt bounded by timeoutMs: settles at the deadline (or at stop()) even if the checker does not. An `all`
+   * check's timeout also names the checks that were still running, which settle one event-loop turn after the abort.
+   */
   private runChecker(): Promise<CheckResult> {
     const { timeoutMs } = this.opts.settings;
     const checker = this.opts.checker as Checker;
     const controller = new AbortController();
+    const timedOut = `timeout after ${timeoutMs} ms`;
+    let expired = false;
     this.inFlight = controller;
     return new Promise<CheckResult>((resolve) => {
       const settle = (result: CheckResult): void => {
@@ -191,13 +196,16 @@ export class HealthMonitor {
         resolve(result);
       };
       const deadline = setTimeout(() => {
-        settle({ ok: false, detail: `timeout after ${timeoutMs} ms` });
-        controller.abort(new Error(`timeout after ${timeoutMs} ms`));
+        expired = true;
+        if (this.opts.settings.check.kind === 'all') setImmediate(() => settle({ ok: false, detail: timedOut }));
+        else settle({ ok: false, detail: timedOut });
+        controller.abort(new Error(timedOut));
       }, timeoutMs);
-      controller.signal.addEventListener('abort', () => settle({ ok: false, detail: 'stopped' }), { once: true });
+      controller.signal.addEventListener('abort', () => expired || settle({ ok: false, detail: 'stopped' }), { once: true });
+      const answered = (result: CheckResult): void => settle(expired ? { ok: false, detail: `${timedOut}: ${result.detail}` } : result);
       Promise.resolve()
         .then(() => checker(controller.signal))
-        .then(settle, (err: unknown) => settle({ ok: false, detail: `check threw: ${errorMessage(err)}` }));
+        .then(answered, (err: unknown) => settle({ ok: false, detail: `check threw: ${errorMessage(err)}` }));
     });
   }
 

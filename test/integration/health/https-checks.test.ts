@@ -105,4 +105,19 @@ describe('several checks at once', () => {
     }
     expect(changes[0]).toMatchObject({ state: 'unhealthy', result: { ok: false, detail: 'https /503: HTTP 503' } });
   });
+
+  it('a timeout names the checks still running when it struck', async () => {
+    const changes: HealthChange[] = [];
+    const spec: CheckSpec = { kind: 'all', checks: [https('/quick'), { kind: 'exec', where: 'host', argv: ['sleep', '5'] }] };
+    const settings = { check: spec, intervalMs: 400, timeoutMs: 300, rise: 1, fall: 1 };
+    const checker = checkerFor(spec, { host: '127.0.0.1', port: good.port });
+    const monitor = new HealthMonitor({ settings, ...(checker && { checker }), log: silentLogger, name: 'slow', onChange: (c) => changes.push(c) });
+    monitor.start();
+    try {
+      await expect.poll(() => changes.length, { timeout: 5_000 }).toBe(1);
+    } finally {
+      monitor.stop();
+    }
+    expect(changes[0]).toMatchObject({ state: 'unhealthy', result: { ok: false, detail: 'timeout after 300 ms: exec sleep 5: timeout' } });
+  });
 });
