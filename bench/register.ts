@@ -6,12 +6,15 @@
 // Run: npm run bench:register   (targets: ≤ 50 ms past the passing check; ≤ 100 ms after `die`;
 // the burst registered within the check interval + 2 s; idle CPU near zero with 100 services on 10 s checks; RSS ≤ 80 MB)
 // Needs root (a private dockerd), /usr/sbin/dockerd, /usr/bin/etcd and a static busybox; takes ~2½ minutes.
+// Last, the same idle figures with https checks: the http services removed, BENCH_HTTPS_KEEP (100; 0 skips it)
+// containers whose SERVICE_CHECK_HTTPS (verification skipped) goes to TLS servers of the bench's own on loopback.
 // Knobs: BENCH_SEQ (20 one-at-a-time containers per variant), BENCH_BURST (200), BENCH_IDLE_KEEP (100),
 // BENCH_IDLE_SECONDS (60), BENCH_NODE_ARGS (extra node flags for the register process, e.g. --cpu-prof),
 // BENCH_LOG (file to write register's JSON log to).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { cpus, loadavg } from 'node:os';
 import { connect, createServer } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -20,10 +23,13 @@ import type { Watcher } from 'etcd3';
 import { sidekickArgv } from '../test/support/cli.js';
 import { ensureBusyboxImage, runContainer, startDockerd, type DockerdHandle } from '../test/support/docker.js';
 import { startEtcd, testClient, type EtcdHandle } from '../test/support/etcd.js';
+import { issueCert, makeCa } from '../test/support/tls.js';
+import { tempDir } from '../test/support/tmp.js';
 
 const SEQ = Number(process.env.BENCH_SEQ ?? 20);
 const BURST = Number(process.env.BENCH_BURST ?? 200);
 const IDLE_KEEP = Number(process.env.BENCH_IDLE_KEEP ?? 100);
+const HTTPS_KEEP = Number(process.env.BENCH_HTTPS_KEEP ?? 100);
 /** One whole --resync period (60 s): the resync (list + inspect every container) weighs in the mean what it does in life. */
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const CHECK_INTERVAL_MS = 10_000;
@@ -596,8 +602,19 @@ async function massDieThenIdle(ctx: Ctx, burstMade: Created[], keep: number, reg
     row(`mass die ${drop.length}: die → deleted, p50`, pct(perContainer, 50), 100, 'ms');
     row(`mass die ${drop.length}: die → deleted, p95`, pct(perContainer, 95), 100, 'ms');
   }
+  await idle(ctx, registerStartedAt, 'http');
+}
+
+/** Ids registered now, per the watch. */
+function registeredIds(ctx: Ctx): Set<string> {
   const registered = new Set(ctx.etcdObs.events.filter((e) => e.type === 'put' && e.id.startsWith(`${NODE}:`)).map((e) => e.id));
   for (const e of ctx.etcdObs.events) if (e.type === 'delete') registered.delete(e.id);
+  return registered;
+}
+
+/** Samples idle CPU and memory of register with what is registered now, all on `kind` checks. */
+async function idle(ctx: Ctx, registerStartedAt: number, kind: 'http' | 'https'): Promise<void> {
+  const registered = registeredIds(ctx);
   await sleep(2000);
   const fromIdx = ctx.etcdObs.events.length;
   const cpu = await sampleCpu(ctx.reg, IDLE_SECONDS);
@@ -608,22 +625,53 @@ async function massDieThenIdle(ctx: Ctx, burstMade: Created[], keep: number, reg
   // --resync 60s: the timer fires every 60 s after the daemon starts (the 'registering Docker services' log line).
   const resyncs: number[] = [];
   for (let t = registerStartedAt + 60_000; t < tEnd; t += 60_000) if (t >= tStart) resyncs.push(t);
-  console.log(`\n${at()} [idle] ${registered.size} keys registered (per the watch), ${IDLE_SECONDS} s sampled once a second`);
+  console.log(`\n${at()} [idle, ${kind} checks] ${registered.size} keys registered (per the watch), ${IDLE_SECONDS} s sampled once a second`);
   console.log(`  CPU of the register process: mean ${total.toFixed(2)} % of one core (${(cpu.sysShare * 100).toFixed(0)} % of it in the kernel); per second: ${samples.map((x) => x.toFixed(1)).join(' ')}`);
   const checksPerSecond = registered.size / (CHECK_INTERVAL_MS / 1000);
-  console.log(`  ≈ ${((total * 10) / checksPerSecond).toFixed(2)} ms of CPU per check at ${checksPerSecond.toFixed(0)} checks/s (each a new loopback TCP connection + GET)`);
+  console.log(`  ≈ ${((total * 10) / checksPerSecond).toFixed(2)} ms of CPU per check at ${checksPerSecond.toFixed(0)} checks/s (each a new loopback ${kind === 'https' ? 'TLS connection (session resumed)' : 'TCP connection'} + GET)`);
   console.log(`  ${resyncs.length > 0 ? `the window includes the 60 s resync at +${((resyncs[0] as number) - tStart) / 1000 | 0} s (list + inspect every container + read etcd)` : 'no resync fell in the window'}; etcd writes during the window: ${writes}`);
   console.log(`  RSS ${mem.rss.toFixed(1)} MB, peak (VmHWM) ${mem.peak.toFixed(1)} MB`);
-  row(`idle CPU, ${registered.size} services on 10 s checks (mean; "near zero" read as ≤ 1 %)`, total, IDLE_CPU_TARGET, '%');
+  row(`idle CPU, ${registered.size} services on 10 s ${kind} checks (mean; "near zero" read as ≤ 1 %)`, total, IDLE_CPU_TARGET, '%');
   row('  idle CPU, busiest second', Math.max(...samples), undefined, '%');
   // The seconds a resync ran in (and the one after, where it may spill) left out: the checks and the lease alone.
   const resyncSeconds = new Set(resyncs.flatMap((t) => [Math.floor((t - tStart) / 1000), Math.floor((t - tStart) / 1000) + 1]));
   const quiet = samples.filter((_, i) => !resyncSeconds.has(i));
   if (resyncs.length > 0 && quiet.length > 0) row('  idle CPU, resync seconds left out', quiet.reduce((a, b) => a + b, 0) / quiet.length, undefined, '%');
-  row('RSS of `sidekick register` (idle)', mem.rss, RSS_TARGET_MB, 'MB');
+  row(`RSS of \`sidekick register\` (idle, ${kind} checks)`, mem.rss, RSS_TARGET_MB, 'MB');
   // The RSS target is for the idle figure; the peak includes the 200-container burst and start-up garbage that V8
   // returns a few seconds later.
   row('RSS peak (VmHWM, whole run: start-up and the burst included)', mem.peak, undefined, 'MB');
+}
+
+/**
+ * Removes every container, then registers `n` whose SERVICE_CHECK_HTTPS goes to TLS servers of the bench's own (one
+ * per port, a throw-away certificate, verification skipped) and samples idle CPU and memory with them.
+ */
+async function httpsIdle(ctx: Ctx, n: number, registerStartedAt: number): Promise<void> {
+  const all = await ctx.docker.listContainers({ all: true });
+  await pool(all, START_CONCURRENCY, (c) => ctx.docker.getContainer(c.Id).remove({ force: true }));
+  await waitFor('every key deleted', () => registeredIds(ctx).size === 0, 30_000, 10);
+  const { dir, cleanup } = await tempDir('sidekick-bench-tls-');
+  const servers: HttpsServer[] = [];
+  try {
+    const cert = await issueCert(dir, await makeCa(dir), 'server', ['IP:127.0.0.1']);
+    const tls = { cert: await readFile(cert.cert), key: await readFile(cert.key) };
+    const ports = await freePorts(n);
+    for (const port of ports) {
+      const server = createHttpsServer(tls, (_req, res) => res.end('ok'));
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+      servers.push(server);
+    }
+    const labels = (port: number) => ({ [`SERVICE_${port}_NAME`]: 'tls', SERVICE_CHECK_HTTPS: '/', SERVICE_CHECK_TLS_SKIP_VERIFY: 'true' });
+    const t0 = now();
+    await pool(ports, CREATE_CONCURRENCY, (port, i) => runContainer(ctx.docker, { name: `tls-${i}`, cmd: ['sleep', '3600'], labels: labels(port), stopTimeoutS: 1 }));
+    await waitFor(`${n} https-checked services registered`, () => registeredIds(ctx).size >= n, 60_000, 50);
+    console.log(`\n${at()} [https] ${n} containers with SERVICE_CHECK_HTTPS registered ${fmt(now() - t0)} after the first create`);
+    await idle(ctx, registerStartedAt, 'https');
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await cleanup();
+  }
 }
 
 // ---- main ----
@@ -707,6 +755,7 @@ async function main(): Promise<void> {
     await pool([...seq, ...plain], START_CONCURRENCY, (c) => ctx.docker.getContainer(c.id).remove({ force: true }));
     const burstMade = await burst(ctx, ports.slice(2 * SEQ, 2 * SEQ + BURST));
     await massDieThenIdle(ctx, burstMade, Math.min(IDLE_KEEP, burstMade.length), registerStartedAt);
+    if (HTTPS_KEEP > 0) await httpsIdle(ctx, HTTPS_KEEP, registerStartedAt);
 
     const warnings = r.lines.filter((l) => typeof l.level === 'number' && l.level >= 40);
     console.log(`\nregister logged ${r.lines.length} lines, ${warnings.length} at warn or above`);

@@ -1,6 +1,8 @@
 // `sidekick announce`: the sidekick unit beside one service (replaces `while curl …; etcdctl set --ttl`).
 import { Command } from 'commander';
 import { announceSettings, type AnnounceFlags } from '../config/announce-config.js';
+import { addCheckOptions } from '../config/check-url.js';
+import { checkKinds } from '../health/check-options.js';
 import {
   addDrainOptions,
   addEtcdOptions,
@@ -14,6 +16,7 @@ import {
 } from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
+import { ServiceChecks } from '../http/checks.js';
 import { checkMetrics } from '../http/metrics.js';
 import { formatAddress } from '../registry/record.js';
 import type { CheckResult } from '../health/types.js';
@@ -27,14 +30,12 @@ export function announceCommand(): Command {
     .addOption(envOption('--name <name>', 'service name (key segment and upstream name), e.g. web'))
     .addOption(envOption('--address <host:port>', 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080'))
     .addOption(envOption('--id <id>', 'instance id (default: <node-name>:<name>:<port>)'))
-    .addOption(
-      envOption(
-        '--check <kind>',
-        'http:/PATH (2xx/3xx) or tcp on --address; http://HOST:PORT/PATH or tcp://HOST:PORT elsewhere; exec:CMD (a host command; exit 0 passes) or none (default: tcp)',
-      ),
-    )
     .addOption(envOption('--tags <list>', 'comma-separated tags; repeatable', true))
     .addOption(envOption('--meta <key=value>', 'metadata; repeatable', true));
+  addCheckOptions(
+    cmd,
+    'http:/PATH, https:/PATH (2xx/3xx) or tcp on --address; http(s)://HOST:PORT/PATH or tcp://HOST:PORT elsewhere; exec:CMD (a host command; exit 0 passes) or none (default: tcp)',
+  );
   addScheduleOptions(cmd, 'the service');
   addDrainOptions(addListenOption(addRegistryOptions(addEtcdOptions(cmd))));
   cmd.action(async (flags: AnnounceFlags & DrainFlags) => {
@@ -45,6 +46,8 @@ export function announceCommand(): Command {
     // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
     const stopped = stopSignal(sidecar.log);
     const observe = sidecar.obs && checkMetrics(sidecar.obs.metrics);
+    const board = sidecar.obs && new ServiceChecks();
+    if (sidecar.obs && board) sidecar.obs.health.add('services', () => board.check());
     const daemon = new AnnounceDaemon({
       registry: sidecar.registry,
       record,
@@ -52,6 +55,7 @@ export function announceCommand(): Command {
       checkTarget,
       log: sidecar.log,
       ...(observe && { onCheck: (result: CheckResult) => observe(record.name, result) }),
+      ...(board && { board }),
     });
     await Promise.race([sidecar.registry.start(), stopped]);
     daemon.start();
@@ -63,7 +67,7 @@ export function announceCommand(): Command {
     });
     maintenance.start();
     const checked = formatAddress(checkTarget.host, checkTarget.port);
-    sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: health.check.kind, checked }, 'announcing');
+    sidecar.log.info({ service: record.id, address: `${record.host}:${record.port}`, check: checkKinds(health.check), checked }, 'announcing');
     await stopped;
     daemon.stop();
     await maintenance.close();

@@ -2,7 +2,9 @@
 // which on the way out also waits until the load balancer has drained the instance, so the app it sits beside is
 // stopped only once no request is left on it.
 import { Command } from 'commander';
+import { addCheckOptions } from '../config/check-url.js';
 import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
+import { checkKinds } from '../health/check-options.js';
 import { addScheduleOptions, envOption } from '../config/sidecar-config.js';
 import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { waitForDrain } from '../elb/drain.js';
@@ -17,7 +19,6 @@ export function elbCommand(): Command {
     .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it and waits until the load balancer has drained it')
     .addOption(envOption('--load-balancer <name>', 'classic ELB name (or give --target-group)'))
     .addOption(envOption('--target-group <arn>', 'ALB/NLB target group ARN (or give --load-balancer)'))
-    .addOption(envOption('--check <url>', 'http://HOST[:PORT]/PATH (2xx/3xx), tcp://HOST:PORT, exec:CMD (exit 0 passes) or none'))
     .addOption(envOption('--instance-id <id>', 'instance to register (default: from EC2 instance metadata, IMDSv2); an IP for ip target groups'))
     .addOption(envOption('--region <region>', 'AWS region (default: the target group ARN\'s, else AWS_REGION, else AWS_DEFAULT_REGION)'))
     .addOption(envOption('--port <n>', 'target port in the target group (default: the group\'s port)'))
@@ -41,6 +42,7 @@ export function elbCommand(): Command {
       const ok = await runElb(settings, log);
       if (!ok) process.exitCode = 1;
     });
+  addCheckOptions(cmd, 'http(s)://HOST[:PORT]/PATH (2xx/3xx), tcp://HOST:PORT, exec:CMD (exit 0 passes) or none');
   return addScheduleOptions(cmd, 'the instance');
 }
 
@@ -74,7 +76,7 @@ export async function runElb(settings: ElbSettings, log: Logger): Promise<boolea
       deregistered = await deregisterUntil(target, Date.now() + settings.stopTimeoutMs, log, { fields: where, cause: '--deregister', ...retry });
     } else {
       const presence = new ElbPresence({ target, health: settings.health, checkTarget: settings.check.target, log, resyncMs: settings.resyncMs });
-      log.child({ component: 'elb' }).info({ ...where, check: settings.health.check.kind, instanceIdFrom: settings.instanceId === undefined ? 'imds' : 'flag' }, 'elb presence starting');
+      log.child({ component: 'elb' }).info({ ...where, check: checkKinds(settings.health.check), instanceIdFrom: settings.instanceId === undefined ? 'imds' : 'flag' }, 'elb presence starting');
       presence.start();
       await stopSignal(log);
       skip = skipOnSignal(log);

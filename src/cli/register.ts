@@ -25,7 +25,7 @@ import { RegisterDaemon, type DrainTarget } from '../daemon/register-daemon.js';
 import { drainInstances } from '../drain/drain.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
 import { errorMessage } from '../util/errors.js';
-import { dockerCheck } from '../http/checks.js';
+import { dockerCheck, ServiceChecks } from '../http/checks.js';
 import { checkMetrics, dockerMetrics } from '../http/metrics.js';
 import { validateHost, validateTags } from '../registry/record.js';
 import { ConfigError } from '../util/errors.js';
@@ -77,14 +77,16 @@ export function registerCommand(): Command {
     // Listen for SIGTERM before the first (possibly slow) lease grant, so a stop during start-up is clean too.
     const stopped = stopSignal(log);
     const watcher = new DockerWatcher({ docker, log: log.child({ component: 'docker' }) });
-    if (obs) {
+    const board = obs && new ServiceChecks();
+    if (obs && board) {
       obs.health.add('docker', dockerCheck(watcher));
+      obs.health.add('services', () => board.check());
       dockerMetrics(obs.metrics, watcher);
     }
     const daemon = new RegisterDaemon({
       docker: watcher,
       registry,
-      monitors: containerMonitors(log, (id, argv, signal) => watcher.exec(id, argv, signal), obs && checkMetrics(obs.metrics)),
+      monitors: containerMonitors(log, (id, argv, signal) => watcher.exec(id, argv, signal), obs && checkMetrics(obs.metrics), board),
       mapping,
       resyncMs,
       deregister,

@@ -4,15 +4,14 @@ import type { CheckTarget } from '../health/checks.js';
 import type { CheckSpec, HealthSettings } from '../health/types.js';
 import { parseHostPort, validateInstanceId, validateMeta, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { isCheckUrl, parseCheckUrlForm, type UrlCheck } from './check-url.js';
+import { isCheckUrl, parseCheckFlags, parseCheckUrlForm, type CheckFlags, type UrlCheck } from './check-url.js';
 import { listFlag, scheduleSettings, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
 
 /** The options of `announce` beyond the shared etcd/registry flags. */
-export interface AnnounceFlags extends SidecarFlags {
+export interface AnnounceFlags extends SidecarFlags, CheckFlags {
   name?: string;
   address?: string;
   id?: string;
-  check?: string;
   interval?: string;
   timeout?: string;
   rise?: string;
@@ -25,7 +24,7 @@ export interface AnnounceFlags extends SidecarFlags {
 export interface AnnounceSettings {
   record: ServiceRecord;
   health: HealthSettings;
-  /** Where the check connects: --address, or the host:port of a URL-form --check. */
+  /** Where the check connects: --address, or the host:port of a URL-form --check (the first one's, when several). */
   checkTarget: CheckTarget;
 }
 
@@ -36,20 +35,24 @@ export function parseAddress(text: string): { host: string; port: number } {
   return address.value;
 }
 
-const ANNOUNCE_CHECK_FORMS = 'http:/PATH, http://HOST[:PORT]/PATH, tcp, tcp://HOST:PORT, exec:CMD or none';
+const ANNOUNCE_CHECK_FORMS = 'http:/PATH, https:/PATH, http(s)://HOST[:PORT]/PATH, tcp, tcp://HOST:PORT, exec:CMD or none';
 
 /**
- * `http:/health`, `tcp`, `exec:CMD` (a host command; a shell only when CMD is itself a shell line) or `none`,
- * checked on --address. The URL forms are {@link parseAnnounceCheck}'s.
+ * `http:/health`, `https:/health`, `tcp`, `exec:CMD` (a host command; a shell only when CMD is itself a shell line)
+ * or `none`, checked on --address. The URL forms are {@link parseAnnounceCheck}'s.
  */
 export function parseCheck(text: string | undefined): CheckSpec {
   const value = (text ?? 'tcp').trim();
   if (value === 'tcp') return { kind: 'tcp' };
   if (value === 'none') return { kind: 'none' };
-  if (value.startsWith('http:')) {
-    const path = value.slice('http:'.length) || '/';
-    if (!path.startsWith('/') || /\s/.test(path)) throw new ConfigError(`--check: an http check needs a path like http:/health, got "${text}"`);
-    return { kind: 'http', path };
+  const scheme = /^https?:/.exec(value)?.[0];
+  if (scheme !== undefined) {
+    const path = value.slice(scheme.length) || '/';
+    // eslint-disable-next-line no-control-regex
+    if (!path.startsWith('/') || /[\s\u0000-\u001f\u007f]/.test(path)) {
+      throw new ConfigError(`--check: an ${scheme.slice(0, -1)} check needs a path like ${scheme}/health, got "${text}"`);
+    }
+    return scheme === 'https:' ? { kind: 'http', path, tls: { skipVerify: false } } : { kind: 'http', path };
   }
   if (value.startsWith('exec:')) {
     const line = value.slice('exec:'.length).trim();
@@ -97,7 +100,7 @@ export function announceSettings(flags: AnnounceFlags, registry: RegistrySetting
   const tags = validateTags(listFlag(flags.tags));
   if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
   const record: ServiceRecord = { name: name.value, id: id.value, host, port, tags: tags.value, meta: parseMeta(listFlag(flags.meta)), node: registry.nodeName };
-  const check = parseAnnounceCheck(flags.check, { host, port });
+  const check = parseCheckFlags(flags, (text) => parseAnnounceCheck(text, { host, port }));
   const health: HealthSettings = { check: check.spec, ...scheduleSettings(flags) };
   return { record, health, checkTarget: check.target };
 }

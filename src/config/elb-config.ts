@@ -7,14 +7,13 @@ import { validatePort } from '../registry/record.js';
 import { imdsEndpoint, INSTANCE_ID_RE } from '../elb/imds.js';
 import { ConfigError } from '../util/errors.js';
 import { parseCheck } from './announce-config.js';
-import { parseCheckUrlForm, type UrlCheck } from './check-url.js';
+import { checkValues, parseCheckFlags, parseCheckUrlForm, type CheckFlags, type UrlCheck } from './check-url.js';
 import { durationFlag, scheduleSettings } from './sidecar-config.js';
 
 /** The options of `elb`, as commander returns them. */
-export interface ElbFlags {
+export interface ElbFlags extends CheckFlags {
   loadBalancer?: string;
   targetGroup?: string;
-  check?: string;
   instanceId?: string;
   region?: string;
   interval?: string;
@@ -70,10 +69,11 @@ const TARGET_GROUP_ARN_RE = /^arn:aws(?:-[a-z]+)*:elasticloadbalancing:([a-z]{2}
 /** us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5 ... */
 const REGION_RE = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
 
-const ELB_CHECK_FORMS = 'http://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none';
+const ELB_CHECK_FORMS = 'http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, tcp://HOST:PORT, exec:CMD or none';
 
 /**
- * `--check` as a URL: `http://HOST[:PORT]/PATH` (2xx/3xx pass; port 80 by default), `tcp://HOST:PORT` (a connect),
+ * `--check` as a URL: `http://HOST[:PORT]/PATH` (2xx/3xx pass; port 80 by default), `https://HOST[:PORT]/PATH` (port
+ * 443 by default), `tcp://HOST:PORT` (a connect),
  * `exec:CMD` (a host command; exit 0 passes) or `none` (always healthy: elb-presence's behaviour).
  */
 export function parseCheckUrl(text: string | undefined): ElbCheck {
@@ -82,8 +82,11 @@ export function parseCheckUrl(text: string | undefined): ElbCheck {
   const noTarget: CheckTarget = { host: '127.0.0.1', port: 0 };
   if (value === 'none') return { spec: { kind: 'none' }, target: noTarget };
   if (value.startsWith('exec:')) return { spec: parseCheck(value), target: noTarget };
-  if (/^http:\/(?!\/)/i.test(value)) {
-    throw new ConfigError(`--check: needs the host here, e.g. http://127.0.0.1:80${value.slice(5)} (announce's http:/PATH form has its --address), got "${text}"`);
+  const short = /^(https?):\/(?!\/)/i.exec(value);
+  if (short) {
+    const scheme = (short[1] as string).toLowerCase();
+    const example = `${scheme}://127.0.0.1:${scheme === 'https' ? 443 : 80}${value.slice(short[0].length - 1)}`;
+    throw new ConfigError(`--check: needs the host here, e.g. ${example} (announce's ${scheme}:/PATH form has its --address), got "${text}"`);
   }
   return parseCheckUrlForm(value, ELB_CHECK_FORMS);
 }
@@ -158,7 +161,8 @@ function instanceId(flags: ElbFlags, lb: LoadBalancerSpec): string | undefined {
 export function elbSettings(flags: ElbFlags, env: NodeJS.ProcessEnv = process.env): ElbSettings {
   const lb = loadBalancerSpec(flags);
   const deregisterOnly = flags.deregister === true;
-  const check = deregisterOnly && flags.check === undefined ? { spec: { kind: 'none' as const }, target: { host: '127.0.0.1', port: 0 } } : parseCheckUrl(flags.check);
+  const check =
+    deregisterOnly && checkValues(flags.check).length === 0 ? { spec: { kind: 'none' as const }, target: { host: '127.0.0.1', port: 0 } } : parseCheckFlags(flags, parseCheckUrl);
   const health: HealthSettings = { check: check.spec, ...scheduleSettings(flags) };
   const settings: ElbSettings = {
     lb,

@@ -1,11 +1,12 @@
 // `sidekick announce`: one service's check keeps one lease-bound record alive while it passes.
 import type { CheckTarget } from '../health/checks.js';
 import type { HealthSettings } from '../health/types.js';
+import type { ServiceChecks } from '../http/checks.js';
 import type { ServiceRecord } from '../registry/record.js';
 import type { Logger } from '../util/log.js';
 import { createMonitor, type CheckObserver } from './monitors.js';
 import { RecordSwitch, type RecordWriter } from './record-switch.js';
-import type { ServiceMonitor } from './register-daemon.js';
+import type { HealthMonitor } from '../health/monitor.js';
 
 export interface AnnounceDaemonOptions {
   registry: RecordWriter;
@@ -16,12 +17,15 @@ export interface AnnounceDaemonOptions {
   log: Logger;
   /** Told each check attempt's outcome (/metrics). */
   onCheck?: CheckObserver;
+  /** Shows the service's check on /healthz. */
+  board?: ServiceChecks;
 }
 
 /** Checks one address on its schedule; healthy → the record is written, failing `fall` times → removed. */
 export class AnnounceDaemon {
   private readonly record: RecordSwitch;
-  private readonly monitor: ServiceMonitor;
+  private readonly monitor: HealthMonitor;
+  private readonly untrack: (() => void) | undefined;
 
   constructor(opts: AnnounceDaemonOptions) {
     const log = opts.log.child({ component: 'announce' });
@@ -35,6 +39,7 @@ export class AnnounceDaemon {
       undefined,
       opts.onCheck,
     );
+    this.untrack = opts.board?.track(record.id, this.monitor);
   }
 
   /** True while the record is written. */
@@ -53,6 +58,7 @@ export class AnnounceDaemon {
 
   /** Stops checking; the caller closes the registry, which revokes the lease so the record vanishes at once. */
   stop(): void {
+    this.untrack?.();
     this.monitor.stop();
   }
 }

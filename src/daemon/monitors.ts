@@ -2,6 +2,7 @@
 import { checkerFor, type ExecOutcome } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
 import type { CheckResult, Checker, HealthSettings } from '../health/types.js';
+import type { ServiceChecks } from '../http/checks.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MonitorFactory } from './register-daemon.js';
@@ -63,28 +64,37 @@ function safely(onResult: CheckObserver): CheckObserver {
 
 /**
  * register's factory: one monitor per container service; exec checks run inside that container. `onResult` hears
- * each attempt by service name, and Docker's own HEALTHCHECK verdicts (healthy/unhealthy) for `docker` checks.
+ * each attempt by service name, and Docker's own HEALTHCHECK verdicts (healthy/unhealthy) for `docker` checks;
+ * `board` shows each service's state on /healthz while its monitor runs.
  */
 export function containerMonitors(
   log: Logger,
   exec: (containerId: string, argv: string[], signal: AbortSignal) => Promise<ExecOutcome>,
   onResult?: (service: string, result: CheckResult) => void,
+  board?: ServiceChecks,
 ): MonitorFactory {
   return (spec, onChange) => {
     const observe = onResult && safely((result) => onResult(spec.record.name, result));
+    const name = `${spec.containerName} (${spec.record.id})`;
     const monitor = createMonitor(
-      { name: `${spec.containerName} (${spec.record.id})`, host: spec.checkHost, port: spec.checkPort, health: spec.health },
+      { name, host: spec.checkHost, port: spec.checkPort, health: spec.health },
       onChange,
       log,
       (argv, signal) => exec(spec.containerId, argv, signal),
       observe,
     );
-    if (!observe || spec.health.check.kind !== 'docker') return monitor;
+    const untrack = board?.track(name, monitor);
+    if (!observe && !untrack) return monitor;
     return {
       start: () => monitor.start(),
-      stop: () => monitor.stop(),
+      stop: () => {
+        untrack?.();
+        monitor.stop();
+      },
       report: (status) => {
-        if (status === 'healthy' || status === 'unhealthy') observe({ ok: status === 'healthy', detail: `docker: ${status}` });
+        if (observe && spec.health.check.kind === 'docker' && (status === 'healthy' || status === 'unhealthy')) {
+          observe({ ok: status === 'healthy', detail: `docker: ${status}` });
+        }
         monitor.report(status);
       },
     };

@@ -11,8 +11,12 @@
 // - `SERVICE_ID` on a container with several ports to register gets `:<port>` (and `:udp` for udp) appended,
 //   so ids stay unique; `SERVICE_<port>_ID` is used as written; a duplicate id skips the later port.
 // - udp services get the id suffix `:udp` and the tag `udp`, as registrator does.
-// - The check kind is overridden per port as a whole: when a port sets any SERVICE_<port>_CHECK_<kind>
-//   (even `SERVICE_<port>_CHECK_TCP=false`), the container-wide kinds are ignored for that port.
+// - Several check kinds on one service all run (SERVICE_CHECK_HTTPS=/health and SERVICE_CHECK_TCP=true: both), and
+//   the service is healthy only while every one passes. The kinds are overridden per port as a whole: when a port
+//   sets any SERVICE_<port>_CHECK_<kind> (even `SERVICE_<port>_CHECK_TCP=false`), the container-wide kinds are
+//   ignored for that port.
+// - SERVICE_CHECK_HOST, SERVICE_CHECK_STATUS and SERVICE_CHECK_TLS_SKIP_VERIFY refine the HTTP and HTTPS checks
+//   (per port like any key) and are read only when the service has one: another check kind ignores them.
 // - A timeout longer than the interval: skip with a warning when the timeout was set by a label; a
 //   default timeout is shortened to the (label-set) interval instead.
 // - `--explicit` follows registrator per port: a port registers only if it has a name (SERVICE_<port>_NAME
@@ -28,7 +32,8 @@
 //   not expand, and falling back would register the very address it was meant to replace. A refused address label,
 //   or a network the container is not on or has no IP on, skips the services it covers (one warning).
 // - SERVICE_IP and SERVICE_NETWORK choose the address and are not meta.
-import type { CheckSpec, HealthSettings } from '../health/types.js';
+import { combineChecks, parseBoolean, parseCheckHost, parseStatusRanges } from '../health/check-options.js';
+import type { ActiveCheckSpec, CheckSpec, HealthSettings, HttpCheckSpec } from '../health/types.js';
 import {
   formatServiceRecord,
   validateHost,
@@ -140,7 +145,8 @@ class SkipService extends Error {
 }
 
 const PREFIX = 'SERVICE_';
-const CHECK_TIMING = new Set(['check_interval', 'check_timeout', 'check_rise', 'check_fall']);
+/** SERVICE_CHECK_* keys that are not check kinds: the schedule, and what refines http(s) checks. */
+const CHECK_SETTINGS = new Set(['check_interval', 'check_timeout', 'check_rise', 'check_fall', 'check_host', 'check_status', 'check_tls_skip_verify']);
 const NOT_META = new Set(['name', 'id', 'tags', 'ignore', 'ip', 'network']);
 const WILDCARD_IPS = new Set(['', '0.0.0.0', '::']);
 // eslint-disable-next-line no-control-regex
@@ -475,45 +481,50 @@ function positiveInt(s: Setting): number {
   return n;
 }
 
-/** The check kind: one SERVICE_CHECK_HTTP/TCP/SCRIPT (per-port ones replacing the container's), else docker/none. */
+/** The checks: every SERVICE_CHECK_HTTP/HTTPS/TCP/SCRIPT set (per-port ones replacing the container's), else docker/none. */
 function checkSpec(port: number, ctx: Context): CheckSpec {
-  const kinds = checkKindSettings(port, ctx.settings);
-  const checks: Array<{ spec: CheckSpec; label: string }> = [];
-  for (const [key, s] of kinds) {
+  const checks: ActiveCheckSpec[] = [];
+  for (const [key, s] of checkKindSettings(port, ctx.settings)) {
     const spec = parseCheck(key, s);
-    if (spec) checks.push({ spec, label: s.label });
+    if (spec) checks.push(spec.kind === 'http' ? refineHttp(spec, port, ctx.settings) : spec);
   }
-  const [first, second] = checks;
-  if (first && second) {
-    throw new SkipService(second.label, `${first.label} and ${second.label} both set a check; a service has one check kind`);
-  }
-  if (first) return first.spec;
+  const combined = combineChecks(checks);
+  if (combined) return combined;
   return hasDockerHealthcheck(ctx.info) ? { kind: 'docker' } : { kind: 'none' };
+}
+
+/** An http(s) check with SERVICE_CHECK_HOST, SERVICE_CHECK_STATUS and (https) SERVICE_CHECK_TLS_SKIP_VERIFY applied. */
+function refineHttp(spec: HttpCheckSpec, port: number, settings: Settings): HttpCheckSpec {
+  const out: HttpCheckSpec = { ...spec };
+  const host = lookup(settings, port, 'check_host');
+  if (host) out.host = need(parseCheckHost(host.value), host.label);
+  const status = lookup(settings, port, 'check_status');
+  if (status) out.status = need(parseStatusRanges(status.value), status.label);
+  const skip = lookup(settings, port, 'check_tls_skip_verify');
+  if (skip && out.tls) out.tls = { skipVerify: need(parseBoolean(skip.value), skip.label) };
+  return out;
 }
 
 /** The non-empty SERVICE_<port>_CHECK_<kind> settings if the port has any, else the container's, sorted. */
 function checkKindSettings(port: number, settings: Settings): Array<[string, Setting]> {
   const pick = (layer: Map<string, Setting> | undefined): Array<[string, Setting]> =>
     [...(layer ?? [])]
-      .filter(([key, s]) => key.startsWith('check_') && !CHECK_TIMING.has(key) && s.value !== '')
+      .filter(([key, s]) => key.startsWith('check_') && !CHECK_SETTINGS.has(key) && s.value !== '')
       .sort(([a], [b]) => compare(a, b));
   const own = pick(settings.perPort.get(port));
   return own.length > 0 ? own : pick(settings.common);
 }
 
 /** One check-kind setting: its CheckSpec, undefined for SERVICE_CHECK_TCP=false, SkipService when malformed. */
-function parseCheck(key: string, s: Setting): CheckSpec | undefined {
+function parseCheck(key: string, s: Setting): ActiveCheckSpec | undefined {
   const bad = (why: string): SkipService => new SkipService(s.label, `${s.label}: ${why}, got ${JSON.stringify(s.value)}`);
   switch (key) {
     case 'check_http':
-      if (!HTTP_PATH_RE.test(s.value)) throw bad('expected a path starting with "/" without spaces');
-      return { kind: 'http', path: s.value };
-    case 'check_tcp': {
-      const v = s.value.trim().toLowerCase();
-      if (v === 'true') return { kind: 'tcp' };
-      if (v === 'false') return undefined;
-      throw bad('expected true or false');
-    }
+    case 'check_https':
+      if (!HTTP_PATH_RE.test(s.value)) throw bad('expected a path starting with "/" without spaces or control characters');
+      return key === 'check_https' ? { kind: 'http', path: s.value, tls: { skipVerify: false } } : { kind: 'http', path: s.value };
+    case 'check_tcp':
+      return need(parseBoolean(s.value), s.label) ? { kind: 'tcp' } : undefined;
     case 'check_script': {
       // Run inside the container (never by a host shell): shell syntax goes to the container's /bin/sh -c.
       try {
@@ -525,7 +536,7 @@ function parseCheck(key: string, s: Setting): CheckSpec | undefined {
     default:
       throw new SkipService(
         s.label,
-        `${s.label}: unknown check kind ${JSON.stringify(key.slice('check_'.length).toUpperCase())}; use CHECK_HTTP, CHECK_TCP or CHECK_SCRIPT`,
+        `${s.label}: unknown check kind ${JSON.stringify(key.slice('check_'.length).toUpperCase())}; use CHECK_HTTP, CHECK_HTTPS, CHECK_TCP or CHECK_SCRIPT`,
       );
   }
 }

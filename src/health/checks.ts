@@ -1,8 +1,13 @@
-// Checkers: one attempt of an http, tcp or exec check. Each settles when its signal aborts and never throws.
+// Checkers: one attempt of an http(s), tcp or exec check, or of several together. Each settles when its signal aborts
+// and never throws.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { formatAddress } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import type { CheckResult, CheckSpec, Checker } from './types.js';
+import { describeCheck, serverName, statusPasses } from './check-options.js';
+import { DEFAULT_STATUS, type ActiveCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type Checker, type StatusRanges, type TlsCheckOptions } from './types.js';
+
+export type { CheckTarget } from './types.js';
 
 /** What an exec check returns: the exit status and, optionally, what it printed. */
 export interface ExecOutcome {
@@ -12,12 +17,6 @@ export interface ExecOutcome {
 
 /** Runs a command inside a container (the Docker exec API); must stop the exec when the signal aborts. */
 export type ContainerExec = (argv: string[], signal: AbortSignal) => Promise<ExecOutcome>;
-
-/** Where a check connects to. */
-export interface CheckTarget {
-  host: string;
-  port: number;
-}
 
 /** What {@link checkerFor} needs from the outside; only `exec` checks inside a container use it. */
 export interface CheckerDeps {
@@ -83,28 +82,67 @@ function exitResult(exitCode: number, output: string | undefined): CheckResult {
 /** Longest answer read while looking for the status line; more without a line break is not HTTP. */
 const MAX_STATUS_HEAD = 8 * 1024;
 
+/** What refines an http check beyond its path: TLS (https), the Host header, the statuses that pass. */
+export interface HttpOptions {
+  tls?: TlsCheckOptions;
+  /** Host header, and the TLS server name when it is a name; default host:port connected to. */
+  host?: string;
+  /** Default {@link DEFAULT_STATUS} (2xx and 3xx). */
+  status?: StatusRanges;
+}
+
 /**
- * GET http://host:port/path; 2xx and 3xx pass, redirects are not followed.
+ * GET http(s)://host:port/path; the statuses in `opts.status` pass (2xx and 3xx by default), redirects are not
+ * followed.
  *
- * Speaks just enough HTTP/1.1 over a plain socket: sends one prebuilt request (`Connection: close`), reads up to the
- * status line, then destroys the socket; the body is never read. node:http cost three times the CPU per attempt
- * (its request and parser machinery, per-request header validation), which is most of what an idle `register`
- * with 100 services on 10 s checks does; fetch would also keep an idle pooled socket per service. The request is
- * not half-closed after sending: some servers (Go's net/http) cancel a request whose client sent FIN.
+ * Speaks just enough HTTP/1.1 over a plain or TLS socket: sends one prebuilt request (`Connection: close`), reads up
+ * to the status line, then destroys the socket; the body is never read. node:http cost three times the CPU per
+ * attempt (its request and parser machinery, per-request header validation), which is most of what an idle
+ * `register` with 100 services on 10 s checks does; fetch would also keep an idle pooled socket per service. The
+ * request is not half-closed after sending: some servers (Go's net/http) cancel a request whose client sent FIN.
+ * An https check resumes the TLS session of its previous attempt, which spares most of a full handshake's CPU.
  */
-export function httpChecker(host: string, port: number, path: string): Checker {
+export function httpChecker(host: string, port: number, path: string, opts: HttpOptions = {}): Checker {
   const hostname = bareHost(host);
   const target = requestTarget(path);
   if (target === undefined) {
     const invalid = fail(`invalid path ${JSON.stringify(path)}: spaces and control characters cannot be sent`);
     return () => Promise.resolve(invalid);
   }
-  const authority = formatAddress(hostname, port);
+  const authority = opts.host ?? formatAddress(hostname, port);
   const request = Buffer.from(
     `GET ${target} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: sidekick-health\r\nAccept: */*\r\nConnection: close\r\n\r\n`,
     'latin1',
   );
-  return (signal) => (signal.aborted ? Promise.resolve(TIMEOUT) : httpAttempt(hostname, port, request, signal));
+  const status = opts.status ?? DEFAULT_STATUS;
+  const open = opts.tls ? tlsOpener(hostname, port, opts.tls, opts.host) : () => connect({ host: hostname, port });
+  return (signal) => (signal.aborted ? Promise.resolve(TIMEOUT) : httpAttempt(open, request, status, signal));
+}
+
+/**
+ * Opens TLS connections to host:port, verifying the certificate (against `tls.ca` when given) for the name of the
+ * Host header if it is one, else for the address; that name is also sent as SNI. Keeps the latest session to
+ * resume with.
+ */
+function tlsOpener(host: string, port: number, tls: TlsCheckOptions, hostHeader: string | undefined): () => Socket {
+  const servername = hostHeader === undefined ? serverName(host) : serverName(hostHeader);
+  const secureContext = sharedContext(tls.ca);
+  let session: Buffer | undefined;
+  return () => {
+    const socket = tlsConnect({
+      host,
+      port,
+      ...(servername !== undefined && { servername }),
+      secureContext,
+      rejectUnauthorized: !tls.skipVerify,
+      ...(session !== undefined && { session }),
+      // Only what a status line needs: no ALPN, so servers answer HTTP/1.1.
+    });
+    socket.on('session', (s: Buffer) => {
+      session = s;
+    });
+    return socket;
+  };
 }
 
 /** The request target for a check path: a leading "/" added, non-ASCII percent-encoded; undefined if unsendable. */
@@ -119,14 +157,30 @@ function requestTarget(path: string): string | undefined {
   }
 }
 
+/** TLS contexts by CA ('' for Node's bundled roots), shared by every https check that trusts the same CA. */
+const contexts = new Map<string, SecureContext>();
+
+/**
+ * The TLS context for a CA. Without one, tls.connect builds a context (and loads the root store into it) at every
+ * connection, which cost more CPU than the rest of an https attempt.
+ */
+function sharedContext(ca: string | undefined): SecureContext {
+  let context = contexts.get(ca ?? '');
+  if (!context) {
+    context = createSecureContext(ca === undefined ? {} : { ca });
+    contexts.set(ca ?? '', context);
+  }
+  return context;
+}
+
 /** One HTTP attempt; see {@link httpChecker}. */
-function httpAttempt(hostname: string, port: number, request: Buffer, signal: AbortSignal): Promise<CheckResult> {
-  return socketAttempt(hostname, port, signal, (socket, finish) => {
+function httpAttempt(open: () => Socket, request: Buffer, status: StatusRanges, signal: AbortSignal): Promise<CheckResult> {
+  return socketAttempt(open, signal, (socket, finish) => {
     let head = '';
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
       head += chunk;
-      const verdict = statusVerdict(head);
+      const verdict = statusVerdict(head, status);
       if (verdict === 'more') {
         if (head.length > MAX_STATUS_HEAD) finish(fail('not an HTTP response'));
       } else finish(verdict);
@@ -137,17 +191,16 @@ function httpAttempt(hostname: string, port: number, request: Buffer, signal: Ab
 }
 
 /**
- * Connects to host:port and lets `use` settle the attempt from the socket's events; a socket error fails it and
- * an abort settles it as a timeout. The socket is destroyed however the attempt ends.
+ * Opens a socket and lets `use` settle the attempt from its events; a socket error fails it and an abort settles it
+ * as a timeout. The socket is destroyed however the attempt ends.
  */
 function socketAttempt(
-  host: string,
-  port: number,
+  open: () => Socket,
   signal: AbortSignal,
   use: (socket: Socket, finish: (result: CheckResult) => void) => void,
 ): Promise<CheckResult> {
   return new Promise<CheckResult>((resolve) => {
-    const socket = connect({ host, port });
+    const socket = open();
     const finish = (result: CheckResult): void => {
       signal.removeEventListener('abort', onAbort);
       socket.destroy();
@@ -164,7 +217,7 @@ function socketAttempt(
  * The verdict on what a server sent so far: its status (interim 1xx responses skipped), a failure if it is not
  * HTTP, or 'more' while the status line is incomplete.
  */
-export function statusVerdict(head: string): CheckResult | 'more' {
+export function statusVerdict(head: string, pass: StatusRanges = DEFAULT_STATUS): CheckResult | 'more' {
   let rest = head;
   for (;;) {
     const eol = rest.indexOf('\n');
@@ -172,7 +225,7 @@ export function statusVerdict(head: string): CheckResult | 'more' {
     const m = /^HTTP\/\d(?:\.\d)? (\d{3})(?:[ \r]|$)/.exec(rest.slice(0, eol));
     if (!m) return fail('not an HTTP response');
     const status = Number(m[1]);
-    if (status >= 200) return { ok: status < 400, detail: `HTTP ${status}` };
+    if (status >= 200) return { ok: statusPasses(status, pass), detail: `HTTP ${status}` };
     if (status < 100) return fail('not an HTTP response');
     // 1xx (103 Early Hints): its header block ends at an empty line; the real answer follows.
     const blank = /\r?\n\r?\n/.exec(rest);
@@ -187,7 +240,7 @@ export function tcpChecker(host: string, port: number): Checker {
   return (signal) =>
     signal.aborted
       ? Promise.resolve(TIMEOUT)
-      : socketAttempt(bare, port, signal, (socket, finish) => socket.once('connect', () => finish({ ok: true, detail: 'connected' })));
+      : socketAttempt(() => connect({ host: bare, port }), signal, (socket, finish) => socket.once('connect', () => finish({ ok: true, detail: 'connected' })));
 }
 
 /** execa, imported only by a process that runs host check commands: `register` never does, and it is ~4 MB of RSS. */
@@ -237,22 +290,46 @@ export function execChecker(run: (signal: AbortSignal) => Promise<ExecOutcome>):
 }
 
 /**
- * The active checker for a spec: http/tcp against `target`, exec on the host or (with
- * `deps.execInContainer`) in the container. `docker` and `none` have none: the monitor gets their state
- * from Docker's health_status, or starts healthy.
+ * The active checker for a spec: http(s)/tcp against the spec's own target or `target`, exec on the host or (with
+ * `deps.execInContainer`) in the container, `all` running its checks together. `docker` and `none` have none: the
+ * monitor gets their state from Docker's health_status, or starts healthy.
  */
 export function checkerFor(spec: CheckSpec, target: CheckTarget, deps: CheckerDeps = {}): Checker | undefined {
   switch (spec.kind) {
-    case 'http':
-      return httpChecker(target.host, target.port, spec.path);
-    case 'tcp':
-      return tcpChecker(target.host, target.port);
-    case 'exec':
-      return spec.where === 'host' ? commandChecker(spec.argv) : containerChecker(spec.argv, deps);
+    case 'all':
+      return allChecker(spec.checks.map((check) => ({ name: describeCheck(check), checker: activeChecker(check, target, deps) })));
     case 'docker':
     case 'none':
       return undefined;
+    default:
+      return activeChecker(spec, target, deps);
   }
+}
+
+/** The checker of one http(s), tcp or exec check. */
+function activeChecker(spec: ActiveCheckSpec, fallback: CheckTarget, deps: CheckerDeps): Checker {
+  if (spec.kind === 'exec') return spec.where === 'host' ? commandChecker(spec.argv) : containerChecker(spec.argv, deps);
+  const { host, port } = spec.target ?? fallback;
+  if (spec.kind === 'tcp') return tcpChecker(host, port);
+  const opts: HttpOptions = {
+    ...(spec.tls && { tls: spec.tls }),
+    ...(spec.host !== undefined && { host: spec.host }),
+    ...(spec.status && { status: spec.status }),
+  };
+  return httpChecker(host, port, spec.path, opts);
+}
+
+/**
+ * Several checks as one: each attempt runs them all at once and passes when every one passes. A failure names the
+ * checks that failed ("https /health: HTTP 503; tcp: ECONNREFUSED"); a pass names each check's outcome.
+ */
+export function allChecker(checks: ReadonlyArray<{ name: string; checker: Checker }>): Checker {
+  return async (signal) => {
+    const results = await Promise.all(checks.map(async ({ name, checker }) => ({ name, result: await checker(signal) })));
+    const failed = results.filter((r) => !r.result.ok);
+    const shown = failed.length > 0 ? failed : results;
+    return { ok: failed.length === 0, detail: shown.map((r) => `${r.name}: ${r.result.detail}`).join('; ') };
+  };
 }
 
 /** An exec check inside the container; needs the Docker side's exec function. */

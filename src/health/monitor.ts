@@ -1,6 +1,7 @@
 // The rise/fall monitor of one service: runs its checker on a jittered schedule and reports state changes.
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
+import { activeChecks, checkKinds } from './check-options.js';
 import { sharedSlots, type SlotTimers } from './slots.js';
 import type { CheckResult, Checker, HealthSettings } from './types.js';
 
@@ -59,7 +60,8 @@ export function slotMs(intervalMs: number): number {
  *   second, not a full interval. After that, attempts start every intervalMs ± 10 %, start to start,
  *   rounded up to the next {@link slotMs} slot shared by every monitor of the process (one wakeup for all
  *   the http/tcp attempts due in the same half second, see slots.ts; exec checks keep exact timers).
- * - Attempts never overlap; each is aborted at timeoutMs and then counts as a failure.
+ * - Attempts never overlap; each is aborted at timeoutMs and then counts as a failure. An `all` check runs its
+ *   checks together in one attempt, under one timeout, and passes only when every one does.
  * - `none` is healthy at start(); `docker` has no timer and takes Docker's status through report().
  *
  * Timers are not unref'd: a started monitor is part of the daemon's work until stop().
@@ -158,8 +160,13 @@ export class HealthMonitor {
     const delay = base * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * this.jitter()) - (performance.now() - begun);
     // Exec checks keep a timer each: a process or a Docker exec costs far more than a wakeup, and bunching them
     // into one slot would hand dockerd 1/20 of the containers' execs at once.
-    if (startup || delay <= 0 || this.opts.settings.check.kind === 'exec') this.schedule(delay);
+    if (startup || delay <= 0 || this.runsExec) this.schedule(delay);
     else this.cancelTimer = (this.opts.slots ?? sharedSlots).schedule(delay, slotMs(intervalMs), () => void this.attempt());
+  }
+
+  /** True when an attempt runs a command (alone or among several checks). */
+  private get runsExec(): boolean {
+    return activeChecks(this.opts.settings.check).some((c) => c.kind === 'exec');
   }
 
   private async attempt(): Promise<void> {
@@ -171,11 +178,16 @@ export class HealthMonitor {
     this.scheduleNext(begun);
   }
 
-  /** One attempt bounded by timeoutMs: settles at the deadline (or at stop()) even if the checker does not. */
+  /**
+   * One attempt bounded by timeoutMs: settles at the deadline (or at stop()) even if the checker does not. An `all`
+   * check's timeout also names the checks that were still running, which settle one event-loop turn after the abort.
+   */
   private runChecker(): Promise<CheckResult> {
     const { timeoutMs } = this.opts.settings;
     const checker = this.opts.checker as Checker;
     const controller = new AbortController();
+    const timedOut = `timeout after ${timeoutMs} ms`;
+    let expired = false;
     this.inFlight = controller;
     return new Promise<CheckResult>((resolve) => {
       const settle = (result: CheckResult): void => {
@@ -184,13 +196,16 @@ export class HealthMonitor {
         resolve(result);
       };
       const deadline = setTimeout(() => {
-        settle({ ok: false, detail: `timeout after ${timeoutMs} ms` });
-        controller.abort(new Error(`timeout after ${timeoutMs} ms`));
+        expired = true;
+        if (this.opts.settings.check.kind === 'all') setImmediate(() => settle({ ok: false, detail: timedOut }));
+        else settle({ ok: false, detail: timedOut });
+        controller.abort(new Error(timedOut));
       }, timeoutMs);
-      controller.signal.addEventListener('abort', () => settle({ ok: false, detail: 'stopped' }), { once: true });
+      controller.signal.addEventListener('abort', () => expired || settle({ ok: false, detail: 'stopped' }), { once: true });
+      const answered = (result: CheckResult): void => settle(expired ? { ok: false, detail: `${timedOut}: ${result.detail}` } : result);
       Promise.resolve()
         .then(() => checker(controller.signal))
-        .then(settle, (err: unknown) => settle({ ok: false, detail: `check threw: ${errorMessage(err)}` }));
+        .then(answered, (err: unknown) => settle({ ok: false, detail: `check threw: ${errorMessage(err)}` }));
     });
   }
 
@@ -216,7 +231,7 @@ export class HealthMonitor {
     const previous = this.current;
     this.current = state;
     if (state === 'healthy') this.everHealthy = true;
-    const fields = { service: this.opts.name, check: this.opts.settings.check.kind, detail: result.detail };
+    const fields = { service: this.opts.name, check: checkKinds(this.opts.settings.check), detail: result.detail };
     if (state === 'healthy') this.opts.log.info(fields, 'health check passing');
     else if (this.opts.settings.check.kind === 'docker') this.opts.log.warn(fields, 'health check failing');
     else this.opts.log.warn({ ...fields, failures: this.failures }, 'health check failing');

@@ -3,6 +3,7 @@
 import type { ApplyOutcome } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
 import type { ResourceConfig } from '../config/types.js';
+import type { CheckResult } from '../health/types.js';
 import type { BatchReport, RenderObserver } from '../daemon/render-daemon.js';
 import type { Registry as ServiceRegistry } from '../registry/registry.js';
 import type { SourceState } from '../store/types.js';
@@ -164,5 +165,43 @@ export class RenderStatus implements RenderObserver {
       detail: `${problems.length} problem${problems.length === 1 ? '' : 's'} in the configuration; those resources are skipped`,
       failing: Object.fromEntries(problems.map((p, i) => [String(i + 1), p])),
     };
+  }
+}
+
+/** What the services check reads of one service's monitor. */
+export interface MonitorView {
+  readonly state: 'unknown' | 'healthy' | 'unhealthy';
+  readonly lastResult: CheckResult | undefined;
+}
+
+/**
+ * The `services` component of /healthz for `register` and `announce`: how many checked services pass, and for each
+ * one failing, the check that fails and why ("web-1 (h1:web-1:80)": "tcp: ECONNREFUSED"). It stays ok while
+ * services fail: keeping a failing service out of the registry is sidekick doing its job, not sidekick failing.
+ */
+export class ServiceChecks {
+  private readonly monitors = new Map<string, MonitorView>();
+
+  /** Shows `view` under `name` until the returned function is called (when the service's monitor stops). */
+  track(name: string, view: MonitorView): () => void {
+    this.monitors.set(name, view);
+    return () => {
+      if (this.monitors.get(name) === view) this.monitors.delete(name);
+    };
+  }
+
+  /** The component's verdict, read at request time. */
+  check(): CheckStatus {
+    const failing: Record<string, string> = {};
+    let passing = 0;
+    let starting = 0;
+    for (const [name, view] of this.monitors) {
+      if (view.state === 'healthy') passing++;
+      else if (view.state === 'unknown') starting++;
+      else failing[name] = view.lastResult?.detail ?? 'failing';
+    }
+    const total = this.monitors.size;
+    const parts = [`${passing} passing`, `${Object.keys(failing).length} failing`, ...(starting > 0 ? [`${starting} not checked yet`] : [])];
+    return { ok: true, detail: `${total} service${total === 1 ? '' : 's'}: ${parts.join(', ')}`, ...(Object.keys(failing).length > 0 && { failing }) };
   }
 }

@@ -11,6 +11,7 @@ import { sidekick } from '../support/cli.js';
 import { startEtcd, type EtcdHandle } from '../support/etcd.js';
 import { freePort } from '../support/ports.js';
 import { stopProc, tcpOpen, waitFor } from '../support/procs.js';
+import { issueCert, makeCa, startHttpsProbe } from '../support/tls.js';
 import { tempDir } from '../support/tmp.js';
 
 type LogLine = Record<string, unknown> & { msg?: string; level?: number };
@@ -313,6 +314,37 @@ describe('sidekick announce (binary)', () => {
     expect(a.logs().find((l) => l.msg === 'announcing')).toMatchObject({ check: 'http', checked: `127.0.0.1:${svc.port}` });
   });
 
+  it('https checks with --check-ca and --check-host (SNI), and a second --check: announced only while both pass', async () => {
+    const ca = await makeCa(dir);
+    const probe = await startHttpsProbe(await issueCert(dir, ca, 'ip', ['IP:127.0.0.1']), { 'svc.test': await issueCert(dir, ca, 'svc', ['DNS:svc.test']) });
+    const closers: Array<() => Promise<void>> = [() => probe.close()];
+    try {
+      const second = await freePort();
+      const args = ['--name', 'api', '--address', `127.0.0.1:${probe.port}`, '--check', 'https:/health', '--check', `tcp://127.0.0.1:${second}`];
+      const a = announce([...args, '--check-ca', ca.cert, '--check-host', 'svc.test', '--check-status', '200-299', '--interval', '300ms', '--timeout', '250ms', '--ttl', '5s']);
+      const key = `/services/api/n1:api:${probe.port}`;
+      await waitFor(() => a.count('health check failing') === 1, 15_000);
+      expect(a.logs().find((l) => l.msg === 'health check failing')).toMatchObject({ check: 'https+tcp', detail: `tcp 127.0.0.1:${second}: ECONNREFUSED` });
+      expect(await kvAt(key)).toBeUndefined();
+      expect(probe.seen.at(-1)).toMatchObject({ servername: 'svc.test', host: 'svc.test', path: '/health' });
+      // The second check's service comes up: both pass.
+      const listener = createNetServer((s: Socket) => s.destroy());
+      await new Promise<void>((r) => listener.listen(second, '127.0.0.1', r));
+      closers.push(() => new Promise((r) => listener.close(() => r())));
+      const kv = await waitKv(key, 15_000);
+      expect(JSON.parse(kv.value.toString())).toMatchObject({ name: 'api', port: probe.port });
+      // Without the CA the certificate is not trusted; skip-verify accepts it.
+      const strict = announce(['--name', 'strict', '--address', `127.0.0.1:${probe.port}`, '--check', 'https:/strict', '--interval', '300ms', '--timeout', '250ms', '--ttl', '5s']);
+      announce(['--name', 'lax', '--address', `127.0.0.1:${probe.port}`, '--check', 'https:/lax', '--check-skip-verify', '--interval', '300ms', '--timeout', '250ms', '--ttl', '5s']);
+      await waitKv(`/services/lax/n1:lax:${probe.port}`, 15_000);
+      await waitFor(() => strict.count('health check failing') === 1, 15_000);
+      expect(strict.logs().find((l) => l.msg === 'health check failing')).toMatchObject({ check: 'https', detail: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+      expect(await kvAt(`/services/strict/n1:strict:${probe.port}`)).toBeUndefined();
+    } finally {
+      await Promise.all(closers.map((c) => c()));
+    }
+  });
+
   it('--log-format text: one readable line an entry, with level names', async () => {
     const a = announce(['--name', 'web', '--address', '127.0.0.1:8080', '--check', 'none', '--ttl', '3s', '--log-format', 'text']);
     await waitFor(() => a.stderr().includes('INFO: (announce) registered service=n1:web:8080 address=127.0.0.1:8080\n'), 15_000);
@@ -416,6 +448,11 @@ describe('sidekick announce (binary)', () => {
       ['--id with a slash', [...ok, '--id', 'a/b'], /--id/],
       ['--layout unknown', [...ok, '--layout', 'consul'], /--layout/],
       ['--log-format unknown', [...ok, '--log-format', 'xml'], /--log-format: expected json or text/],
+      ['--check-status upside down', [...ok, '--check', 'https:/h', '--check-status', '299-200'], /--check-status: expected statuses 100-599/],
+      ['--check-host with a space', [...ok, '--check', 'https:/h', '--check-host', 'a b'], /--check-host: expected a host name/],
+      ['--check-skip-verify not a boolean', [...ok, '--check', 'https:/h', '--check-skip-verify', 'yes'], /--check-skip-verify: expected true or false/],
+      ['--check-ca unreadable', [...ok, '--check', 'https:/h', '--check-ca', '/nonexistent.pem'], /--check-ca: cannot read/],
+      ['--check-status without an http check', [...ok, '--check', 'tcp', '--check-status', '200'], /--check-status: applies to http\(s\) checks/],
     ];
     const before = await leaseIds();
     const failures: string[] = [];

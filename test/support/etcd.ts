@@ -1,13 +1,11 @@
 // A real etcd process on free loopback ports for integration tests: start, stop, kill, restart, compact.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { connect, createServer, type Socket } from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { noop } from 'cockatiel';
 import { freePort } from './ports.js';
+import { makeCa, issueCert } from './tls.js';
 import { tempDir } from './tmp.js';
 
 /** Options for {@link startEtcd}. */
@@ -65,7 +63,6 @@ export interface EtcdHandle {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const run = promisify(execFile);
 
 /** Builds a client that fails fast (no retries, no circuit breaker): tests want errors, not waits. */
 export function testClient(endpoint: string, tls?: TlsFiles): Etcd3 {
@@ -85,18 +82,12 @@ export function testClient(endpoint: string, tls?: TlsFiles): Etcd3 {
 
 /** Generates a throw-away CA, a server cert valid for 127.0.0.1 and a client cert, with openssl, into `dir`. */
 export async function makeTlsFiles(dir: string): Promise<TlsFiles> {
-  const f = (name: string) => join(dir, name);
-  const ssl = (...args: string[]) => run('openssl', args);
-  await ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=sidekick-test-ca',
-    '-keyout', f('ca.key'), '-out', f('ca.pem'));
-  for (const who of ['server', 'client']) {
-    await ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`));
-    await writeFile(f(`${who}.ext`), `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    await ssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
-      '-days', '2', '-extfile', f(`${who}.ext`), '-out', f(`${who}.pem`));
-  }
-  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'),
-    clientKey: f('client.key') };
+  const ca = await makeCa(dir);
+  const names = ['IP:127.0.0.1', 'DNS:localhost'];
+  // One after the other: both bump the CA's serial file.
+  const server = await issueCert(dir, ca, 'server', names);
+  const client = await issueCert(dir, ca, 'client', names);
+  return { ca: ca.cert, serverCert: server.cert, serverKey: server.key, clientCert: client.cert, clientKey: client.key };
 }
 
 /** Where one etcd member listens and keeps its data, and the cluster it belongs to. */

@@ -48,9 +48,8 @@ describe('parseAnnounceCheck', () => {
     ['none', { kind: 'none' }],
   ])('checks the other forms (%s) on --address', (text, spec) => expect(parseAnnounceCheck(text, address)).toEqual({ spec, target: address }));
   it.each([
-    ['https://127.0.0.1/', /https is not supported/],
     ['tcp://127.0.0.1', /a tcp check needs a port/],
-    ['ftp://127.0.0.1/', /--check: expected http:\/PATH, http:\/\/HOST\[:PORT\]\/PATH, tcp, tcp:\/\/HOST:PORT, exec:CMD or none/],
+    ['ftp://127.0.0.1/', /--check: expected http:\/PATH, https:\/PATH, http\(s\):\/\/HOST\[:PORT\]\/PATH, tcp, tcp:\/\/HOST:PORT, exec:CMD or none/],
     ['http://user:pw@127.0.0.1/', /credentials/],
   ])('refuses %s naming --check', (text, message) => expect(() => parseAnnounceCheck(text, address)).toThrow(message));
   it('announceSettings: the check target is --address unless the check names another', () => {

@@ -329,6 +329,42 @@ describe('containerServices: checks', () => {
       { kind: 'exec', where: 'container', argv: ['/bin/sh', '-c', 'curl -f localhost/ || exit 1'] },
     ],
     ['SERVICE_80_CHECK_HTTP', { labels: { SERVICE_80_CHECK_HTTP: '/ping' } }, { kind: 'http', path: '/ping' }],
+    ['SERVICE_CHECK_HTTPS: certificates verified', { labels: { SERVICE_CHECK_HTTPS: '/health' } }, { kind: 'http', path: '/health', tls: { skipVerify: false } }],
+    ['SERVICE_80_CHECK_HTTPS', { labels: { SERVICE_80_CHECK_HTTPS: '/ping' } }, { kind: 'http', path: '/ping', tls: { skipVerify: false } }],
+    [
+      'SERVICE_CHECK_HTTPS with SERVICE_CHECK_TLS_SKIP_VERIFY=TRUE, SERVICE_CHECK_HOST and a per-port SERVICE_80_CHECK_STATUS',
+      { labels: { SERVICE_CHECK_HTTPS: '/h', SERVICE_CHECK_TLS_SKIP_VERIFY: 'TRUE', SERVICE_CHECK_HOST: 'api.example:8443', SERVICE_CHECK_STATUS: '200', SERVICE_80_CHECK_STATUS: '200-299, 301' } },
+      { kind: 'http', path: '/h', tls: { skipVerify: true }, host: 'api.example:8443', status: [[200, 299], [301, 301]] },
+    ],
+    [
+      'SERVICE_CHECK_HOST and SERVICE_CHECK_STATUS refine plain http; SERVICE_CHECK_TLS_SKIP_VERIFY=false is no change',
+      { labels: { SERVICE_CHECK_HTTP: '/h', SERVICE_CHECK_HOST: '[::1]', SERVICE_CHECK_STATUS: '204', SERVICE_CHECK_TLS_SKIP_VERIFY: 'false' } },
+      { kind: 'http', path: '/h', host: '[::1]', status: [[204, 204]] },
+    ],
+    [
+      'the http settings are not read without an http(s) check (a bad one is no reason to skip a tcp check)',
+      { labels: { SERVICE_CHECK_TCP: 'true', SERVICE_CHECK_STATUS: 'ok', SERVICE_CHECK_HOST: 'a b', SERVICE_CHECK_TLS_SKIP_VERIFY: 'maybe' } },
+      { kind: 'tcp' },
+    ],
+    [
+      'several kinds: all of them run',
+      { labels: { SERVICE_80_CHECK_HTTPS: '/health', SERVICE_80_CHECK_TCP: 'true' } },
+      { kind: 'all', checks: [{ kind: 'http', path: '/health', tls: { skipVerify: false } }, { kind: 'tcp' }] },
+    ],
+    [
+      'several kinds across env and labels, in a fixed order (http, https, script, tcp)',
+      { env: ['SERVICE_80_CHECK_SCRIPT=test -f /ready'], labels: { SERVICE_80_CHECK_HTTP: '/h', SERVICE_80_CHECK_HTTPS: '/s', SERVICE_80_CHECK_TCP: 'true' } },
+      {
+        kind: 'all',
+        checks: [
+          { kind: 'http', path: '/h' },
+          { kind: 'http', path: '/s', tls: { skipVerify: false } },
+          { kind: 'exec', where: 'container', argv: ['test', '-f', '/ready'] },
+          { kind: 'tcp' },
+        ],
+      },
+    ],
+    ['several kinds, one of them SERVICE_CHECK_TCP=false: the other alone', { labels: { SERVICE_CHECK_HTTP: '/h', SERVICE_CHECK_TCP: 'false' } }, { kind: 'http', path: '/h' }],
   ])('%s', (_name, f, check) => {
     expect(only(map(f)).health.check).toEqual(check);
   });
@@ -397,13 +433,15 @@ describe('containerServices: malformed labels and fields give one warning and sk
     ['rise not a positive integer', { labels: { SERVICE_80_CHECK_RISE: '0' } }, 'SERVICE_80_CHECK_RISE', 'positive integer'],
     ['fall not an integer', { env: ['SERVICE_80_CHECK_FALL=2.5'] }, 'SERVICE_80_CHECK_FALL', 'positive integer'],
     ['unknown check kind', { labels: { SERVICE_80_CHECK_FOO: '1' } }, 'SERVICE_80_CHECK_FOO', 'unknown check kind "FOO"'],
-    [
-      'two check kinds',
-      { labels: { SERVICE_80_CHECK_HTTP: '/health', SERVICE_80_CHECK_TCP: 'true' } },
-      'SERVICE_80_CHECK_TCP',
-      'SERVICE_80_CHECK_HTTP and SERVICE_80_CHECK_TCP',
-    ],
-    ['two check kinds across env and labels', { env: ['SERVICE_80_CHECK_SCRIPT=true'], labels: { SERVICE_80_CHECK_HTTP: '/h' } }, 'SERVICE_80_CHECK_SCRIPT', 'both set a check'],
+    ['https path without a leading slash', { labels: { SERVICE_80_CHECK_HTTPS: 'health' } }, 'SERVICE_80_CHECK_HTTPS', 'starting with "/"'],
+    ['https path of spaces', { labels: { SERVICE_80_CHECK_HTTPS: '   ' } }, 'SERVICE_80_CHECK_HTTPS', 'starting with "/"'],
+    ['status range upside down', { labels: { SERVICE_80_CHECK_HTTP: '/h', SERVICE_80_CHECK_STATUS: '299-200' } }, 'SERVICE_80_CHECK_STATUS', 'e.g. 200-299 or 200,204,301-302'],
+    ['status out of range', { labels: { SERVICE_80_CHECK_HTTPS: '/h', SERVICE_CHECK_STATUS: '200,700' } }, 'SERVICE_CHECK_STATUS', 'statuses 100-599'],
+    ['status list with an empty item', { labels: { SERVICE_80_CHECK_HTTP: '/h', SERVICE_80_CHECK_STATUS: '200,' } }, 'SERVICE_80_CHECK_STATUS', 'got "200,"'],
+    ['skip-verify neither true nor false', { labels: { SERVICE_80_CHECK_HTTPS: '/h', SERVICE_80_CHECK_TLS_SKIP_VERIFY: 'yes' } }, 'SERVICE_80_CHECK_TLS_SKIP_VERIFY', 'expected true or false, got "yes"'],
+    ['Host with a space', { labels: { SERVICE_80_CHECK_HTTP: '/h', SERVICE_80_CHECK_HOST: 'api example' } }, 'SERVICE_80_CHECK_HOST', 'a host name or address'],
+    ['Host with a control character', { labels: { SERVICE_80_CHECK_HTTPS: '/h', SERVICE_80_CHECK_HOST: 'api\r\nX-Evil: 1' } }, 'SERVICE_80_CHECK_HOST', 'optionally with :port'],
+    ['Host with a bad port', { labels: { SERVICE_80_CHECK_HTTP: '/h', SERVICE_80_CHECK_HOST: 'api:0' } }, 'SERVICE_80_CHECK_HOST', 'got "api:0"'],
     ['http path without a leading slash', { labels: { SERVICE_80_CHECK_HTTP: 'health' } }, 'SERVICE_80_CHECK_HTTP', 'starting with "/"'],
     ['http path with a space', { labels: { SERVICE_80_CHECK_HTTP: '/a b' } }, 'SERVICE_80_CHECK_HTTP', 'without spaces'],
     ['tcp neither true nor false', { labels: { SERVICE_80_CHECK_TCP: 'yes please' } }, 'SERVICE_80_CHECK_TCP', 'true or false'],

@@ -26,7 +26,7 @@ describe('parseCheckUrl', () => {
   it.each([
     [undefined, /--check: required/],
     ['', /--check: required/],
-    ['https://127.0.0.1/health', /https is not supported/],
+    ['https:/health', /needs the host here, e\.g\. https:\/\/127\.0\.0\.1:443\/health/],
     ['tcp://127.0.0.1', /tcp check needs a port/],
     ['tcp://127.0.0.1:80/path', /tcp check has no path/],
     ['udp://127.0.0.1:53', /expected http/],

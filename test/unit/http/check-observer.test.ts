@@ -6,6 +6,7 @@ import type { ServiceSpec } from '../../../src/docker/types.js';
 import { containerMonitors, createMonitor } from '../../../src/daemon/monitors.js';
 import type { ServiceMonitor } from '../../../src/daemon/register-daemon.js';
 import type { CheckResult, HealthSettings } from '../../../src/health/types.js';
+import { ServiceChecks } from '../../../src/http/checks.js';
 import { checkMetrics, createMetricsRegistry } from '../../../src/http/metrics.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { freePort } from '../../support/ports.js';
@@ -99,5 +100,38 @@ describe('containerMonitors → sidekick_checks_total', () => {
     tcp.start();
     await waitFor(async () => ((await sample(metrics, 'sidekick_checks_total{service="web",result="pass"}')) ?? 0) >= 3);
     expect((await metrics.metrics()).includes('h1:web-1:80')).toBe(false);
+  });
+});
+
+describe('containerMonitors → the services component of /healthz', () => {
+  const spec = (id: string, check: HealthSettings['check'], port: number): ServiceSpec => ({
+    record: { name: 'web', id, host: '127.0.0.1', port, tags: [], meta: {} },
+    containerId: 'c0ffee',
+    containerName: 'web-1',
+    checkHost: '127.0.0.1',
+    checkPort: port,
+    health: settings(check),
+  });
+
+  it('lists each failing service with the check that fails, stays ok, and forgets a service whose monitor stopped', async () => {
+    const board = new ServiceChecks();
+    const factory = containerMonitors(silentLogger, async () => ({ exitCode: 0 }), undefined, board);
+    const up = await listening();
+    const closed = await freePort();
+    const fine = factory(spec('h1:web-1:80', { kind: 'tcp' }, up), () => undefined);
+    const broken = factory(spec('h1:web-1:81', { kind: 'all', checks: [{ kind: 'tcp' }, { kind: 'tcp', target: { host: '127.0.0.1', port: closed } }] }, up), () => undefined);
+    stoppers.push(() => fine.stop(), () => broken.stop());
+    expect(board.check()).toEqual({ ok: true, detail: '2 services: 0 passing, 0 failing, 2 not checked yet' });
+    fine.start();
+    broken.start();
+    // Failures count once the first interval (100 ms) is over.
+    await waitFor(() => board.check().failing !== undefined && board.check().detail.includes('1 passing'));
+    expect(board.check()).toEqual({
+      ok: true,
+      detail: '2 services: 1 passing, 1 failing',
+      failing: { 'web-1 (h1:web-1:81)': `tcp 127.0.0.1:${closed}: ECONNREFUSED` },
+    });
+    broken.stop();
+    expect(board.check()).toEqual({ ok: true, detail: '1 service: 1 passing, 0 failing' });
   });
 });
