@@ -106,7 +106,7 @@ describe('the vhost rule (nginx and haproxy agree)', () => {
   it('haproxy: server names are the ids (records with other characters never reach it); the check path is the first one set', async () => {
     const view = store('web', [{ id: 'h1:web-1' }, { id: 'h2:web@2' }, { id: 'h3:web_3', meta: { health_path: '/ping' } }, { id: 'h4', meta: { check_path: '/x y#z' } }]);
     const h = await render(haproxy, view);
-    expect(h).toContain('    option httpchk GET /ping\n    server h1:web-1 10.0.0.1:80 check\n    server h3:web_3 10.0.0.3:80 check\n    server h4 10.0.0.4:80 check\n');
+    expect(h).toContain('    option httpchk GET /ping\n    server h1:web-1 10.0.0.1:80 check inter 2s fall 3 rise 2\n    server h3:web_3 10.0.0.3:80 check inter 2s fall 3 rise 2\n    server h4 10.0.0.4:80 check inter 2s fall 3 rise 2\n');
     expect(h).not.toContain('h2:web');
   });
 });
@@ -157,7 +157,7 @@ const HAPROXY_BODY = [
   `backend be_${WORD}`,
   '    balance roundrobin',
   '    option httpchk GET /?[A-Za-z0-9._~!&()*+,=:@/?%-]*',
-  `    server [A-Za-z0-9._:-]+ ${ADDRESS} check`,
+  `    server [A-Za-z0-9._:-]+ ${ADDRESS} check inter 2s fall 3 rise 2`,
   '# pinned vhost, no valid instance: no server, every request gets 503',
 ].map((l) => new RegExp(`^${l}$`));
 
