@@ -182,7 +182,13 @@ describe('sidekick announce --listen', () => {
     );
     await metricUntil(port, 'sidekick_registered_services', (v) => v === 1);
     const h = await healthzUntil(port, 200);
-    expect(h.body).toEqual({ status: 'ok', checks: { etcd: { ok: true, detail: expect.stringMatching(/^lease held/) } } });
+    expect(h.body).toEqual({
+      status: 'ok',
+      checks: {
+        etcd: { ok: true, detail: expect.stringMatching(/^lease held/) },
+        services: { ok: true, detail: '1 service: 1 passing, 0 failing' },
+      },
+    });
     expect(await metricUntil(port, 'sidekick_lease_grants_total', (v) => v >= 1)).toBe(1);
     await metricUntil(port, 'sidekick_lease_renewals_total', (v) => v >= 1);
     await metricUntil(port, 'sidekick_checks_total{service="web",result="pass"}', (v) => v >= 2);
