@@ -10,6 +10,7 @@ import { nextDelay, sleepUnless } from '../util/backoff.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { NETWORK_ACTIONS, WATCHED_ACTIONS, parseEvent, type DockerEvent } from './events.js';
+import { deadlineSignal } from '../util/deadline.js';
 
 /** What {@link DockerWatcher} emits. It never emits 'error': failures are logged and retried. */
 export interface DockerWatcherEvents {
@@ -167,14 +168,14 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
       });
     };
     if (signal.aborted) throw aborted();
-    // Setup requests stop at the caller's abort or our own request deadline, whichever comes first.
-    const setupSignal = AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeoutMs)]);
+    // Requests stop at the caller's abort or our own request deadline, whichever comes first.
+    const setup = deadlineSignal(this.requestTimeoutMs, signal);
     let stream: NodeJS.ReadWriteStream;
     const container = this.docker.getContainer(id);
     let execution: Dockerode.Exec;
     try {
       execution = await container.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, Tty: false,
-        abortSignal: setupSignal });
+        abortSignal: setup.signal }).finally(setup.dispose);
       // Only the caller's signal here: the attached stream lasts as long as the command, not one request.
       stream = await execution.start({ hijack: true, stdin: false, abortSignal: signal });
     } catch (err) {
@@ -219,8 +220,9 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
     // The stream ends when the process exits; dockerd may record the exit code a moment later.
     for (let attempt = 0; ; attempt++) {
       let info: Dockerode.ExecInspectInfo;
+      const request = deadlineSignal(this.requestTimeoutMs, signal);
       try {
-        info = await execution.inspect({ abortSignal: setupSignal });
+        info = await execution.inspect({ abortSignal: request.signal }).finally(request.dispose);
       } catch (err) {
         if (signal.aborted) throw aborted();
         throw new CommandError(`cannot read the exit code of ${JSON.stringify(argv)}: ${errorMessage(err)}`, { where, cause: err });

@@ -5,6 +5,7 @@ import type { DrainSettings } from '../config/sidecar-config.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { waitForAcks, type DrainResult } from './wait.js';
+import { deadlineSignal } from '../util/deadline.js';
 
 /** What {@link drainInstances} needs. */
 export interface DrainInstancesOptions {
@@ -61,7 +62,7 @@ export function logDrain(log: Logger, result: DrainResult, delayMs: number, fiel
 export async function drainInstances(opts: DrainInstancesOptions): Promise<DrainResult> {
   const { log, settings } = opts;
   const started = performance.now();
-  const deadline = AbortSignal.any([AbortSignal.timeout(settings.timeoutMs), ...(opts.signal ? [opts.signal] : [])]);
+  const bound = deadlineSignal(settings.timeoutMs, opts.signal);
   const fields = { ...opts.fields, services: opts.ids.join(',') };
   let result: DrainResult;
   // Without a lease, or with writes failing, nothing can be deleted now: waiting would only hold up the stop, and the
@@ -71,7 +72,7 @@ export async function drainInstances(opts: DrainInstancesOptions): Promise<Drain
     return { outcome: 'timeout', waitedMs: 0, acknowledged: [], pending: [] };
   }
   try {
-    const { keys, revision } = await unlessAborted(deleteInstances(opts.registry, opts.ids), deadline);
+    const { keys, revision } = await unlessAborted(deleteInstances(opts.registry, opts.ids), bound.signal).finally(bound.dispose);
     if (revision === 0) {
       log.info(fields, 'nothing to drain: no record was registered');
       return { outcome: 'no-renderers', waitedMs: 0, acknowledged: [], pending: [] };

@@ -4,6 +4,7 @@
 import type { Etcd3 } from 'etcd3';
 import { errorMessage, isAccessDenied } from '../util/errors.js';
 import { sleep } from '../util/backoff.js';
+import { deadlineSignal } from '../util/deadline.js';
 import type { Logger } from '../util/log.js';
 import { ACK_PREFIX, ackCovers, parseAck, type Ack } from './acks.js';
 import { FollowedPrefix } from './followed.js';
@@ -58,9 +59,10 @@ function tally(acks: Map<string, Ack>, keys: readonly string[], revision: number
 export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
-  const deadline = AbortSignal.any([AbortSignal.timeout(Math.max(1, Math.ceil(opts.timeoutMs))), ...(opts.signal ? [opts.signal] : [])]);
+  const bound = deadlineSignal(Math.max(1, Math.ceil(opts.timeoutMs)), opts.signal);
+  const over = bound.signal;
   let wake: () => void = () => undefined;
-  deadline.addEventListener('abort', () => wake(), { once: true });
+  over.addEventListener('abort', () => wake(), { once: true });
   const view = new FollowedPrefix<Ack>({ client: opts.client, prefix: ACK_PREFIX, parse: parseAck, what: 'renderer acknowledgement', log: opts.log, onChange: () => wake() });
   const stopped = new Promise<never>((_, reject) => {
     wake = () => reject(new Error('drain wait ended'));
@@ -77,8 +79,8 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
           return { outcome: 'unreadable', waitedMs: elapsed(), acknowledged: [], pending: [] };
         }
         opts.log.debug({ err: errorMessage(err) }, 'cannot read renderer acknowledgements; retrying');
-        await sleep(250, deadline);
-        if (deadline.aborted) return { outcome: opts.signal?.aborted ? 'skipped' : 'timeout', waitedMs: elapsed(), acknowledged: [], pending: [] };
+        await sleep(250, over);
+        if (over.aborted) return { outcome: opts.signal?.aborted ? 'skipped' : 'timeout', waitedMs: elapsed(), acknowledged: [], pending: [] };
       }
     }
     let seen = tally(view.values, opts.keys, opts.revision);
@@ -86,7 +88,7 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
       if (opts.delayMs > 0) await sleep(Math.min(opts.delayMs, opts.timeoutMs), opts.signal);
       return { outcome: opts.signal?.aborted ? 'skipped' : 'no-renderers', waitedMs: elapsed(), ...seen };
     }
-    while (seen.pending.length > 0 && !deadline.aborted) {
+    while (seen.pending.length > 0 && !over.aborted) {
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
@@ -96,6 +98,7 @@ export async function waitForAcks(opts: DrainWaitOptions): Promise<DrainResult> 
       seen.pending.length > 0 ? (opts.signal?.aborted ? 'skipped' : 'timeout') : seen.acknowledged.length > 0 ? 'acknowledged' : 'no-renderers';
     return { outcome, waitedMs: elapsed(), ...seen };
   } finally {
+    bound.dispose();
     await view.close();
   }
 }

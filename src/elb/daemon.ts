@@ -9,6 +9,7 @@ import type { Checker, HealthSettings } from '../health/types.js';
 import { nextDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 import { awsErrorInfo, type LoadBalancerTarget, type Membership } from './presence.js';
+import { deadlineSignal } from '../util/deadline.js';
 
 /** Options of an {@link ElbPresence}. */
 export interface ElbPresenceOptions {
@@ -211,9 +212,11 @@ export class ElbPresence {
   private async call<T>(op: Op, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.inFlight = op;
     this.lastOp = op;
+    const bound = deadlineSignal(this.opts.callTimeoutMs, this.abort.signal);
     try {
-      return await fn(AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.callTimeoutMs)]));
+      return await fn(bound.signal);
     } finally {
+      bound.dispose();
       this.inFlight = undefined;
     }
   }

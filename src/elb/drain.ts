@@ -4,6 +4,7 @@
 // its connections are done or the draining timeout has passed. The app has to stay up until then, so `sidekick elb`
 // exits (and lets systemd stop the app) only once AWS says the instance is out, or --drain-timeout has passed.
 import { nextDelay, sleep } from '../util/backoff.js';
+import { deadlineSignal } from '../util/deadline.js';
 import type { Logger } from '../util/log.js';
 import { errorFields } from './daemon.js';
 import { awsErrorInfo, type LoadBalancerTarget } from './presence.js';
@@ -42,9 +43,16 @@ const ENDINGS: Record<DrainOutcome, { level: 'info' | 'warn'; msg: string }> = {
  */
 export async function waitForDrain(target: LoadBalancerTarget, log: Logger, o: DrainOptions): Promise<DrainOutcome> {
   const started = Date.now();
-  const over = AbortSignal.any([AbortSignal.timeout(o.timeoutMs), ...(o.skip ? [o.skip] : [])]);
-  const periodMs = over.aborted ? undefined : await drainPeriod(target, log, o, over);
-  const outcome = over.aborted ? ended(o) : await pollUntilOut(target, log, o, over);
+  const bound = deadlineSignal(o.timeoutMs, o.skip);
+  const over = bound.signal;
+  let periodMs: number | undefined;
+  let outcome: DrainOutcome;
+  try {
+    periodMs = over.aborted ? undefined : await drainPeriod(target, log, o, over);
+    outcome = over.aborted ? ended(o) : await pollUntilOut(target, log, o, over);
+  } finally {
+    bound.dispose();
+  }
   const ending = ENDINGS[outcome];
   log[ending.level]({ ...o.fields, cause: o.cause, outcome, drainMs: Date.now() - started, ...(periodMs !== undefined && { drainPeriodMs: periodMs }) }, ending.msg);
   return outcome;

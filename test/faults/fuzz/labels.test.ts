@@ -143,14 +143,18 @@ function checkMapping(info: InspectedContainer, o: MappingOptions, out: Containe
     }
     expect(h.timeoutMs).toBeLessThanOrEqual(h.intervalMs);
     for (const n of [h.rise, h.fall]) expect(Number.isSafeInteger(n) && n > 0, `rise/fall ${n}`).toBe(true);
-    const c = h.check;
-    // eslint-disable-next-line no-control-regex
-    if (c.kind === 'http') expect(c.path).toMatch(/^\/[^\s\u0000-\u001f\u007f]*$/u);
-    else if (c.kind === 'exec') {
-      expect(c.where).toBe('container');
-      expect(c.argv.length).toBeGreaterThan(0);
-      expect(c.argv[0]).not.toBe('');
-    } else expect(['tcp', 'docker', 'none']).toContain(c.kind);
+    // Several check labels on one service combine into one `all` check: every member must be usable.
+    const checks = h.check.kind === 'all' ? h.check.checks : [h.check];
+    if (h.check.kind === 'all') expect(checks.length).toBeGreaterThan(1);
+    for (const c of checks) {
+      // eslint-disable-next-line no-control-regex
+      if (c.kind === 'http') expect(c.path).toMatch(/^\/[^\s\u0000-\u001f\u007f]*$/u);
+      else if (c.kind === 'exec') {
+        expect(c.where).toBe('container');
+        expect(c.argv.length).toBeGreaterThan(0);
+        expect(c.argv[0]).not.toBe('');
+      } else expect(['tcp', 'docker', 'none']).toContain(c.kind);
+    }
   }
   const seen = new Set<string>();
   for (const w of out.warnings) {
