@@ -5,7 +5,7 @@ import type { ResourceConfig } from '../config/types.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
-import { applyAtRuntime } from './haproxy-runtime.js';
+import { startAtRuntime, type RuntimeApply } from './haproxy-runtime.js';
 import { discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
 import { reloadActionOf, type ReloadAction } from './reload.js';
 
@@ -60,13 +60,18 @@ interface Swapped {
   previous: FileState | undefined;
   /** What dest holds now. */
   text: string;
+  /** A membership change already live on haproxy through its runtime API, to finish instead of a reload. */
+  runtime?: RuntimeApply;
 }
 
-/** Stages, checks and swaps one resource; returns the previous state when it swapped. */
+/**
+ * Stages, checks and swaps one resource; returns the previous state when it swapped. A membership-only change of a
+ * resource with `haproxy_socket` goes live through the runtime API first, and is undone when the check fails.
+ */
 async function stageCheckSwap(
   item: Rendered,
   opts: ApplyOptions,
-): Promise<{ status: 'unchanged' | 'noop' } | { status: 'swapped'; previous: FileState | undefined }> {
+): Promise<{ status: 'unchanged' | 'noop' } | { status: 'swapped'; previous: FileState | undefined; runtime?: RuntimeApply }> {
   const { resource } = item;
   const content = Buffer.from(item.text, 'utf8');
   const current = await readCurrent(resource.dest);
@@ -78,10 +83,14 @@ async function stageCheckSwap(
     (opts.writeDiff ?? ((p: string) => process.stdout.write(p)))(patch);
     return { status: 'noop' };
   }
-  const staged = await stageFile(resource.dest, content, attrs);
+  // Without a file that haproxy is known to run (a first render, a reload still owed), there is nothing to diff.
+  const runtime =
+    resource.haproxySocket && current && !item.reloadOwed && !opts.syncOnly ? await startAtRuntime(resource, current.content.toString('utf8'), item.text, opts.log) : undefined;
+  let staged: string | undefined;
   let keep = false;
   let swapped = false;
   try {
+    staged = await stageFile(resource.dest, content, attrs);
     if (resource.checkCmd && !opts.syncOnly) {
       try {
         await runCommand(resource.checkCmd, {
@@ -98,9 +107,23 @@ async function stageCheckSwap(
     }
     await swapIn(staged, resource.dest, content);
     swapped = true; // the staged name is dest now: nothing left to remove
-    return { status: 'swapped', previous: current };
+    return { status: 'swapped', previous: current, ...(runtime && { runtime }) };
+  } catch (err) {
+    if (runtime) await putBack(resource, runtime, opts.log);
+    throw err;
   } finally {
-    if (!keep && !swapped) await discard(staged);
+    if (staged !== undefined && !keep && !swapped) await discard(staged);
+  }
+}
+
+/** The new file was refused and dest keeps the live one: the running servers go back to it, by a reload if need be. */
+async function putBack(resource: ResourceConfig, runtime: RuntimeApply, log: Logger): Promise<void> {
+  if (await runtime.undo()) return;
+  const action = reloadActionOf(resource);
+  try {
+    await action?.run(resource.name, resource.commandTimeoutMs);
+  } catch (err) {
+    log.error({ resource: resource.name, err: errorMessage(err) }, 'reloading the live file after an undone runtime apply failed');
   }
 }
 
@@ -114,7 +137,7 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       const r = await stageCheckSwap(item, opts);
       if (r.status === 'swapped') {
         // While a reload is owed, dest's file was never loaded: nothing known good to put back.
-        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous, text: item.text });
+        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous, text: item.text, ...(r.runtime && { runtime: r.runtime }) });
         outcomes.set(name, { resource: name, status: 'applied' });
         opts.log.info({ resource: name, dest: item.resource.dest }, 'destination updated');
       } else if (r.status === 'unchanged' && item.reloadOwed) {
@@ -131,30 +154,21 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       opts.log.error({ resource: name, dest: item.resource.dest, err: error.message }, 'resource not applied; destination left as it was');
     }
   }
-  if (!opts.syncOnly) await reloadSwapped(await applyRuntime(swapped, outcomes, opts.log), outcomes, opts);
+  if (!opts.syncOnly) await reloadSwapped(await finishRuntime(swapped, outcomes), outcomes, opts);
   return items.map((i) => outcomes.get(i.resource.name) as ApplyOutcome);
 }
 
 /**
- * Applies the resources with an haproxy runtime socket whose change is membership only through the runtime API;
- * returns the ones still to reload (all others, and those whose runtime apply failed).
+ * Finishes the membership changes started through haproxy's runtime API; returns the resources still to reload (all
+ * others, and those whose runtime apply failed).
  */
-async function applyRuntime(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, log: Logger): Promise<Swapped[]> {
+async function finishRuntime(swapped: Swapped[], outcomes: Map<string, ApplyOutcome>): Promise<Swapped[]> {
   const toReload: Swapped[] = [];
   for (const s of swapped) {
     const name = s.resource.name;
-    // No previous file: what haproxy runs is not known (a first render, or a reload still owed).
-    if (!s.resource.haproxySocket || !s.previous) {
-      toReload.push(s);
-      continue;
-    }
-    const how = await applyAtRuntime(s.resource, s.previous.content.toString('utf8'), s.text, log);
-    if (how === 'runtime') {
-      outcomes.set(name, { resource: name, status: 'applied', runtime: 'applied' });
-      continue;
-    }
-    if (how === 'fallback') outcomes.set(name, { resource: name, status: 'applied', runtime: 'fallback' });
-    toReload.push(s);
+    const how = s.runtime ? await s.runtime.finish() : undefined;
+    if (how) outcomes.set(name, { resource: name, status: 'applied', runtime: how === 'runtime' ? 'applied' : 'fallback' });
+    if (how !== 'runtime') toReload.push(s);
   }
   return toReload;
 }

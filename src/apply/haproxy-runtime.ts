@@ -111,15 +111,14 @@ export interface RuntimeSummary {
   changed: number;
 }
 
+const removalsOf = (changes: ServerChange[]): Array<Extract<ServerChange, { op: 'remove' }>> =>
+  changes.filter((c): c is Extract<ServerChange, { op: 'remove' }> => c.op === 'remove');
+
 /**
- * Applies membership changes: additions (`add server`, `enable health` with `check`, `enable agent` with
- * `agent-check`, `enable server` unless `disabled`) and changes (`set server addr`, `set server weight`) first, so
- * a backend whose servers are all replaced always has one to send new requests to; then removals, drained
- * (`state drain`, sessions awaited up to the command timeout, then `maint` and `del server`). Throws at the
- * first command haproxy refuses, or when sessions outlast the drain.
+ * Applies additions (`add server`, `enable health` with `check`, `enable agent` with `agent-check`, `enable server`
+ * unless `disabled`) and changes (`set server addr`, `set server weight`). Throws at the first command refused.
  */
-export async function applyChanges(target: RuntimeTarget, changes: ServerChange[]): Promise<RuntimeSummary> {
-  const removals = changes.filter((c): c is Extract<ServerChange, { op: 'remove' }> => c.op === 'remove');
+async function addAndChange(target: RuntimeTarget, changes: ServerChange[]): Promise<void> {
   for (const c of changes) {
     if (c.op === 'add') {
       const id = `${c.backend}/${c.server.name}`;
@@ -135,10 +134,37 @@ export async function applyChanges(target: RuntimeTarget, changes: ServerChange[
       if (c.from.weight !== c.to.weight) await expectAnswer(target, `set server ${id} weight ${c.to.weight}`, empty);
     }
   }
-  await drain(target, removals);
-  const count = (op: ServerChange['op']): number => changes.filter((c) => c.op === op).length;
-  return { added: count('add'), removed: removals.length, changed: count('change') };
 }
+
+/**
+ * Applies membership changes: additions and changes first, so a backend whose servers are all replaced always has
+ * one to send new requests to; then removals, drained (`state drain`, sessions awaited up to the command timeout,
+ * then `maint` and `del server`). Throws at the first command haproxy refuses, or when sessions outlast the drain.
+ */
+export async function applyChanges(target: RuntimeTarget, changes: ServerChange[]): Promise<RuntimeSummary> {
+  await addAndChange(target, changes);
+  await drain(target, removalsOf(changes));
+  return summarize(changes);
+}
+
+function summarize(changes: ServerChange[]): RuntimeSummary {
+  const count = (op: ServerChange['op']): number => changes.filter((c) => c.op === op).length;
+  return { added: count('add'), removed: count('remove'), changed: count('change') };
+}
+
+/** What undoes the additions and changes of `changes`: each added server removed, each changed one changed back. */
+function undoOf(changes: ServerChange[]): ServerChange[] {
+  const undo: ServerChange[] = [];
+  for (const c of changes) {
+    if (c.op === 'add') undo.push({ op: 'remove', backend: c.backend, server: c.server });
+    else if (c.op === 'change') undo.push({ op: 'change', backend: c.backend, from: c.to, to: c.from });
+  }
+  return undo;
+}
+
+/** The servers `changes` add or alter, as `backend/server`. */
+const touchedBy = (changes: ServerChange[]): Set<string> =>
+  new Set(changes.flatMap((c) => (c.op === 'add' ? [`${c.backend}/${c.server.name}`] : c.op === 'change' ? [`${c.backend}/${c.to.name}`] : [])));
 
 /** Drains the removed servers together, then takes each out of service and deletes it. */
 async function drain(target: RuntimeTarget, removals: Array<Extract<ServerChange, { op: 'remove' }>>): Promise<void> {
@@ -193,33 +219,74 @@ export function compareLive(text: string, live: LiveServer[], touched: ReadonlyS
   return problems;
 }
 
-/** `runtime`: applied without a reload; `structural`: not membership only, reload; `fallback`: a runtime apply failed, reload. */
-export type RuntimeResult = 'runtime' | 'structural' | 'fallback';
+/** `runtime`: applied without a reload; `fallback`: a runtime command or the read-back failed, reload. */
+export type RuntimeResult = 'runtime' | 'fallback';
 
 /**
- * Applies the change from `live` (the file haproxy runs) to `next` (the file just swapped in) through the
- * runtime API when it is membership only, and checks the running servers against `next` afterwards. `structural`
- * when it is not membership only, `fallback` when a command or the read-back fails: the caller reloads, which
- * makes the running haproxy load `next` whatever the commands left behind.
+ * A membership change under way on the running haproxy. Its additions and changes are live as soon as it starts,
+ * before the new file is checked and swapped in: new servers take traffic at the runtime API's own pace, not after
+ * `check_cmd`. What comes next depends on the check.
  */
-export async function applyAtRuntime(resource: ResourceConfig, live: string, next: string, log: Logger): Promise<RuntimeResult> {
-  const socket = resource.haproxySocket as string;
-  const target: RuntimeTarget = { socket, where: resource.name, timeoutMs: resource.commandTimeoutMs };
+export interface RuntimeApply {
+  /** The file is swapped in: drains and deletes the removed servers, then reads back the running servers. */
+  finish(): Promise<RuntimeResult>;
+  /**
+   * The check or the swap failed, the live file stays: undoes the additions and changes and reads back the running
+   * servers against the live file. False when they could not be put back (the caller reloads the live file).
+   */
+  undo(): Promise<boolean>;
+}
+
+/**
+ * Starts applying the change from `live` (the file haproxy runs) to `next` (the file about to be checked and swapped
+ * in) through the runtime API. Undefined when the change is not membership only: the caller reloads.
+ */
+export async function startAtRuntime(resource: ResourceConfig, live: string, next: string, log: Logger): Promise<RuntimeApply | undefined> {
   const diff = diffConfigs(live, next);
   if (diff.kind === 'structural') {
     log.debug({ resource: resource.name, reason: diff.reason }, 'not a membership-only change: reloading');
-    return 'structural';
+    return undefined;
   }
+  const socket = resource.haproxySocket as string;
+  const target: RuntimeTarget = { socket, where: resource.name, timeoutMs: resource.commandTimeoutMs };
+  const { changes } = diff;
   const started = performance.now();
-  try {
-    const summary = await applyChanges(target, diff.changes);
-    const touched = new Set(diff.changes.flatMap((c) => (c.op === 'add' ? [`${c.backend}/${c.server.name}`] : c.op === 'change' ? [`${c.backend}/${c.to.name}`] : [])));
-    const problems = compareLive(next, await liveServers(target), touched);
-    if (problems.length > 0) throw new CommandError(`running servers differ from the file after the runtime apply: ${problems.slice(0, 5).join('; ')}`, { where: resource.name });
-    log.info({ resource: resource.name, socket, ...summary, ms: Math.round(performance.now() - started) }, 'applied through the haproxy runtime API, no reload');
-    return 'runtime';
-  } catch (err) {
+  const fallback = (err: unknown): RuntimeResult => {
     log.warn({ resource: resource.name, socket, err: errorMessage(err) }, 'haproxy runtime apply failed; reloading instead');
     return 'fallback';
+  };
+  let failure: unknown;
+  try {
+    await addAndChange(target, changes);
+  } catch (err) {
+    failure = err;
   }
+  const liveMs = Math.round(performance.now() - started);
+  return {
+    async finish() {
+      if (failure !== undefined) return fallback(failure);
+      try {
+        await drain(target, removalsOf(changes));
+        const problems = compareLive(next, await liveServers(target), touchedBy(changes));
+        if (problems.length > 0) throw new CommandError(`running servers differ from the file after the runtime apply: ${problems.slice(0, 5).join('; ')}`, { where: resource.name });
+        log.info({ resource: resource.name, socket, ...summarize(changes), liveMs, ms: Math.round(performance.now() - started) }, 'applied through the haproxy runtime API, no reload');
+        return 'runtime';
+      } catch (err) {
+        return fallback(err);
+      }
+    },
+    async undo() {
+      try {
+        const undo = undoOf(changes);
+        await applyChanges(target, undo);
+        const problems = compareLive(live, await liveServers(target), touchedBy(undo));
+        if (problems.length > 0) throw new CommandError(`running servers differ from the live file: ${problems.slice(0, 5).join('; ')}`, { where: resource.name });
+        log.info({ resource: resource.name, socket }, 'runtime changes undone: the running servers are the live file\'s again');
+        return true;
+      } catch (err) {
+        log.warn({ resource: resource.name, socket, err: errorMessage(err) }, 'could not undo the runtime changes; reloading the live file');
+        return false;
+      }
+    },
+  };
 }

@@ -1,5 +1,5 @@
 // Quiescence: coalesce a burst of changes into one render (consul-template's wait min:max).
-import type { WaitConfig } from '../config/types.js';
+import type { ResourceConfig, WaitConfig } from '../config/types.js';
 
 /**
  * The wait of a resource that sets none: a burst window of a few milliseconds. One etcd transaction arrives as one
@@ -12,23 +12,28 @@ import type { WaitConfig } from '../config/types.js';
 export const DEFAULT_WAIT: WaitConfig = { minMs: 10, maxMs: 40 };
 
 /**
+ * The wait of a resource that sets none. With `haproxy_socket`, none: a membership change costs a few runtime
+ * commands rather than a reload, so two of them in a row are cheap and a window would only hold traffic back.
+ */
+export function waitOf(resource: Pick<ResourceConfig, 'wait' | 'haproxySocket'>): WaitConfig {
+  return resource.wait ?? (resource.haproxySocket ? { minMs: 0, maxMs: 0 } : DEFAULT_WAIT);
+}
+
+/**
  * Calls `fire` once things have been quiet for `minMs`, but never later than `maxMs` after the first
- * poke of a burst. A resource without `wait` gets DEFAULT_WAIT. With a zero `minMs`, fires from setImmediate:
+ * poke of a burst. With a zero `minMs`, fires from setImmediate:
  * after the I/O callbacks of this event-loop turn, so several watch events read together are still one render,
  * without the ~1 ms a zero-delay setTimeout costs every change.
  */
 export class Quiescence {
-  private readonly wait: WaitConfig;
   private immediate: NodeJS.Immediate | undefined;
   private minTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    wait: WaitConfig | undefined,
+    private readonly wait: WaitConfig,
     private readonly fire: () => void,
-  ) {
-    this.wait = wait ?? DEFAULT_WAIT;
-  }
+  ) {}
 
   /** Something changed: (re)start the quiet period. */
   poke(): void {

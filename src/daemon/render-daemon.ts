@@ -4,7 +4,7 @@ import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { RenderConfig, ResourceConfig } from '../config/types.js';
 import { applyBatch, type ApplyOutcome, type ReloadResult, type Rendered } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
-import { Quiescence } from '../apply/quiescence.js';
+import { Quiescence, waitOf } from '../apply/quiescence.js';
 import { isAckKey } from '../drain/acks.js';
 import type { AckPublisher } from '../drain/publisher.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
@@ -92,7 +92,7 @@ export class RenderDaemon {
         template: undefined,
         lastProblem: undefined,
         changedAt: undefined,
-        quiet: new Quiescence(resource.wait, () => this.enqueue([slot])),
+        quiet: new Quiescence(waitOf(resource), () => this.enqueue([slot])),
       };
       return slot;
     });

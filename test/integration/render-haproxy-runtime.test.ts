@@ -1,6 +1,6 @@
 // sidekick render with haproxy_socket against a real etcd and a real haproxy (master-worker, master CLI, stats
 // socket level admin): membership changes go through the runtime API without a reload, anything else reloads.
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { get, type IncomingMessage } from 'node:http';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -45,7 +45,8 @@ function config(withHaproxy: boolean): RenderConfig {
       prefix: '',
       commandTimeoutMs: 5000,
       minEndpoints: 0,
-      checkCmd: '/usr/sbin/haproxy -c -q -f {{.src}}',
+      // haproxy -c, held while the file `hold` exists (until `go` does) and refused while `refuse` exists.
+      checkCmd: `test ! -e ${join(dir, 'refuse')} && { test ! -e ${join(dir, 'hold')} || until test -e ${join(dir, 'go')}; do sleep 0.02; done; } && /usr/sbin/haproxy -c -q -f {{.src}}`,
       ...(withHaproxy && { reloadSignal: { signal: 'SIGUSR2' as const, pidFile: join(dir, 'haproxy.pid') }, haproxySocket: haproxyAdminSocket(dir) }),
     },
   ]);
@@ -168,6 +169,57 @@ it('a removed server is drained: a request in flight on it completes, then it is
     slow.closeAllConnections();
     await new Promise((r) => slow.close(r));
   }
+});
+
+/** The server of backend `web` haproxy runs now. */
+const webServer = async (): Promise<string> => (await liveServers(target())).find((x) => x.backend === 'web')?.name as string;
+const fileAndLiveAgree = async (): Promise<string[]> => compareLive(await readFile(dest(), 'utf8'), await liveServers(target()), new Set());
+
+it('a new server takes traffic while check_cmd still runs: the runtime commands come before the check, the removal after the swap', async () => {
+  const current = await webServer();
+  const before = await generation();
+  await writeFile(join(dir, 'hold'), '');
+  try {
+    await replace(current, 'early', pool[2] as Backend);
+    await waitFor(async () => (await through()).server === 'early', 4000, 5);
+    // The check is held: the file is the old one, and the old server still runs beside the new.
+    expect(await readFile(dest(), 'utf8')).not.toContain('early');
+    expect((await liveServers(target())).filter((x) => x.backend === 'web').map((x) => x.name).sort()).toEqual(['early', current].sort());
+    await writeFile(join(dir, 'go'), '');
+    await waitFor(async () => (await readFile(dest(), 'utf8')).includes('early'), 10_000);
+    await daemon.idle();
+  } finally {
+    await rm(join(dir, 'hold'), { force: true });
+    await rm(join(dir, 'go'), { force: true });
+  }
+  expect(await generation()).toEqual(before);
+  expect(await fileAndLiveAgree()).toEqual([]);
+  expect(await webServer()).toBe('early');
+});
+
+it('a new file that fails check_cmd is undone on the running haproxy too: its servers are the live file\'s again, no reload', async () => {
+  const current = await webServer();
+  const before = await generation();
+  const file = await readFile(dest(), 'utf8');
+  await writeFile(join(dir, 'refuse'), '');
+  try {
+    await replace(current, 'refused', pool[3] as Backend);
+    await waitFor(() => logs.lines.some((l) => l.msg === "runtime changes undone: the running servers are the live file's again"), 10_000);
+    await daemon.idle();
+    expect(await readFile(dest(), 'utf8')).toBe(file);
+    expect(await fileAndLiveAgree()).toEqual([]);
+    expect(await webServer()).toBe(current);
+    expect((await through()).server).toBe(current);
+    expect(await generation()).toEqual(before);
+    expect(logs.lines.some((l) => l.msg === 'resource not applied; destination left as it was' && String(l.err).includes('check'))).toBe(true);
+  } finally {
+    await rm(join(dir, 'refuse'), { force: true });
+  }
+  // The next change renders the record again and applies it.
+  await replace('refused', 'accepted', pool[3] as Backend);
+  await waitFor(async () => (await through()).server === 'accepted', 10_000);
+  await daemon.idle();
+  expect(await fileAndLiveAgree()).toEqual([]);
 });
 
 it('a structural change (another balance algorithm) reloads', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_WAIT, Quiescence } from '../../../src/apply/quiescence.js';
+import { DEFAULT_WAIT, Quiescence, waitOf } from '../../../src/apply/quiescence.js';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
@@ -28,7 +28,7 @@ describe('Quiescence', () => {
 
   it('without wait, a second change within the burst window joins the first: one fire, the window after the last', () => {
     const fire = vi.fn();
-    const q = new Quiescence(undefined, fire);
+    const q = new Quiescence(waitOf({}), fire);
     q.poke();
     vi.advanceTimersByTime(DEFAULT_WAIT.minMs - 1);
     q.poke();
@@ -40,6 +40,13 @@ describe('Quiescence', () => {
     q.poke();
     vi.advanceTimersByTime(DEFAULT_WAIT.minMs);
     expect(fire).toHaveBeenCalledTimes(2);
+  });
+
+  it("a resource's own wait wins; without one, a resource with haproxy_socket renders each turn at once, any other gets the burst window", () => {
+    expect(waitOf({ wait: { minMs: 1000, maxMs: 5000 }, haproxySocket: '/run/haproxy/admin.sock' })).toEqual({ minMs: 1000, maxMs: 5000 });
+    expect(waitOf({ haproxySocket: '/run/haproxy/admin.sock' })).toEqual({ minMs: 0, maxMs: 0 });
+    expect(waitOf({})).toEqual(DEFAULT_WAIT);
+    expect(DEFAULT_WAIT.minMs).toBeGreaterThan(0);
   });
 
   it('fires once the burst has been quiet for min', () => {
