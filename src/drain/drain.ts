@@ -62,7 +62,6 @@ export function logDrain(log: Logger, result: DrainResult, delayMs: number, fiel
 export async function drainInstances(opts: DrainInstancesOptions): Promise<DrainResult> {
   const { log, settings } = opts;
   const started = performance.now();
-  const bound = deadlineSignal(settings.timeoutMs, opts.signal);
   const fields = { ...opts.fields, services: opts.ids.join(',') };
   let result: DrainResult;
   // Without a lease, or with writes failing, nothing can be deleted now: waiting would only hold up the stop, and the
@@ -71,6 +70,7 @@ export async function drainInstances(opts: DrainInstancesOptions): Promise<Drain
     log.warn({ ...fields, registry: opts.registry.state }, 'etcd unreachable: not draining');
     return { outcome: 'timeout', waitedMs: 0, acknowledged: [], pending: [] };
   }
+  const bound = deadlineSignal(settings.timeoutMs, opts.signal);
   try {
     const { keys, revision } = await unlessAborted(deleteInstances(opts.registry, opts.ids), bound.signal).finally(bound.dispose);
     if (revision === 0) {

@@ -23,9 +23,10 @@ describe('awaitReload', () => {
   });
 
   it('an old worker that lives on (a long connection, no new title) does not hold the wait until the timeout', async () => {
-    // A node master: one worker, and a second one started on SIGHUP, as haproxy -W does on a reload (USR2).
+    // A node master: one worker, and a second one started on SIGHUP, as haproxy -W does on a reload (USR2). The
+    // handler is in place before the first worker exists, so the test's SIGHUP never meets the default action.
     const script =
-      "const { spawn } = require('node:child_process'); spawn('sleep', ['30']); process.on('SIGHUP', () => spawn('sleep', ['31'])); setInterval(() => {}, 1000);";
+      "const { spawn } = require('node:child_process'); process.on('SIGHUP', () => spawn('sleep', ['31'])); spawn('sleep', ['30']); setInterval(() => {}, 1000);";
     const master = execa('node', ['-e', script]);
     const pid = master.pid as number;
     let workers: number[] = [];

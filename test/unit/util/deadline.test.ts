@@ -18,7 +18,6 @@ describe('deadlineSignal', () => {
       gc();
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(d.signal.aborted).toBe(false);
     expect(await reason).toMatchObject({ name: 'TimeoutError' });
     expect(performance.now() - started).toBeGreaterThanOrEqual(145);
   });
