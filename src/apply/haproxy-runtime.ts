@@ -17,13 +17,15 @@ export interface RuntimeTarget {
 const DRAIN_POLL_MS = 10;
 
 /**
- * Sends one command on its own connection and returns the answer (the worker closes the connection after it).
- * A command holding a newline or `;` (which the CLI would read as several) is refused before it is sent.
+ * Sends one command, or several run in order (`a; b; c`), on its own connection and returns the answer (the worker
+ * closes the connection after it). A command holding a newline or `;` (which the CLI would read as several) is
+ * refused before anything is sent.
  */
-export function runtimeCommand(target: RuntimeTarget, command: string): Promise<string> {
+export function runtimeCommand(target: RuntimeTarget, ...commands: [string, ...string[]]): Promise<string> {
+  const command = commands.join('; ');
   const fail = (message: string, cause?: unknown): CommandError =>
     new CommandError(`haproxy runtime API ${target.socket}: "${command}" ${message}`, { where: target.where, cause });
-  if (/[\n\r;]/.test(command)) return Promise.reject(fail('holds a newline or ";"; not sent'));
+  if (commands.some((c) => /[\n\r;]/.test(c))) return Promise.reject(fail('holds a newline or ";"; not sent'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(target.socket);
@@ -47,9 +49,14 @@ export function runtimeCommand(target: RuntimeTarget, command: string): Promise<
   });
 }
 
-/** Sends a command whose success answer is known (`ok` matches it); any other answer is an error carrying it. */
-async function expectAnswer(target: RuntimeTarget, command: string, ok: (answer: string) => boolean): Promise<void> {
-  const answer = await runtimeCommand(target, command);
+/**
+ * Sends a command whose success answer is known (`ok` matches it); any other answer is an error carrying it. Several
+ * commands go together when all but the first answer nothing on success (the answers of a batch run together).
+ */
+async function expectAnswer(target: RuntimeTarget, commands: string | [string, ...string[]], ok: (answer: string) => boolean): Promise<void> {
+  const batch: [string, ...string[]] = typeof commands === 'string' ? [commands] : commands;
+  const command = batch.join('; ');
+  const answer = await runtimeCommand(target, ...batch);
   if (!ok(answer)) {
     // The master CLI (and a socket below level admin) knows none of these commands.
     const hint = answer.startsWith('Unknown command') ? ' (haproxy_socket must be a worker\'s stats socket with level admin, not the master CLI)' : '';
@@ -121,11 +128,16 @@ const removalsOf = (changes: ServerChange[]): Array<Extract<ServerChange, { op: 
 async function addAndChange(target: RuntimeTarget, changes: ServerChange[]): Promise<void> {
   for (const c of changes) {
     if (c.op === 'add') {
+      // One connection for the server's commands: the enables answer nothing when they succeed, so the batch's
+      // answer is add's alone. A refused add fails the batch (the enables then act on nothing the file defines).
       const id = `${c.backend}/${c.server.name}`;
-      await expectAnswer(target, `add server ${id} ${addArgs(c.server)}`, (a) => a.startsWith('New server registered'));
-      if (c.server.options.includes('check')) await expectAnswer(target, `enable health ${id}`, empty);
-      if (c.server.options.includes('agent-check')) await expectAnswer(target, `enable agent ${id}`, empty);
-      if (!c.server.options.includes('disabled')) await expectAnswer(target, `enable server ${id}`, empty);
+      const options = c.server.options;
+      const enables = [
+        ...(options.includes('check') ? [`enable health ${id}`] : []),
+        ...(options.includes('agent-check') ? [`enable agent ${id}`] : []),
+        ...(options.includes('disabled') ? [] : [`enable server ${id}`]),
+      ];
+      await expectAnswer(target, [`add server ${id} ${addArgs(c.server)}`, ...enables], (a) => a === 'New server registered.');
     } else if (c.op === 'change') {
       const id = `${c.backend}/${c.to.name}`;
       if (c.from.address !== c.to.address) {

@@ -1,4 +1,4 @@
-// The runtime API client: one command per connection, bounded by the resource's timeout, errors naming the
+// The runtime API client: one command (or one batch) per connection, bounded by the resource's timeout, errors naming the
 // resource and the command; a command that the CLI would split (newline, ";") is never sent.
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -48,6 +48,15 @@ it.each(['set server be/a weight 1; shutdown sessions server be/b', 'set server 
   expect(received).toEqual([]);
 });
 
+it('sends several commands as one line, in order, on one connection; one of them holding ";" keeps all unsent', async () => {
+  const socket = await cli(() => 'New server registered.\n\n\n');
+  const target = { socket, where: 'haproxy.toml', timeoutMs: 1000 };
+  expect(await runtimeCommand(target, 'add server be/a 10.0.0.1:80', 'enable server be/a')).toBe('New server registered.');
+  expect(received).toEqual(['add server be/a 10.0.0.1:80; enable server be/a']);
+  await expect(runtimeCommand(target, 'add server be/b 10.0.0.2:80', 'enable server be/b; shutdown sessions server be/c')).rejects.toThrow(/holds a newline or ";"; not sent/);
+  expect(received).toHaveLength(1);
+});
+
 it('gives up after the timeout, naming the resource, the socket and the command', async () => {
   const socket = await cli(undefined, true);
   const started = performance.now();
@@ -68,7 +77,7 @@ it('names the master CLI when the socket answers like one (it knows none of the 
   const socket = await cli(() => 'Unknown command, but maybe one of the following ones is a better match:\n  show proc : show processes status');
   const server = parseServerLine('server a 10.0.0.1:80 check'.split(' '));
   await expect(applyChanges({ socket, where: 'haproxy.toml', timeoutMs: 1000 }, [{ op: 'add', backend: 'be', server }])).rejects.toThrow(
-    /^haproxy\.toml: haproxy runtime API .*: "add server be\/a 10\.0\.0\.1:80 check" answered: Unknown command, but maybe one of the following ones is a better match: \(haproxy_socket must be a worker's stats socket with level admin, not the master CLI\)$/,
+    /^haproxy\.toml: haproxy runtime API .*: "add server be\/a 10\.0\.0\.1:80 check; enable health be\/a; enable server be\/a" answered: Unknown command, but maybe one of the following ones is a better match: \(haproxy_socket must be a worker's stats socket with level admin, not the master CLI\)$/,
   );
-  expect(received).toEqual(['add server be/a 10.0.0.1:80 check']);
+  expect(received).toEqual(['add server be/a 10.0.0.1:80 check; enable health be/a; enable server be/a']);
 });
