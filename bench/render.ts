@@ -1,6 +1,6 @@
 // Benchmark: change → new config file in place, at 1,000 services × 10 instances (10,000 keys) in a real etcd.
 // Prints p50/p99 over the changes, the etcd put → watch-event floor measured in the same run, and RSS.
-// Run: npm run bench   (targets: p50 ≤ 15 ms, p99 ≤ 50 ms, RSS ≤ 150 MB)
+// Run: npm run bench:render   (targets: p50 ≤ 15 ms, p99 ≤ 50 ms, RSS ≤ 150 MB)
 import { Writable } from 'node:stream';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';

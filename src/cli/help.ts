@@ -1,4 +1,4 @@
-// The help text of each command at a fixed width: the README's command reference is generated from it.
+// The help text of each command at a fixed width: the command reference in docs/cli.md is generated from it.
 import type { Command } from 'commander';
 import { buildProgram } from './program.js';
 

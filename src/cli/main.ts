@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --v8-pool-size=1
 // Entry point of the `sidekick` binary.
-// One V8 platform thread instead of four: each one's malloc arena kept ~7 MB of a sidecar's RSS (register idle: 65
-// against 72 MB), while render's latency did not move (bench/render p50 10.9 and 11.0 ms against 13.8 ms). Test and
+// One V8 platform thread instead of four: each one's malloc arena keeps several MB of a sidecar's RSS, and render's
+// latency does not depend on them (figures in docs/benchmarks.md). Test and
 // bench spawns read these flags from this line (test/support/cli.ts), so they run what the binary runs.
 import { buildProgram } from './program.js';
 import { errorMessage } from '../util/errors.js';

@@ -17,7 +17,7 @@ export const COMMAND_NAMES = Object.keys(COMMANDS);
 
 /**
  * Builds the CLI with every command, or only `only` when it names one (what `sidekick <command> …` needs).
- * Exported so the README's command reference is generated from the same help text.
+ * Exported so the command reference in docs/cli.md is generated from the same help text.
  */
 export async function buildProgram(only?: string): Promise<Command> {
   const names = only !== undefined && COMMANDS[only] ? [only] : COMMAND_NAMES;

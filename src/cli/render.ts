@@ -115,7 +115,7 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
   const acks = published?.acks;
   const status = observed?.status;
   let stopping = false;
-  // stopSignal: a second SIGTERM while the daemon closes is logged, not fatal (process.once left it to Node's default).
+  // stopSignal: a second SIGTERM while the daemon closes is logged, not fatal (a `once` listener would leave it to Node's default, which kills the process).
   const stopped = stopSignal(log).then(() => {
     stopping = true;
   });

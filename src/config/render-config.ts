@@ -27,7 +27,7 @@ export type RenderOptions = Omit<Settings, 'nodes' | 'files' | 'interval'> & {
   nodeName?: string;
 };
 
-/** Defaults, confd's own except the confdir; help text and README quote them. */
+/** Defaults, confd's own except the confdir; the help text and docs/render.md quote them. */
 export const RENDER_DEFAULTS = {
   backend: 'etcd',
   etcdNode: DEFAULT_ETCD_NODE,
@@ -42,7 +42,7 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** Declares confd's command line on `sidekick render`; the help text is the README's command reference. */
+/** Declares confd's command line on `sidekick render`; the help text is its command reference in docs/cli.md. */
 export function addRenderOptions(cmd: Command): Command {
   cmd
     .option('--backend <name>', `key store: etcd (etcd v3; etcdv3 means the same), file or env (default: ${RENDER_DEFAULTS.backend})`)

@@ -48,7 +48,7 @@ export interface AddressRequest {
 /** The address to register, with a label that had no effect; or why the service cannot be registered. */
 export type AddressOutcome = { ok: true; address: Address; ignored?: Refusal } | { ok: false; refusal: Refusal };
 
-/** Where the refusal of a container without an address points, as `--internal` has always reported it. */
+/** Where the refusal of a container without an address points, the field `--internal` reads. */
 export const NO_IP: Refusal = { label: 'NetworkSettings.IPAddress', message: 'the container has no IP address to register with --internal' };
 
 /**

@@ -1,4 +1,4 @@
-// Docker → services (design.md §4): registrator's SERVICE_* conventions as a pure function of
+// Docker → services (docs/records.md): registrator's SERVICE_* conventions as a pure function of
 // `docker inspect` data, so every convention can be table-tested without a Docker daemon.
 //
 // Decisions on points registrator leaves open or gets wrong (see also the tests):
@@ -153,7 +153,7 @@ const WILDCARD_IPS = new Set(['', '0.0.0.0', '::']);
 const HTTP_PATH_RE = /^\/[^\s\u0000-\u001f\u007f]*$/;
 
 /**
- * Maps one inspected container to its services following registrator's conventions (design.md §4).
+ * Maps one inspected container to its services following registrator's conventions (docs/records.md).
  * Pure and total: a bad label or field skips only the service it belongs to, with a warning naming the
  * container and the label; results are sorted by id.
  */

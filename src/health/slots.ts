@@ -2,8 +2,8 @@
 //
 // Why: `register` with 100 services on 10 s checks wakes 10 times a second, and on this kind of machine each wakeup
 // (timer, then the check's socket events) costs more CPU than the check's own work. Rounding steady-state attempts
-// up onto a 500 ms grid lets the attempts due in the same half second share their wakeups: measured on 100 spread-out
-// http checks, 0.37-0.74 ms of CPU per check against 1.07 ms with a timer each (a bare wakeup costs ~0.2 ms here).
+// up onto a 500 ms grid lets the attempts due in the same half second share their wakeups, which roughly halves the CPU
+// per check of 100 spread-out http checks (figures in docs/benchmarks.md).
 
 interface Slot {
   timer: NodeJS.Timeout;

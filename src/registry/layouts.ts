@@ -1,4 +1,4 @@
-// Key layouts (design.md §3): pure functions from a ServiceRecord to the etcd entries (key → value) each layout
+// Key layouts (docs/records.md): pure functions from a ServiceRecord to the etcd entries (key → value) each layout
 // writes, so that existing consumers (confd templates written for registrator, CoreDNS, Traefik) read our records.
 // No I/O here: the registry (registry.ts) binds the entries to its lease and writes them.
 import { createHash } from 'node:crypto';

@@ -1,4 +1,4 @@
-// The native service record (design.md §3): schema, strict validation and formatting.
+// The native service record (docs/records.md): schema, strict validation and formatting.
 // Values read from the store end up verbatim in nginx/haproxy configs, so every field is checked
 // against a character set that cannot break out of a config statement (`;`, `{`, `}`, quotes, `#`,
 // whitespace, newlines). The same validators are reused by the registry before it writes a record.

@@ -55,7 +55,7 @@ export interface RegistryOptions {
   batchMs?: number;
   /** Deadline of each etcd write the registry makes (grant, txn, revoke), in ms (default 1000: etcd holds a write that
    * reaches it while the leader is dead or being elected until the client gives up, so a short deadline lets the
-   * retry land on the new leader within the issue's 2 s; writes on our lease are idempotent). Reconcile reads get
+   * retry land on the new leader within 2 s (the bound test/faults/cluster/leader-failover.test.ts asserts); writes on our lease are idempotent). Reconcile reads get
    * five times this: a full read of a large prefix may legitimately take longer, and nothing waits on it. */
   requestTimeoutMs?: number;
 }

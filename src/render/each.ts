@@ -1,7 +1,7 @@
 // `each` over arrays without Handlebars' per-item garbage. The built-in concatenates every item's output onto
 // one growing string (a rope of tens of thousands of pieces that every young-generation GC has to copy while
 // the render runs) and allocates block-param arrays and a context-path string per item even when the template
-// uses neither. At 10,000 instances that garbage was about 7 MB per render and half its time in GC. This one
+// uses neither. At 10,000 instances that garbage is about 7 MB per render and half its time in GC. This one
 // joins the items' outputs once and builds block params only for `as |item i|`; anything but a non-empty
 // array (objects, Maps, iterables, functions, the `{{else}}` branch) goes to the built-in unchanged, except an
 // object made by {@link orderedObject}, whose keys are visited in the order it was given.

@@ -1,4 +1,4 @@
-// Service-aware helpers over the native layout `<root>/<name>/<id>` (design.md §3): `services` and
+// Service-aware helpers over the native layout `<root>/<name>/<id>` (docs/records.md): `services` and
 // `service "web"` (also `service "web" tag="v2"` and consul-template's `service "v2.web"`). Every value goes
 // through parseServiceRecord; a bad one is dropped, never rendered.
 import type { Entry, KeyView } from '../store/types.js';

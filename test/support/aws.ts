@@ -1,4 +1,4 @@
-// The one fake of the project, because AWS cannot be reached from here: a loopback HTTP server that speaks the
+// A stand-in for AWS, the one external service the tests cannot run for real: a loopback HTTP server that speaks the
 // AWS Query protocol of classic ELB (2012-06-01) and ELBv2 (2015-12-01) for the calls `sidekick elb` makes, plus
 // an EC2 instance-metadata endpoint that only answers the IMDSv2 token flow. The real SDK clients talk to it
 // through an endpoint override; it keeps membership state, models draining (a target group's deregistration delay,

@@ -2,7 +2,7 @@
 // --watch` runs. The destination must stay byte-identical, nothing may reload, the outage and the recovery are
 // logged once each, and render is back in sync soon after etcd returns.
 //
-// The outage lasts FAULT_OUTAGE_S seconds (default 5, so `npm test` stays fast; the issue's figure is for 30:
+// The outage lasts FAULT_OUTAGE_S seconds (default 5, so `npm test` stays fast; the requirement is stated for 30:
 // `FAULT_OUTAGE_S=30 npx vitest run test/faults/cluster/etcd-outage.test.ts`).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdHandle } from '../../support/etcd.js';
@@ -13,7 +13,7 @@ import { recordValue, renderArgs, renderFixture, sameSet, type RenderFixture } f
 import { startSidekick, type Sidekick } from '../support/sidekick.js';
 
 const OUTAGE_S = envNumber('FAULT_OUTAGE_S', 5);
-/** The issue's bound: converged within 1 s after etcd returns. */
+/** The required bound: converged within 1 s after etcd returns. */
 const CONVERGE_BOUND_MS = 1000;
 const OUTAGE_MSG = 'store unreachable; keeping the last good files and not reloading';
 const RECOVERY_MSG = 'store in sync; rendering';
@@ -104,7 +104,7 @@ describe(`scenario 2: etcd down for ${OUTAGE_S} s under render --watch`, () => {
     await waitFor(async () => (await fx.reloads()) === reloads0 + 1, 5000);
   }, 60_000 + OUTAGE_S * 1000);
 
-  // The issue says one line for the outage and one for the recovery: render's, which carry the reason; the etcd
+  // One line for the outage and one for the recovery: render's, which carry the reason; the etcd
   // source reports to render through its state and logs its own view at debug only.
   it('logs exactly one warning for the whole outage and one info line for the recovery, across components', async () => {
     const p = render as Sidekick;

@@ -12,10 +12,10 @@ import { keyTimeline, type KeyTimeline } from '../support/keys.js';
 import { startSidekick, type Sidekick } from '../support/sidekick.js';
 
 const TTL_S = 3;
-/** The bound for SIGTERM. */
+/** The required bound for SIGTERM: every key deleted within 1 s. */
 const TERM_BOUND_MS = 1000;
 /**
- * The issue's bound for SIGKILL is the TTL. etcd expires leases in a loop that runs every 500 ms, so a lease whose
+ * The required bound for SIGKILL is the TTL. etcd expires leases in a loop that runs every 500 ms, so a lease whose
  * last keepalive came just before the kill may be deleted up to ~500 ms after its TTL ran out: the bound asserted
  * is TTL + that granularity (the measured distribution is printed and in docs/reliability.md).
  */

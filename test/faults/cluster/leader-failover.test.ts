@@ -21,7 +21,7 @@ import { renderArgs, renderFixture, sameSet, type RenderFixture } from '../suppo
 import { startSidekick, type Sidekick } from '../support/sidekick.js';
 
 const NOQUORUM_S = envNumber('FAULT_NOQUORUM_S', 8);
-/** The issue's bound: converged within 2 s of the new leader (and of quorum's return). */
+/** The required bound: converged within 2 s of the new leader (and of quorum's return). */
 const CONVERGE_BOUND_MS = 2000;
 const TTL_S = 10;
 const CHECK_INTERVAL_MS = 200;

@@ -320,9 +320,9 @@ describe('labels → records under hostile input', () => {
   }, 120_000);
 });
 
-describe('fixed bugs, pinned with their minimal input', () => {
-  // Fixed: an interval beyond 24h (597h would overflow Node's timers, 400 nines are Infinity) skips the service
-  // with one warning naming the label, instead of a timer that fires every millisecond.
+describe('pinned minimal inputs', () => {
+  // An interval beyond 24h (597h would overflow Node's timers, 400 nines are Infinity) skips the service with one
+  // warning naming the label: such a timer would fire every millisecond.
   it.each(['597h', '9'.repeat(400)])('hugeDuration: SERVICE_CHECK_INTERVAL=%s is refused, never a timer past 2^31-1 ms', (value) => {
     const { services, warnings } = containerServices(container({ labels: { SERVICE_CHECK_INTERVAL: value } }), opts());
     for (const s of services) expect(s.health.intervalMs).toBeLessThanOrEqual(MAX_TIMER_MS);
@@ -347,7 +347,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     }
   });
 
-  // oversizeRecord: 22 labels of 1024 "€" mapped to a record the renderer refused (> 64 KiB), without a warning.
+  // oversizeRecord: 22 labels of 1024 "€" make a record the renderer refuses (> 64 KiB): the mapper skips it with a warning.
   const euroLabels = (n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`SERVICE_M${i}`, '€'.repeat(1024)]));
 
   it(`oversizeRecord: 22 labels of 1024 "€" (a record > 64 KiB) skip the service with one '${SIZE_LABEL}' warning`, () => {
@@ -372,7 +372,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     expect(checkRecord({ ...record, meta: Object.fromEntries(Object.entries(meta).slice(0, 21)) }).meta).toEqual(Object.fromEntries(Object.entries(meta).slice(0, 21)));
   });
 
-  it('exposedPortsLabel (fixed): with --internal a bad key only in NetworkSettings.Ports is blamed on NetworkSettings.Ports', () => {
+  it('exposedPortsLabel: with --internal a bad key only in NetworkSettings.Ports is blamed on NetworkSettings.Ports', () => {
     const info = container({ ports: { abc: null }, exposed: [], ip: '172.17.0.2' });
     delete (info.Config as { ExposedPorts?: unknown }).ExposedPorts;
     const out = containerServices(info, opts({ internal: true }));

@@ -251,8 +251,8 @@ describe('fileExists stays in its sandbox', () => {
   });
 });
 
-describe('fixed bugs, pinned with their minimal input', () => {
-  it('dotdotName (fixed): a file named "..foo" inside the sandbox is found', () => {
+describe('pinned minimal inputs', () => {
+  it('dotdotName: a file named "..foo" inside the sandbox is found', () => {
     expect(fileExistsIn(sandbox, '..foo')).toBe(true);
   });
 });

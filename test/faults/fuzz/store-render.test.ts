@@ -7,7 +7,7 @@
 // per backend, records named and keyed after their folder, service names lower case; every refused key read by a
 // template is warned exactly once with its key (storeKey), accepted ones never; a second round of edits warns only
 // for changed values. Then 20 of the renders (the most hostile ones first) go through the real `nginx -t` and
-// `haproxy -c`. The pinned tests at the end replay the minimal inputs of the bugs this suite found, now fixed.
+// `haproxy -c`. The pinned tests at the end replay minimal inputs that break a rendered file unless refused or normalised.
 import { mkdir, readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +43,7 @@ const ANCHOR = JSON.stringify({ name: 'web', id: 'zz-anchor', host: '127.0.0.1',
 let sources: Record<Tmpl, string>;
 let work: string;
 let baseline: Record<Tmpl, string>;
-/** Generated entries of the first rounds (the ≥ 10,000 of the issue), and second-round changes. */
+/** Generated entries of the first rounds (at least 10,000 in all), and second-round changes. */
 let generated = 0;
 let changed = 0;
 let rendered = 0;
@@ -385,7 +385,7 @@ function checkable(store: Map<string, string>): { store: Map<string, string>; re
   return { store, removed };
 }
 
-// ------------------------------------------------------------------------------------------------ fixed bugs
+// --------------------------------------------------------------------------------------- pinned minimal inputs
 
 interface Checked {
   ok: boolean;
@@ -422,13 +422,13 @@ const passed = (r: Checked): void => {
   expect(r.ok).toBe(true);
 };
 
-describe('fixed bugs, pinned with their minimal input', () => {
+describe('pinned minimal inputs', () => {
   it('sanity: the anchor-only renders pass both checkers', async () => {
     for (const n of NAMES) expect((await renderAndCheck(n, {})).ok, n).toBe(true);
   });
 
-  // zoneId: validateHost accepted fe80::1%eth0; nginx -t ("invalid IPv6 address in upstream") and haproxy -c
-  // ("could not resolve address") refused the render.
+  // zoneId: nginx -t ("invalid IPv6 address in upstream") and haproxy -c ("could not resolve address") refuse a
+  // host with a zone id such as fe80::1%eth0, so validateHost refuses it.
   it.each(['nginx', 'haproxy'] as const)('zoneId: a record with host fe80::1%%eth0 is refused with a warning; the %s render passes its checker', async (t) => {
     expect(parseServiceRecord('/services/web/z', rec({ id: 'z', host: 'fe80::1%eth0' }))).toEqual({ ok: false, reason: expect.stringContaining('zone id') });
     const r = await renderAndCheck(t, { '/services/web/z': rec({ id: 'z', host: 'fe80::1%eth0' }) });
@@ -460,7 +460,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     expect(parseServiceRecord('/services/web/a', '[2001:DB8::0:1]:80')).toMatchObject({ ok: true, record: { host: '2001:db8::1' } });
   });
 
-  // idCharset: validateInstanceId accepted "a(b"; haproxy -c refused it as a server name.
+  // idCharset: haproxy -c refuses "a(b" as a server name, so validateInstanceId refuses it.
   it('idCharset: id "a(b" is refused (JSON field and key segment); the haproxy render passes haproxy -c', async () => {
     expect(parseServiceRecord('/services/web/a(b', '127.0.0.1:80')).toEqual({ ok: false, reason: expect.stringContaining('may only hold') });
     const r = await renderAndCheck('haproxy', { '/services/web/x': rec({ id: 'a(b', host: '127.0.0.1' }), '/services/web/a(b': '127.0.0.2:80' });
@@ -470,7 +470,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     passed(r);
   });
 
-  // duplicateIds: two keys whose JSON records shared an id rendered duplicate server names; haproxy -c refused.
+  // duplicateIds: two keys whose JSON records share an id would render duplicate server names, which haproxy -c refuses.
   it('duplicateIds: a JSON id must be its key segment: of two keys carrying id "same" neither /a nor /b is accepted', async () => {
     const r = await renderAndCheck('haproxy', {
       '/services/web/a': rec({ id: 'same', host: '127.0.0.1' }),
@@ -497,7 +497,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     }
   });
 
-  // caseFoldNames: "Web" beside "web" became two upstreams nginx calls duplicates.
+  // caseFoldNames: "Web" beside "web" would be two upstreams nginx calls duplicates.
   it('caseFoldNames: service "Web" is refused (folder not listed, record name refused); the nginxAll render passes nginx -t', async () => {
     expect(parseServiceRecord('/services/Web/a', rec({ name: 'Web', id: 'a', host: '127.0.0.1' }))).toEqual({
       ok: false,
@@ -512,7 +512,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     passed(r);
   });
 
-  it('childrenLeaf: a leaf key /services/web hides /services/web-api from `services` (Mirror.children)', async () => {
+  it('childrenLeaf: a leaf key /services/web does not hide /services/web-api from `services` (Mirror.children)', async () => {
     const mirror = new Mirror();
     for (const [k, v] of [
       ['/services/web', 'x'],
@@ -523,7 +523,7 @@ describe('fixed bugs, pinned with their minimal input', () => {
     expect(mirror.children('/services')).toEqual(['web', 'web-api']);
   });
 
-  // trailingSlash: keySegments dropped empty segments: /services/web/ parsed as service "services", id "web".
+  // trailingSlash: /services/web/ is no instance: dropping its empty segment would read it as service "services", id "web".
   it('trailingSlash: key /services/web/ is refused (plain and JSON), and warned when `service "web"` reads it', async () => {
     expect(parseServiceRecord('/services/web/', '1.2.3.4:80')).toEqual({ ok: false, reason: expect.stringContaining('is not <prefix>/<name>/<id>') });
     expect(parseServiceRecord('/services/web/', rec({ id: 'web', host: '1.2.3.4' }))).toEqual({ ok: false, reason: expect.stringContaining('is not <prefix>/<name>/<id>') });

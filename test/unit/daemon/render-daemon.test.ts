@@ -25,7 +25,7 @@ describe('RenderDaemon start → renderAll → follow', () => {
     source.view.set('/app/x', '1');
     let passes = 0;
     // The first pass's report comes after its file is written and before the caller gets to follow(): the window in
-    // which a watch event used to update the mirror with nobody rendering it again.
+    // which a watch event must still lead to a render, not only to an updated mirror.
     const observer = { batch: () => ++passes === 1 && source.put('/app/x', '2') };
     daemon = new RenderDaemon({ config: config(true), log: silentLogger, source, observer });
     await daemon.start();

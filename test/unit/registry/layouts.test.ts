@@ -30,7 +30,7 @@ const TRAEFIK_KEY = /^traefik\/http\/services\/web\/loadbalancer\/servers\/(\d+)
 describe('entriesFor: one entry per layout', () => {
   it.each<[string, Layout, Partial<ServiceRecord>, Partial<LayoutOptions>, string | RegExp, string]>([
     [
-      'native (design.md example)',
+      'native (docs/records.md example)',
       'native',
       {},
       {},

@@ -19,7 +19,7 @@ describe('parseServiceRecord: valid', () => {
   it.each<[string, string, string, Partial<ServiceRecord>]>([
     ['minimal JSON', KEY, json({}), { ...base, tags: [], meta: {} }],
     [
-      'design.md example',
+      'docs/records.md example',
       KEY,
       '{"name":"web","id":"host1:web-1:80","host":"10.0.0.5","port":32768,"tags":["v2"],"meta":{"version":"1.4"},"node":"host1"}',
       { ...base, tags: ['v2'], meta: { version: '1.4' }, node: 'host1' },

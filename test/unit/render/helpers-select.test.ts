@@ -108,9 +108,9 @@ describe('where, whereNot, groupBy', () => {
     expect(await render(source)).toBe(expected);
   });
 
-  it("renders the README's example as shown", async () => {
-    const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8');
-    const example = /```\n(upstream web_v2 \{\n[\s\S]*?)```/.exec(readme)?.[1];
+  it("renders docs/render.md's example as shown", async () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../../docs/render.md'), 'utf8');
+    const example = /```\n(upstream web_v2 \{\n[\s\S]*?)```/.exec(doc)?.[1];
     expect(example).toBeDefined();
     expect(await render(example ?? '')).toBe('upstream web_v2 {\n    # zone eu\n    server 10.0.0.1:80;\n    server 10.0.0.3:8080;\n}\n');
   });

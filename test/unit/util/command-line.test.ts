@@ -27,7 +27,7 @@ describe('parseCommand', () => {
   });
 });
 
-// One parser for operators' commands and SERVICE_CHECK_SCRIPT labels (they used to disagree on backslashes).
+// One parser for operators' commands and SERVICE_CHECK_SCRIPT labels (both read backslashes alike).
 describe('commandArgv', () => {
   it.each<[string, string[]]>([
     ['pg_isready -U postgres', ['pg_isready', '-U', 'postgres']],

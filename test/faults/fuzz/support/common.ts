@@ -1,10 +1,10 @@
 // Shared knobs of the fuzz suite: the fast-check seed (FC_SEED), a run-count scale (FUZZ_SCALE), strict mode
-// (FUZZ_STRICT=1) and the register of known, still unfixed src/ bugs the properties tolerate outside strict mode.
+// (FUZZ_STRICT=1) and the register of known src/ bugs the properties tolerate outside strict mode.
 //
-// The register is empty: the seven bugs this suite found (IPv6 zone ids, IPv6 texts nginx refuses, ids outside
-// haproxy's charset, duplicate ids, case-folding service names, trailing-slash keys, oversize label records) are
-// fixed in src/, the properties assert the fixed behaviour and each bug keeps a pinned test with its minimal input.
-// A newly found bug that cannot be fixed at once goes into KNOWN_BUGS with a pinned `it.fails` test; the broad
+// The register is empty: the properties assert the behaviour in both modes, and each input class that would break
+// a rendered file unless refused or normalised (IPv6 zone ids, IPv6 texts nginx refuses, ids outside haproxy's charset, duplicate ids,
+// case-folding service names, trailing-slash keys, oversize label records) has a pinned test with its minimal input.
+// A bug that cannot be corrected at once goes into KNOWN_BUGS with a pinned `it.fails` test; the broad
 // properties then allow exactly that symptom through `tolerate(id)` unless FUZZ_STRICT=1, in which case the
 // fuzzers themselves find and report it. `tolerate` counts every use, printed after the run.
 
@@ -27,8 +27,8 @@ export function fcParams(numRuns: number): { seed: number; numRuns: number; endO
 }
 
 /**
- * Known, unfixed src/ bugs: id → symptom, each with a pinned `it.fails` test of its minimal input. Empty: every bug
- * found so far is fixed (see the "fixed bugs" describes). Add entries as `id: 'symptom'` to tolerate a new one.
+ * Known src/ bugs: id → symptom, each with a pinned `it.fails` test of its minimal input. Empty: no symptom is
+ * tolerated (the "pinned minimal inputs" describes hold the cases). Add entries as `id: 'symptom'` to tolerate one.
  */
 export const KNOWN_BUGS = {} as const satisfies Record<string, string>;
 export type KnownBug = keyof typeof KNOWN_BUGS;

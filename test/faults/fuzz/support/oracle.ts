@@ -39,8 +39,8 @@ export function folderOf(key: string): string | undefined {
 const addressOf = (r: ServiceRecord): string => (isIP(r.host) === 6 ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`);
 
 /**
- * The expectation for `store` (final contents); the same whatever the view (`mirror` is kept for the callers: the
- * Mirror once hid folders behind a leaf key, fixed in Mirror.children).
+ * The expectation for `store` (final contents); the same whatever the view (`mirror` is kept for the callers, which
+ * check the Mirror's view against the same expectation: a leaf key never hides the folders below it).
  */
 export function expectFor(store: ReadonlyMap<string, string>, _mirror: boolean): Expectation {
   const cache = new Map<string, ParseResult>();
