@@ -2,7 +2,7 @@
 // are named by kind (etcd, file, env), never by URL; texts also pass through redact() in Health.
 import type { ApplyOutcome } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
-import type { ResourceConfig } from '../config/types.js';
+import type { ResourceConfig } from '../apply/types.js';
 import type { CheckResult } from '../health/types.js';
 import type { BatchReport, RenderObserver } from '../daemon/render-daemon.js';
 import type { Registry as ServiceRegistry } from '../registry/registry.js';
