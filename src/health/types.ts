@@ -90,7 +90,7 @@ export interface MonitorView {
   readonly lastResult: CheckResult | undefined;
 }
 
-/** Where a daemon shows its services' monitors while they run: the `services` component of /healthz (http/checks.ts). */
+/** Where a daemon shows its services' monitors while they run: the `services` component of /healthz. */
 export interface MonitorBoard {
   /** Shows `view` under `name` until the returned function is called (when the service's monitor stops). */
   track(name: string, view: MonitorView): () => void;
