@@ -1,7 +1,7 @@
 // Apply a batch of rendered resources: stage → skip if unchanged → check → swap, all of them first;
 // then one reload per distinct reload action, rolling the whole group back if it fails.
 import { createTwoFilesPatch } from 'diff';
-import type { ResourceConfig } from '../config/types.js';
+import type { ResourceConfig } from './types.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';

@@ -1,7 +1,7 @@
 // haproxy's runtime API (a `stats socket … level admin`): membership changes applied to the running workers
 // without a reload, then read back and compared with the file's servers.
 import { connect } from 'node:net';
-import type { ResourceConfig } from '../config/types.js';
+import type { ResourceConfig } from './types.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { diffConfigs, parseAddress, parseHaproxyConfig, type ServerChange, type ServerLine } from './haproxy-config.js';

@@ -1,5 +1,5 @@
 // Quiescence: coalesce a burst of changes into one render (consul-template's wait min:max).
-import type { ResourceConfig, WaitConfig } from '../config/types.js';
+import type { ResourceConfig, WaitConfig } from './types.js';
 
 /**
  * The wait of a resource that sets none: a burst window of a few milliseconds. One etcd transaction arrives as one

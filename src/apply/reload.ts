@@ -1,7 +1,7 @@
 // Reload actions: a command, or a signal to a pid file's process or to a container.
 import { readFile } from 'node:fs/promises';
 import Docker from 'dockerode';
-import type { ResourceConfig } from '../config/types.js';
+import type { ResourceConfig } from './types.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
 import { awaitReload, childrenOf, type SettleResult } from './settle.js';

@@ -18,7 +18,7 @@ import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
 import { ServiceChecks } from '../http/checks.js';
 import { checkMetrics } from '../http/metrics.js';
-import { formatAddress } from '../registry/record.js';
+import { formatAddress } from '../util/address.js';
 import type { CheckResult } from '../health/types.js';
 import { closeSidecar, drainRecords, openSidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { addEtcdOptions, envOption, etcdConnection, SIDECAR_DEFAULTS, type SidecarFlags } from '../config/sidecar-config.js';
 import { listRenderers, type ListedRenderer } from '../drain/acks.js';
-import { formatAddress } from '../registry/record.js';
+import { formatAddress } from '../util/address.js';
 import { listServices, type ListedService } from '../registry/list.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { errorMessage } from '../util/errors.js';

@@ -14,7 +14,6 @@ import {
   scheduleSettings,
   TIMEOUT_DEFAULT_HELP,
   type DrainFlags,
-  type DrainSettings,
   type SidecarFlags,
 } from '../config/sidecar-config.js';
 import { dockerFromAddress } from '../docker/address.js';
@@ -22,7 +21,7 @@ import { DockerWatcher } from '../docker/client.js';
 import type { MappingOptions } from '../docker/types.js';
 import { containerMonitors } from '../daemon/monitors.js';
 import { RegisterDaemon, type DrainTarget } from '../daemon/register-daemon.js';
-import { drainInstances } from '../drain/drain.js';
+import { drainInstances, type DrainSettings } from '../drain/drain.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
 import { errorMessage } from '../util/errors.js';
 import { dockerCheck, ServiceChecks } from '../http/checks.js';

@@ -6,12 +6,11 @@ import { registryCheck } from '../http/checks.js';
 import { registryMetrics } from '../http/metrics.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { Registry } from '../registry/registry.js';
-import { drainInstances } from '../drain/drain.js';
+import { drainInstances, type DrainSettings } from '../drain/drain.js';
 import type { DrainResult } from '../drain/wait.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { createLogger, loggerOptions, type Logger } from '../util/log.js';
 import { skipOnSignal } from './signals.js';
-import type { DrainSettings } from '../config/sidecar-config.js';
 
 /** A connected registry and everything needed to close it. */
 export interface Sidecar {

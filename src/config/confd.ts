@@ -4,7 +4,7 @@ import { join, sep } from 'node:path';
 import { errorMessage } from '../util/errors.js';
 import { tomlLocator } from './diagnostics.js';
 import { displayPath, parseTomlResource, type ResourceContext } from './resource.js';
-import type { ResourceConfig } from './types.js';
+import type { ResourceConfig } from '../apply/types.js';
 
 /** Result of reading conf.d: the resources that loaded, one message per file that did not. */
 export interface ConfdDirResult {

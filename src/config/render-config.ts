@@ -11,7 +11,9 @@ import { loadConfdDir, missingTemplate } from './confd.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
 import { loadConfigFile, type Settings, type SettingsLayer } from './file.js';
 import { joinPrefix, parseResourceObject, type ResourceContext } from './resource.js';
-import type { BackendConfig, RenderConfig, ResourceConfig } from './types.js';
+import type { RenderConfig } from './types.js';
+import type { BackendConfig } from '../store/types.js';
+import type { ResourceConfig } from '../apply/types.js';
 
 /**
  * The options addRenderOptions declares, as commander returns them: the settings under their flag names

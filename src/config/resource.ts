@@ -8,7 +8,7 @@ import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { inside, realInside } from '../util/paths.js';
 import { closest, describe, isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, type Issue, type Locator } from './diagnostics.js';
-import type { ReloadSignal, ResourceConfig, WaitConfig } from './types.js';
+import type { ReloadSignal, ResourceConfig, WaitConfig } from '../apply/types.js';
 
 /** The largest uid or gid: 2^32 − 1 is chown's "leave unchanged". */
 export const MAX_ID = 2 ** 32 - 2;

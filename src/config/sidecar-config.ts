@@ -2,6 +2,7 @@
 // lease TTL, key layouts, logging. Every option also reads SIDEKICK_<NAME> from the environment (commander's env()).
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
+import type { DrainSettings } from '../drain/drain.js';
 import { DEFAULT_HEALTH, type HealthSettings } from '../health/types.js';
 import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../registry/layouts.js';
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
@@ -97,14 +98,6 @@ export function addRegistryOptions(cmd: Command): Command {
 /** `--listen` of the long-running commands (`register`, `announce`): where /healthz and /metrics are served. */
 export function addListenOption(cmd: Command): Command {
   return cmd.addOption(envOption('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off)'));
-}
-
-/** The drain of the sidecars that remove records on stop (`announce`): see src/drain/. */
-export interface DrainSettings {
-  /** Longest wait for the renderers' acknowledgements, in ms (> 0). */
-  timeoutMs: number;
-  /** The wait when no renderer reads the record, in ms (0: none). */
-  delayMs: number;
 }
 
 /** The drain flags as commander returns them. */

@@ -1,7 +1,6 @@
 // `sidekick announce`: one service's check keeps one lease-bound record alive while it passes.
 import type { CheckTarget } from '../health/checks.js';
-import type { HealthSettings } from '../health/types.js';
-import type { ServiceChecks } from '../http/checks.js';
+import type { HealthSettings, MonitorBoard } from '../health/types.js';
 import type { ServiceRecord } from '../registry/record.js';
 import type { Logger } from '../util/log.js';
 import { createMonitor, type CheckObserver } from './monitors.js';
@@ -18,7 +17,7 @@ export interface AnnounceDaemonOptions {
   /** Told each check attempt's outcome (/metrics). */
   onCheck?: CheckObserver;
   /** Shows the service's check on /healthz. */
-  board?: ServiceChecks;
+  board?: MonitorBoard;
 }
 
 /** Checks one address on its schedule; healthy → the record is written, failing `fall` times → removed. */

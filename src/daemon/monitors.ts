@@ -1,8 +1,7 @@
 // Builds HealthMonitors for the daemons: the check of a spec wired to its target and, for exec checks, to Docker.
 import { checkerFor, type ExecOutcome } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
-import type { CheckResult, Checker, HealthSettings } from '../health/types.js';
-import type { ServiceChecks } from '../http/checks.js';
+import type { CheckResult, Checker, HealthSettings, MonitorBoard } from '../health/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MonitorFactory } from './register-daemon.js';
@@ -71,7 +70,7 @@ export function containerMonitors(
   log: Logger,
   exec: (containerId: string, argv: string[], signal: AbortSignal) => Promise<ExecOutcome>,
   onResult?: (service: string, result: CheckResult) => void,
-  board?: ServiceChecks,
+  board?: MonitorBoard,
 ): MonitorFactory {
   return (spec, onChange) => {
     const observe = onResult && safely((result) => onResult(spec.record.name, result));

@@ -1,5 +1,5 @@
 // Which key prefixes resources depend on, and which resources a changed key affects.
-import type { ResourceConfig } from '../config/types.js';
+import type { ResourceConfig } from '../apply/types.js';
 
 /** Joins key paths: ("/prod", "services/web") → "/prod/services/web"; "" and "/" are the root. */
 export function joinKey(...parts: string[]): string {

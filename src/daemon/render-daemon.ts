@@ -1,7 +1,8 @@
 // The render loop: source changes → affected resources → quiescence → render all → apply all.
 // Thin on purpose: each step lives in its own module (store/, render/, apply/).
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import type { RenderConfig, ResourceConfig } from '../config/types.js';
+import type { RenderConfig } from '../config/types.js';
+import type { ResourceConfig } from '../apply/types.js';
 import { applyBatch, type ApplyOutcome, type ReloadResult, type Rendered } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
 import { Quiescence, waitOf } from '../apply/quiescence.js';

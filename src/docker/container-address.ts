@@ -2,7 +2,8 @@
 // `--internal`: the container's IP), the IP on a network chosen by `--network` or SERVICE_NETWORK, or SERVICE_IP.
 // Pure, like the rest of the label mapping; services.ts turns a refusal into its warning.
 import { isIP } from 'node:net';
-import { validateHost, type Validation } from '../registry/record.js';
+import { validateHost } from '../registry/record.js';
+import type { Validation } from '../util/validation.js';
 
 /** One network of a container, as in `NetworkSettings.Networks[<name>]`. */
 export interface NetworkEndpoint {

@@ -44,8 +44,8 @@ import {
   validateServiceName,
   validateTags,
   type ServiceRecord,
-  type Validation,
 } from '../registry/record.js';
+import type { Validation } from '../util/validation.js';
 import { commandArgv } from '../util/command-line.js';
 import { chooseAddress, containerIp, type Address, type AddressSetting, type NetworkEndpoint } from './container-address.js';
 import { parseDuration } from '../util/duration.js';

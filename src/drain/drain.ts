@@ -1,11 +1,18 @@
 // One drain, as every sidecar runs it: delete the instances' records (the lease stays), then wait until every
 // renderer that reads them has applied the deletion, and write one log line saying how it ended.
 import type { Etcd3 } from 'etcd3';
-import type { DrainSettings } from '../config/sidecar-config.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { waitForAcks, type DrainResult } from './wait.js';
 import { deadlineSignal } from '../util/deadline.js';
+
+/** The drain of the sidecars that remove records on stop (`announce`). */
+export interface DrainSettings {
+  /** Longest wait for the renderers' acknowledgements, in ms (> 0). */
+  timeoutMs: number;
+  /** The wait when no renderer reads the record, in ms (0: none). */
+  delayMs: number;
+}
 
 /** What {@link drainInstances} needs. */
 export interface DrainInstancesOptions {

@@ -1,7 +1,7 @@
 // The values that refine an http(s) check, parsed the same way from Docker labels (register) and flags (announce,
 // elb): the expected statuses, the Host header, yes/no switches. Each parser says what it would accept.
 import { isIP } from 'node:net';
-import type { Validation } from '../registry/record.js';
+import type { Validation } from '../util/validation.js';
 import type { ActiveCheckSpec, CheckSpec, StatusRanges } from './types.js';
 
 /** What a status list looks like, for refusals. */

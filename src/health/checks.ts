@@ -2,7 +2,7 @@
 // and never throws.
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
-import { formatAddress } from '../registry/record.js';
+import { formatAddress } from '../util/address.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { describeCheck, serverName, statusPasses } from './check-options.js';
 import { DEFAULT_STATUS, type ActiveCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type Checker, type StatusRanges, type TlsCheckOptions } from './types.js';

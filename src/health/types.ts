@@ -83,3 +83,15 @@ export interface CheckResult {
 
 /** One runnable attempt; must settle by the given signal (aborted at the timeout) and never throw. */
 export type Checker = (signal: AbortSignal) => Promise<CheckResult>;
+
+/** What a status board reads of one service's monitor. */
+export interface MonitorView {
+  readonly state: 'unknown' | 'healthy' | 'unhealthy';
+  readonly lastResult: CheckResult | undefined;
+}
+
+/** Where a daemon shows its services' monitors while they run: the `services` component of /healthz. */
+export interface MonitorBoard {
+  /** Shows `view` under `name` until the returned function is called (when the service's monitor stops). */
+  track(name: string, view: MonitorView): () => void;
+}

@@ -2,8 +2,8 @@
 // are named by kind (etcd, file, env), never by URL; texts also pass through redact() in Health.
 import type { ApplyOutcome } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
-import type { ResourceConfig } from '../config/types.js';
-import type { CheckResult } from '../health/types.js';
+import type { ResourceConfig } from '../apply/types.js';
+import type { MonitorBoard, MonitorView } from '../health/types.js';
 import type { BatchReport, RenderObserver } from '../daemon/render-daemon.js';
 import type { Registry as ServiceRegistry } from '../registry/registry.js';
 import type { SourceState } from '../store/types.js';
@@ -168,18 +168,12 @@ export class RenderStatus implements RenderObserver {
   }
 }
 
-/** What the services check reads of one service's monitor. */
-export interface MonitorView {
-  readonly state: 'unknown' | 'healthy' | 'unhealthy';
-  readonly lastResult: CheckResult | undefined;
-}
-
 /**
  * The `services` component of /healthz for `register` and `announce`: how many checked services pass, and for each
  * one failing, the check that fails and why ("web-1 (h1:web-1:80)": "tcp: ECONNREFUSED"). It stays ok while
  * services fail: keeping a failing service out of the registry is sidekick doing its job, not sidekick failing.
  */
-export class ServiceChecks {
+export class ServiceChecks implements MonitorBoard {
   private readonly monitors = new Map<string, MonitorView>();
 
   /** Shows `view` under `name` until the returned function is called (when the service's monitor stops). */

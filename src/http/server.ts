@@ -4,7 +4,7 @@
 // the network on purpose (neither endpoint shows flag values or credentials).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { formatAddress } from '../registry/record.js';
+import { formatAddress } from '../util/address.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Health } from './health.js';

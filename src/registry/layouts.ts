@@ -2,7 +2,8 @@
 // writes, so that existing consumers (confd templates written for registrator, CoreDNS, Traefik) read our records.
 // No I/O here: the registry (registry.ts) binds the entries to its lease and writes them.
 import { createHash } from 'node:crypto';
-import { formatAddress, formatServiceRecord, type ServiceRecord } from './record.js';
+import { formatServiceRecord, type ServiceRecord } from './record.js';
+import { formatAddress } from '../util/address.js';
 import { absolutePrefix } from '../store/prefix.js';
 
 /** The layouts `--layout` accepts. */

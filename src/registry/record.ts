@@ -4,6 +4,7 @@
 // whitespace, newlines). The same validators are reused by the registry before it writes a record.
 import { isIP } from 'node:net';
 import { SidekickError } from '../util/errors.js';
+import type { Validation } from '../util/validation.js';
 
 /** One instance of a service as stored at `<prefix>/<name>/<id>`: what templates and the registry exchange. */
 export interface ServiceRecord {
@@ -18,9 +19,6 @@ export interface ServiceRecord {
 
 /** Outcome of parsing a stored value: the record, or why it was refused (for a log line naming the key). */
 export type ParseResult = { ok: true; record: ServiceRecord } | { ok: false; reason: string };
-
-/** Outcome of one field validator: the normalized value, or a reason that names the field. */
-export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /**
  * Service names: they become key segments and nginx upstream names, so a conservative charset. Lower case only:
@@ -263,11 +261,6 @@ export function formatServiceRecord(record: ServiceRecord): string {
   };
   if (record.node !== undefined) out.node = record.node;
   return JSON.stringify(out);
-}
-
-/** `host:port` as nginx/haproxy expect it: IPv6 literals in brackets. */
-export function formatAddress(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** A record refused at set(): a field fails its validator, or its keys are taken by another instance. */

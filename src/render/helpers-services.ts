@@ -3,7 +3,8 @@
 // through parseServiceRecord; a bad one is dropped, never rendered.
 import type { Entry, KeyView } from '../store/types.js';
 import { DEFAULT_PREFIX } from '../registry/layouts.js';
-import { formatAddress, parseServiceRecord, TAG_RE, validateServiceName } from '../registry/record.js';
+import { parseServiceRecord, TAG_RE, validateServiceName } from '../registry/record.js';
+import { formatAddress } from '../util/address.js';
 import { absKey, arity, compareStrings, helperError, onlyHash, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
 
 /** One instance as templates see it: the record plus `address` ("host:port", IPv6 bracketed) and its key. */

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
-import type { BackendConfig } from '../config/types.js';
+import type { BackendConfig } from './types.js';
 import { StoreError } from '../util/errors.js';
 
 /** Connection settings for an etcd source: the etcd arm of BackendConfig (nodes, auth, TLS file paths) plus timeouts. */

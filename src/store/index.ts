@@ -1,10 +1,9 @@
 // The store: sources (etcd, file, env) feeding an in-memory mirror; the factory picks one from the config.
-import type { BackendConfig } from '../config/types.js';
 import type { Logger } from '../util/log.js';
 import { EnvSource } from './env.js';
 import { EtcdSource } from './etcd.js';
 import { FileSource } from './file.js';
-import type { Source } from './types.js';
+import type { Source, BackendConfig } from './types.js';
 
 export { Mirror } from './mirror.js';
 export { EtcdSource, type EtcdSourceOptions } from './etcd.js';

@@ -49,3 +49,17 @@ export interface Source extends EventEmitter<SourceEvents> {
   /** Stops watching and releases connections. */
   close(): Promise<void>;
 }
+
+/** Where keys come from. */
+export type BackendConfig =
+  | {
+      kind: 'etcd';
+      nodes: string[];
+      username?: string;
+      password?: string;
+      clientCert?: string;
+      clientKey?: string;
+      clientCaKeys?: string;
+    }
+  | { kind: 'file'; files: string[] }
+  | { kind: 'env' };

@@ -2,7 +2,8 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RenderConfig, ResourceConfig } from '../../src/config/types.js';
+import type { RenderConfig } from '../../src/config/types.js';
+import type { ResourceConfig } from '../../src/apply/types.js';
 import { etcdRenderConfig } from '../support/config.js';
 import { RenderDaemon } from '../../src/daemon/render-daemon.js';
 import { DEFAULT_WAIT } from '../../src/apply/quiescence.js';

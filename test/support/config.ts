@@ -1,6 +1,7 @@
 // A watch-mode RenderConfig over one etcd, for tests and benches that drive RenderDaemon in-process.
 import { join } from 'node:path';
-import type { RenderConfig, ResourceConfig } from '../../src/config/types.js';
+import type { RenderConfig } from '../../src/config/types.js';
+import type { ResourceConfig } from '../../src/apply/types.js';
 
 /** Defaults as `sidekick render --watch` would have them, with the given etcd endpoint and resources. */
 export function etcdRenderConfig(endpoint: string, confdir: string, resources: ResourceConfig[]): RenderConfig {

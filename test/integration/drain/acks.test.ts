@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ResourceConfig } from '../../../src/config/types.js';
+import type { ResourceConfig } from '../../../src/apply/types.js';
 import { RenderDaemon } from '../../../src/daemon/render-daemon.js';
 import { ackKey, ackValue, parseAck, type Ack } from '../../../src/drain/acks.js';
 import { AckPublisher } from '../../../src/drain/publisher.js';

@@ -2,7 +2,7 @@ import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBatch, type ApplyOptions } from '../../../src/apply/apply.js';
-import type { ResourceConfig } from '../../../src/config/types.js';
+import type { ResourceConfig } from '../../../src/apply/types.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { applyResource } from '../../support/config.js';
 import { tempDir } from '../../support/tmp.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBatch } from '../../../src/apply/apply.js';
 import { MAX_DEST_BYTES, readCurrent } from '../../../src/apply/files.js';
-import type { ResourceConfig } from '../../../src/config/types.js';
+import type { ResourceConfig } from '../../../src/apply/types.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { applyResource } from '../../support/config.js';
 import { tempDir } from '../../support/tmp.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { MIN_RELOAD_GAP_MS, reloadActionOf, reloadGapMs } from '../../../src/apply/reload.js';
-import type { ResourceConfig } from '../../../src/config/types.js';
+import type { ResourceConfig } from '../../../src/apply/types.js';
 import { tempDir } from '../../support/tmp.js';
 
 const fixtures = join(import.meta.dirname, '../../fixtures');

@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ResourceConfig } from '../../../src/config/types.js';
+import type { ResourceConfig } from '../../../src/apply/types.js';
 import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
 import { RenderStatus } from '../../../src/http/checks.js';
 import { Health } from '../../../src/http/health.js';

@@ -2,7 +2,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  formatAddress,
   formatServiceRecord,
   parseServiceRecord,
   validateHost,
@@ -10,6 +9,7 @@ import {
   validateServiceName,
   type ServiceRecord,
 } from '../../../src/registry/record.js';
+import { formatAddress } from '../../../src/util/address.js';
 
 const KEY = '/services/web/host1:web-1:80';
 const base = { name: 'web', id: 'host1:web-1:80', host: '10.0.0.5', port: 32768 };
