@@ -9,7 +9,7 @@
 // (wait.ts). Deleting the request puts the instance back once its check passes, and removes the answer.
 import type { Etcd3 } from 'etcd3';
 import { validateInstanceId } from '../registry/record.js';
-import { keyUnder } from '../store/prefix.js';
+import { keyUnder } from '../util/key-path.js';
 import { nextDelay } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';

@@ -3,7 +3,7 @@
 // No I/O here: the registry (registry.ts) binds the entries to its lease and writes them.
 import { createHash } from 'node:crypto';
 import { formatAddress, formatServiceRecord, type ServiceRecord } from './record.js';
-import { absolutePrefix } from '../store/prefix.js';
+import { absolutePrefix } from '../util/key-path.js';
 
 /** The layouts `--layout` accepts. */
 export type Layout = 'native' | 'registrator' | 'skydns' | 'traefik';

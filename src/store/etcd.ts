@@ -5,7 +5,7 @@ import { StoreError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { createEtcdClient, etcdSourceId, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdConnectOptions } from './etcd-client.js';
 import { Mirror } from './mirror.js';
-import { collapsePrefixes, keyUnder, prefixRange } from './prefix.js';
+import { collapsePrefixes, keyUnder, prefixRange } from '../util/key-path.js';
 import type { Entry, Source, SourceEvents, SourceState } from './types.js';
 
 /** Options for {@link EtcdSource}: connection settings, the prefixes to mirror, and a logger. */
