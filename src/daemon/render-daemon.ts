@@ -10,7 +10,7 @@ import type { AckPublisher } from '../drain/publisher.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
 import { createSource } from '../store/index.js';
 import type { Source, SourceState } from '../store/types.js';
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { errorMessage, GuardError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { prefixesOf, watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
@@ -129,8 +129,8 @@ export class RenderDaemon {
     const { acks } = this.opts;
     if (!acks || this.opts.config.noop) return;
     for (const { resource } of this.slots) acks.publish(resource.name, 0, prefixesOf(resource));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([acks.flushed(), new Promise((r) => (timer = setTimeout(r, 2000)))]).finally(() => clearTimeout(timer));
+    const flushed = new AbortController();
+    await Promise.race([acks.flushed(), sleep(2000, flushed.signal)]).finally(() => flushed.abort());
   }
 
   /** Renders and applies every resource once (onetime mode, and the first pass of watch mode). */

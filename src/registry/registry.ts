@@ -20,7 +20,7 @@
 // EtcdLeaseInvalidError, which we also treat as a loss.
 import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type IRequestOp, type Lease } from 'etcd3';
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { StoreError, errorMessage, logEtcdFailure } from '../util/errors.js';
 import { perAttemptDeadline } from '../store/etcd-client.js';
 import type { Logger } from '../util/log.js';
@@ -197,7 +197,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private acquiring = false;
   private loopRunning = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly sleepers = new Set<() => void>();
+  /** Aborted (and replaced) to end every retry wait at once: on close and on a new lease. */
+  private wakeup = new AbortController();
   private reconciling: Promise<void> | undefined;
   /** etcd failing (grant or write): logged once when it starts, once when it recovers. */
   private failing = false;
@@ -709,20 +710,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Sleeps, waking early on close or a new lease. */
   private sleep(ms: number): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(t);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.sleepers.add(done);
-    });
+    return this.closed ? Promise.resolve() : sleep(ms, this.wakeup.signal);
   }
 
   private wakeAll(): void {
-    for (const wake of [...this.sleepers]) wake();
+    this.wakeup.abort();
+    this.wakeup = new AbortController();
   }
 
   private computeState(): RegistryState {
