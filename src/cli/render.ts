@@ -7,7 +7,7 @@ import { RenderDaemon } from '../daemon/render-daemon.js';
 import { templateCacheDir } from '../render/compile-cache.js';
 import { AckPublisher } from '../drain/publisher.js';
 import { createEtcdClient } from '../store/etcd-client.js';
-import { RenderStatus } from '../http/checks.js';
+import { RenderStatus } from '../http/daemon-health.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';

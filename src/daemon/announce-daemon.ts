@@ -1,7 +1,7 @@
 // `sidekick announce`: one service's check keeps one lease-bound record alive while it passes.
 import type { CheckTarget } from '../health/checks.js';
 import type { HealthSettings } from '../health/types.js';
-import type { ServiceChecks } from '../http/checks.js';
+import type { ServiceChecks } from '../http/daemon-health.js';
 import type { ServiceRecord } from '../registry/record.js';
 import type { Logger } from '../util/log.js';
 import { createMonitor, type CheckObserver } from './monitors.js';

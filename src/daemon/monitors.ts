@@ -2,7 +2,7 @@
 import { checkerFor, type ExecOutcome } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
 import type { CheckResult, Checker, HealthSettings } from '../health/types.js';
-import type { ServiceChecks } from '../http/checks.js';
+import type { ServiceChecks } from '../http/daemon-health.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MonitorFactory } from './register-daemon.js';

@@ -105,7 +105,8 @@ interface DesiredRecord {
   entries: Map<string, string>;
 }
 
-interface Op {
+/** One key written in a flush: a put, or a delete. */
+interface KeyWrite {
   key: string;
   /** undefined: delete. */
   value: string | undefined;
@@ -132,9 +133,9 @@ const hexLease = (id: string | undefined): string | undefined => {
 };
 
 /** Splits operations into transactions of ≤ MAX_TXN_OPS operations and ≤ MAX_TXN_BYTES bytes. */
-function chunkOps(ops: Op[]): Op[][] {
-  const chunks: Op[][] = [];
-  let current: Op[] = [];
+function chunkOps(ops: KeyWrite[]): KeyWrite[][] {
+  const chunks: KeyWrite[][] = [];
+  let current: KeyWrite[] = [];
   let bytes = 0;
   for (const op of ops) {
     const size = Buffer.byteLength(op.key) + (op.value === undefined ? 0 : Buffer.byteLength(op.value));
@@ -553,7 +554,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const leaseId = this.currentLeaseId as string;
     const epoch = this.epoch;
     const seq = this.changeSeq;
-    const ops: Op[] = [];
+    const ops: KeyWrite[] = [];
     for (const key of this.dirty) {
       const want = this.desiredKV.get(key)?.value;
       if (want === this.written.get(key)) {
@@ -571,7 +572,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (failure === undefined && next < chunks.length && epoch === this.epoch && !this.closed) {
-        const batch = chunks[next++] as Op[];
+        const batch = chunks[next++] as KeyWrite[];
         let revision: number;
         try {
           revision = await this.sendTxn(batch, leaseId);
@@ -606,7 +607,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /** Sends one transaction; resolves with its revision. */
-  private async sendTxn(batch: Op[], leaseId: string): Promise<number> {
+  private async sendTxn(batch: KeyWrite[], leaseId: string): Promise<number> {
     const success: IRequestOp[] = batch.map((op) =>
       op.value === undefined
         ? { request_delete_range: { key: Buffer.from(op.key) } }
