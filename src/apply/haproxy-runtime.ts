@@ -2,6 +2,7 @@
 // without a reload, then read back and compared with the file's servers.
 import { connect } from 'node:net';
 import type { ResourceConfig } from './types.js';
+import { sleep } from '../util/backoff.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { diffConfigs, parseAddress, parseHaproxyConfig, type ServerChange, type ServerLine } from './haproxy-config.js';
@@ -192,7 +193,7 @@ async function drain(target: RuntimeTarget, removals: Array<Extract<ServerChange
     if (performance.now() > deadline) {
       throw new CommandError(`haproxy runtime API ${target.socket}: ${busy.map((r) => `${r.backend}/${r.server.name}`).join(', ')} still carried sessions after ${target.timeoutMs} ms of drain`, { where: target.where });
     }
-    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    await sleep(DRAIN_POLL_MS);
   }
   for (const r of removals) {
     const id = `${r.backend}/${r.server.name}`;

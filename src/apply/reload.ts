@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import Docker from 'dockerode';
 import type { ResourceConfig } from './types.js';
+import { sleep } from '../util/backoff.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
 import { awaitReload, childrenOf, type SettleResult } from './settle.js';
@@ -34,7 +35,7 @@ export function reloadGapMs(key: string): number {
 /** Waits out MIN_RELOAD_GAP_MS since this action's last unsettled run, then runs it. */
 async function paced(key: string, run: () => Promise<SettleResult>): Promise<SettleResult> {
   const wait = reloadGapMs(key);
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  if (wait > 0) await sleep(wait);
   let result: SettleResult = 'unknown';
   try {
     result = await run();

@@ -4,6 +4,7 @@
 // retitled "… is shutting down". Read from /proc, Linux only; anywhere else, or for a process without workers,
 // nothing can be told and nothing is waited for.
 import { readdir, readFile } from 'node:fs/promises';
+import { sleep } from '../util/backoff.js';
 
 /** How often the process tree is read while a reload settles. */
 const POLL_MS = 5;
@@ -42,7 +43,6 @@ async function stillServing(pid: number, current: Set<number>): Promise<boolean>
   return title !== undefined && !title.includes('shutting down');
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * How a reload ended: `settled` (the new generation took over), `unknown` (nothing to watch: no workers, or the

@@ -16,7 +16,7 @@ import {
 } from '../config/sidecar-config.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
-import { ServiceChecks } from '../http/checks.js';
+import { ServiceChecks } from '../http/daemon-health.js';
 import { checkMetrics } from '../http/metrics.js';
 import { formatAddress } from '../util/address.js';
 import type { CheckResult } from '../health/types.js';

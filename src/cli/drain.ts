@@ -9,6 +9,7 @@ import { checkName, containerTarget, drainedKey, maintenanceKey, maintenanceValu
 import { waitForAcks, type DrainResult } from '../drain/wait.js';
 import type { Deletion } from '../drain/drain.js';
 import { createEtcdClient } from '../store/etcd-client.js';
+import { sleep } from '../util/backoff.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 
@@ -91,7 +92,7 @@ async function answer(client: Etcd3, name: string, deadline: number): Promise<De
       const parsed = parseDrained(value);
       if (typeof parsed !== 'string') return parsed;
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return undefined;
 }

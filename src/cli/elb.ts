@@ -9,7 +9,7 @@ import { addScheduleOptions, envOption } from '../config/sidecar-config.js';
 import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { waitForDrain } from '../elb/drain.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
-import { createTarget, type TargetSpec } from '../elb/presence.js';
+import { createTarget, type TargetSpec } from '../elb/load-balancers.js';
 import { createLogger, LOG_FORMAT_HELP, loggerOptions, type Logger } from '../util/log.js';
 import { skipOnSignal, stopSignal, type SkipSignal } from './signals.js';
 

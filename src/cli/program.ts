@@ -2,6 +2,7 @@
 // Each command's module is imported only when needed: `sidekick elb` never loads etcd or Docker clients, and
 // `sidekick announce` never loads the AWS SDK or the template engine (start-up time and memory).
 import { Command } from 'commander';
+import { packageVersion } from '../util/package-version.js';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   render: async () => (await import('./render.js')).renderCommand(),
@@ -23,7 +24,7 @@ export async function buildProgram(only?: string): Promise<Command> {
   const names = only !== undefined && COMMANDS[only] ? [only] : COMMAND_NAMES;
   const program = new Command('sidekick')
     .description('Service-discovery sidecar: registers services in etcd and renders load-balancer configs from it')
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError();
   for (const cmd of await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<Command>)()))) program.addCommand(cmd);
   return program;

@@ -24,7 +24,7 @@ import { RegisterDaemon, type DrainTarget } from '../daemon/register-daemon.js';
 import { drainInstances, type DrainSettings } from '../drain/drain.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
 import { errorMessage } from '../util/errors.js';
-import { dockerCheck, ServiceChecks } from '../http/checks.js';
+import { dockerCheck, ServiceChecks } from '../http/daemon-health.js';
 import { checkMetrics, dockerMetrics } from '../http/metrics.js';
 import { validateHost, validateTags } from '../registry/record.js';
 import { ConfigError } from '../util/errors.js';

@@ -7,7 +7,7 @@ import { RenderDaemon } from '../daemon/render-daemon.js';
 import { templateCacheDir } from '../render/compile-cache.js';
 import { AckPublisher } from '../drain/publisher.js';
 import { createEtcdClient } from '../store/etcd-client.js';
-import { RenderStatus } from '../http/checks.js';
+import { RenderStatus } from '../http/daemon-health.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -51,7 +51,7 @@ export async function runOnetime(config: RenderConfig, log: Logger): Promise<num
 async function startDaemon(
   config: RenderConfig,
   log: Logger,
-  stopped: () => boolean,
+  signal: AbortSignal,
   status?: RenderStatus,
   acks?: AckPublisher,
 ): Promise<RenderDaemon | undefined> {
@@ -78,7 +78,7 @@ async function startDaemon(
       status?.use(daemon, config);
       return daemon;
     },
-    { log, what: 'store', stopped },
+    { log, what: 'store', signal },
   );
 }
 
@@ -114,18 +114,16 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
   const published = await ackPublisher(config, node, log);
   const acks = published?.acks;
   const status = observed?.status;
-  let stopping = false;
+  const stopping = new AbortController();
   // stopSignal: a second SIGTERM while the daemon closes is logged, not fatal (a `once` listener would leave it to Node's default, which kills the process).
-  const stopped = stopSignal(log).then(() => {
-    stopping = true;
-  });
+  const stopped = stopSignal(log).then(() => stopping.abort());
   let daemon: RenderDaemon | undefined;
-  let work: Promise<void> = startDaemon(config, log, () => stopping, status, acks).then((d) => {
+  let work: Promise<void> = startDaemon(config, log, stopping.signal, status, acks).then((d) => {
     daemon = d;
   });
   const onHup = (): void => {
     work = work.then(async () => {
-      if (stopping) return;
+      if (stopping.signal.aborted) return;
       let next: RenderConfig;
       try {
         next = await loadRenderConfig(opts, process.env);
@@ -139,7 +137,7 @@ async function runDaemon(config: RenderConfig, log: Logger, opts: Record<string,
       }
       log.info({ resources: next.resources.length }, 'SIGHUP: reloading configuration');
       await daemon?.close();
-      daemon = await startDaemon(next, log, () => stopping, status, acks);
+      daemon = await startDaemon(next, log, stopping.signal, status, acks);
     });
   };
   process.on('SIGHUP', onHup);

@@ -2,7 +2,7 @@
 // (/healthz and /metrics), and a shutdown on SIGTERM/SIGINT that revokes the lease so every record vanishes at once.
 import type { Etcd3 } from 'etcd3';
 import { etcdConnection, registrySettings, type RegistrySettings, type SidecarFlags } from '../config/sidecar-config.js';
-import { registryCheck } from '../http/checks.js';
+import { registryCheck } from '../http/daemon-health.js';
 import { registryMetrics } from '../http/metrics.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { Registry } from '../registry/registry.js';

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { inside, realInside } from '../util/paths.js';
+import { keyPath } from '../util/key-path.js';
 import { closest, describe, isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, type Issue, type Locator } from './diagnostics.js';
 import type { ReloadSignal, ResourceConfig, WaitConfig } from '../apply/types.js';
 
@@ -61,8 +62,7 @@ export const RESOURCE_FIELDS: readonly string[] = Object.keys(resourceSchema.sha
 
 /** Joins confd's global prefix and a resource prefix into one normalized absolute key path ("/" for none). */
 export function joinPrefix(...parts: (string | undefined)[]): string {
-  const joined = posix.normalize(posix.join('/', ...parts.map((p) => p ?? '')));
-  return joined.length > 1 ? joined.replace(/\/+$/, '') : '/';
+  return keyPath(...parts.map((p) => p ?? ''));
 }
 
 /** Shows a path relative to confdir when it lies inside it ("conf.d/nginx.toml"), as operators read it. */

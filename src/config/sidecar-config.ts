@@ -8,6 +8,7 @@ import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../re
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { keyPath } from '../util/key-path.js';
 import { LOG_FORMAT_HELP } from '../util/log.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
@@ -189,7 +190,7 @@ export function listFlag(value: string[] | string | undefined): string[] {
 export function registrySettings(flags: SidecarFlags): RegistrySettings {
   const ttlMs = durationFlag(flags.ttl, SIDECAR_DEFAULTS.ttl, '--ttl', 2000);
   if (ttlMs % 1000 !== 0) throw new ConfigError(`--ttl: etcd leases count whole seconds, got "${flags.ttl}"`);
-  const prefix = `/${(flags.prefix ?? SIDECAR_DEFAULTS.prefix).split('/').filter(Boolean).join('/')}`;
+  const prefix = keyPath(flags.prefix ?? SIDECAR_DEFAULTS.prefix);
   let layouts: Layout[];
   try {
     layouts = parseLayouts(listFlag(flags.layout ?? [SIDECAR_DEFAULTS.layout]), prefix);

@@ -85,8 +85,11 @@ export class RegisterDaemon {
   private readonly containers = new Map<string, Map<string, Tracked>>();
   /** Per-container queue: steps for one container never interleave. */
   private readonly queues = new Map<string, Promise<void>>();
-  /** Warnings already logged, so a bad label is reported once per container, not at every resync. */
-  private readonly warned = new Set<string>();
+  /**
+   * container id → warnings already logged for it, so a bad label is reported once per container, not at every
+   * resync. An entry goes when its container is gone (removed, or no longer listed nor tracked at a resync).
+   */
+  private readonly warned = new Map<string, Set<string>>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
   private closed = false;
@@ -120,6 +123,11 @@ export class RegisterDaemon {
       this.resyncing = undefined;
     });
     return this.resyncing;
+  }
+
+  /** How many containers have warnings remembered: at most the containers Docker still has (tests). */
+  get warnedContainers(): number {
+    return this.warned.size;
   }
 
   /** Resolves once every queued container step has run (tests, bench). */
@@ -162,6 +170,10 @@ export class RegisterDaemon {
       if (!seen.has(id)) steps.push(this.enqueue(id, async () => this.apply(id, await this.opts.docker.inspect(id), 'resync')));
     }
     await Promise.all(steps);
+    // Containers gone without a `destroy` seen (events lost while Docker was unreachable) and not tracked.
+    for (const id of [...this.warned.keys()]) {
+      if (!seen.has(id) && !this.containers.has(id) && !this.changedDuringResync.has(id)) this.warned.delete(id);
+    }
     this.changedDuringResync.clear();
     try {
       await this.opts.registry.reconcile();
@@ -225,7 +237,10 @@ export class RegisterDaemon {
     if (this.closed) return;
     const info = observed && 'Id' in observed ? observed : undefined;
     if (observed === undefined || !info) this.stopping.delete(id);
-    if (observed === undefined) this.stops.delete(id);
+    if (observed === undefined) {
+      this.stops.delete(id);
+      this.warned.delete(id);
+    }
     if (info) this.stops.set(id, this.stopSettingsOf(info));
     const exitCode = observed === undefined ? undefined : !('Id' in observed) ? observed.exitCode : observed.State.Running ? undefined : observed.State.ExitCode;
     const wanted = info && this.shouldRegister(info) ? this.specsOf(info) : new Map<string, ServiceSpec>();
@@ -320,9 +335,11 @@ export class RegisterDaemon {
   }
 
   private warnOnce(id: string, w: MappingWarning, lead = 'skipping service: '): void {
-    const once = `${id}\0${w.label}\0${w.message}`;
-    if (this.warned.has(once)) return;
-    this.warned.add(once);
+    const once = `${w.label}\0${w.message}`;
+    const warned = this.warned.get(id) ?? new Set<string>();
+    if (warned.has(once)) return;
+    warned.add(once);
+    this.warned.set(id, warned);
     this.log.warn({ container: w.container, label: w.label }, `${lead}${w.message}`);
   }
 

@@ -11,7 +11,7 @@ import type { AckPublisher } from '../drain/publisher.js';
 import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
 import { createSource } from '../store/index.js';
 import type { Source, SourceState } from '../store/types.js';
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { errorMessage, GuardError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { prefixesOf, watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
@@ -51,7 +51,7 @@ export interface RenderDaemonOptions {
 }
 
 /** Per-resource state: its compiled template, quiescence timer and last reported problem. */
-interface Slot {
+interface ResourceState {
   resource: ResourceConfig;
   template: CompiledTemplate | undefined;
   quiet: Quiescence;
@@ -70,8 +70,8 @@ export class RenderDaemon {
   readonly source: Source;
   private readonly log: Logger;
   private readonly engine: TemplateEngine;
-  private readonly slots: Slot[];
-  private readonly queued = new Set<Slot>();
+  private readonly resources: ResourceState[];
+  private readonly queued = new Set<ResourceState>();
   private running: Promise<void> | undefined;
   private rerun = false;
   /** Set by renderAll(): key changes seen before it are in that pass already. */
@@ -87,15 +87,15 @@ export class RenderDaemon {
     this.log = opts.log.child({ component: 'render' });
     this.engine = new TemplateEngine({ log: this.log, sandboxDir: opts.sandboxDir, cacheDir: opts.templateCache });
     this.source = opts.source ?? createSource(config.backend, watchedPrefixes(config.resources), opts.log);
-    this.slots = config.resources.map((resource) => {
-      const slot: Slot = {
+    this.resources = config.resources.map((resource) => {
+      const entry: ResourceState = {
         resource,
         template: undefined,
         lastProblem: undefined,
         changedAt: undefined,
-        quiet: new Quiescence(waitOf(resource), () => this.enqueue([slot])),
+        quiet: new Quiescence(waitOf(resource), () => this.enqueue([entry])),
       };
-      return slot;
+      return entry;
     });
   }
 
@@ -110,13 +110,13 @@ export class RenderDaemon {
         // Acknowledgements (ours among them) never trigger a render: a renderer reading "/" would loop on its own.
         const keys = changed.filter((k) => !isAckKey(k));
         const now = performance.now();
-        for (const slot of resourcesAffectedBy(this.slots, keys, (s) => s.resource)) {
-          slot.changedAt ??= now;
-          slot.quiet.poke();
+        for (const entry of resourcesAffectedBy(this.resources, keys, (s) => s.resource)) {
+          entry.changedAt ??= now;
+          entry.quiet.poke();
         }
       });
     }
-    await Promise.all(this.slots.map((slot) => this.loadTemplate(slot)));
+    await Promise.all(this.resources.map((entry) => this.loadTemplate(entry)));
     await this.announceAcks();
     await this.source.start();
   }
@@ -129,17 +129,17 @@ export class RenderDaemon {
   private async announceAcks(): Promise<void> {
     const { acks } = this.opts;
     if (!acks || this.opts.config.noop) return;
-    for (const { resource } of this.slots) acks.publish(resource.name, 0, prefixesOf(resource));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([acks.flushed(), new Promise((r) => (timer = setTimeout(r, 2000)))]).finally(() => clearTimeout(timer));
+    for (const { resource } of this.resources) acks.publish(resource.name, 0, prefixesOf(resource));
+    const flushed = new AbortController();
+    await Promise.race([acks.flushed(), sleep(2000, flushed.signal)]).finally(() => flushed.abort());
   }
 
   /** Renders and applies every resource once (onetime mode, and the first pass of watch mode). */
   async renderAll(): Promise<ApplyOutcome[]> {
     this.firstPassQueued = true;
-    this.enqueue(this.slots);
+    this.enqueue(this.resources);
     await this.idle();
-    return this.slots.map((s) => this.outcomes.get(s.resource.name) ?? failed(s.resource.name, s.lastProblem ?? 'not rendered'));
+    return this.resources.map((s) => this.outcomes.get(s.resource.name) ?? failed(s.resource.name, s.lastProblem ?? 'not rendered'));
   }
 
   /** Follows source state, re-renders on a timer (interval mode), and hot-reloads templates. */
@@ -149,7 +149,7 @@ export class RenderDaemon {
     // Lost since the first render? Say so now; the move back to synced re-renders everything.
     if (this.source.state !== 'synced') this.onState(this.source.state);
     // Watch mode: key changes are followed since start().
-    if (!config.watch) this.intervalTimer = setInterval(() => this.enqueue(this.slots), config.intervalMs);
+    if (!config.watch) this.intervalTimer = setInterval(() => this.enqueue(this.resources), config.intervalMs);
     this.watchTemplates();
   }
 
@@ -161,9 +161,9 @@ export class RenderDaemon {
   /** Stops timers, watchers and the source; a render in progress finishes first. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const slot of this.slots) {
-      slot.quiet.cancel();
-      clearTimeout(slot.owed?.timer);
+    for (const entry of this.resources) {
+      entry.quiet.cancel();
+      clearTimeout(entry.owed?.timer);
     }
     if (this.intervalTimer) clearInterval(this.intervalTimer);
     await this.templateWatcher?.close();
@@ -175,7 +175,7 @@ export class RenderDaemon {
     this.notify((o) => o.sourceState?.(state, error));
     if (state === 'synced') {
       this.log.info({ source: this.source.id }, 'store in sync; rendering');
-      this.enqueue(this.slots);
+      this.enqueue(this.resources);
     } else {
       this.log.warn(
         { source: this.source.id, state, err: error ? errorMessage(error) : undefined },
@@ -184,9 +184,9 @@ export class RenderDaemon {
     }
   }
 
-  private enqueue(slots: Iterable<Slot>): void {
+  private enqueue(entries: Iterable<ResourceState>): void {
     if (this.closed) return;
-    for (const s of slots) this.queued.add(s);
+    for (const s of entries) this.queued.add(s);
     if (this.running) {
       this.rerun = true;
       return;
@@ -213,12 +213,12 @@ export class RenderDaemon {
     } while (this.rerun || this.queued.size > 0);
   }
 
-  private async renderAndApply(batch: Slot[]): Promise<void> {
+  private async renderAndApply(batch: ResourceState[]): Promise<void> {
     // The key changes this pass covers; one arriving while it runs starts a new measurement.
-    const seen = new Map<Slot, number>();
-    for (const slot of batch) {
-      if (slot.changedAt !== undefined) seen.set(slot, slot.changedAt);
-      slot.changedAt = undefined;
+    const seen = new Map<ResourceState, number>();
+    for (const entry of batch) {
+      if (entry.changedAt !== undefined) seen.set(entry, entry.changedAt);
+      entry.changedAt = undefined;
     }
     const results = new Map<string, ApplyOutcome>();
     const reloads: ReloadResult[] = [];
@@ -226,10 +226,10 @@ export class RenderDaemon {
     // The mirror may move on while this pass runs; what it renders holds every change up to here.
     const revision = this.source.revision;
     try {
-      for (const slot of batch) {
-        const text = await this.renderSlot(slot);
-        if (text !== undefined) rendered.push({ resource: slot.resource, text, reloadOwed: slot.owed !== undefined });
-        else results.set(slot.resource.name, this.outcomes.get(slot.resource.name) as ApplyOutcome);
+      for (const entry of batch) {
+        const text = await this.renderResource(entry);
+        if (text !== undefined) rendered.push({ resource: entry.resource, text, reloadOwed: entry.owed !== undefined });
+        else results.set(entry.resource.name, this.outcomes.get(entry.resource.name) as ApplyOutcome);
       }
       if (rendered.length === 0) return;
       const { config } = this.opts;
@@ -245,8 +245,8 @@ export class RenderDaemon {
       for (const [i, o] of outcomes.entries()) {
         this.outcomes.set(o.resource, o);
         results.set(o.resource, o);
-        const slot = batch.find((s) => s.resource === rendered[i]?.resource);
-        if (slot) this.followOwedReload(slot, o);
+        const entry = batch.find((s) => s.resource === rendered[i]?.resource);
+        if (entry) this.followOwedReload(entry, o);
       }
       if (revision !== undefined && !config.noop) this.acknowledge(rendered, results, revision);
     } finally {
@@ -268,29 +268,29 @@ export class RenderDaemon {
    * Outside --onetime, an owed reload is retried with backoff (through a render, which carries any newer data)
    * until a reload of the resource runs to its end: applied, or rolled back to a file that was loaded.
    */
-  private followOwedReload(slot: Slot, outcome: ApplyOutcome): void {
-    clearTimeout(slot.owed?.timer);
+  private followOwedReload(entry: ResourceState, outcome: ApplyOutcome): void {
+    clearTimeout(entry.owed?.timer);
     if (outcome.status === 'applied' || outcome.status === 'rolled-back') {
-      if (slot.owed) this.log.info({ resource: slot.resource.name }, 'owed reload done');
-      slot.owed = undefined;
+      if (entry.owed) this.log.info({ resource: entry.resource.name }, 'owed reload done');
+      entry.owed = undefined;
       return;
     }
-    if ((!outcome.reloadOwed && !slot.owed) || this.opts.config.onetime) return;
-    const delayMs = slot.owed ? nextDelay(slot.owed.delayMs, OWED_RELOAD_RETRY_MS.max) : OWED_RELOAD_RETRY_MS.first;
-    slot.owed = { delayMs, timer: setTimeout(() => this.enqueue([slot]), delayMs) };
-    this.log.warn({ resource: slot.resource.name, retryInMs: delayMs }, 'reload owed; retrying it');
+    if ((!outcome.reloadOwed && !entry.owed) || this.opts.config.onetime) return;
+    const delayMs = entry.owed ? nextDelay(entry.owed.delayMs, OWED_RELOAD_RETRY_MS.max) : OWED_RELOAD_RETRY_MS.first;
+    entry.owed = { delayMs, timer: setTimeout(() => this.enqueue([entry]), delayMs) };
+    this.log.warn({ resource: entry.resource.name, retryInMs: delayMs }, 'reload owed; retrying it');
   }
 
   /** Measures change → apply latency (a change not applied stays pending) and tells the observer about the pass. */
-  private reportBatch(batch: Slot[], results: Map<string, ApplyOutcome>, reloads: ReloadResult[], seen: Map<Slot, number>): void {
+  private reportBatch(batch: ResourceState[], results: Map<string, ApplyOutcome>, reloads: ReloadResult[], seen: Map<ResourceState, number>): void {
     const now = performance.now();
     const latencies: BatchReport['latencies'] = [];
-    for (const [slot, since] of seen) {
-      const status = results.get(slot.resource.name)?.status;
-      if (status && isDone(status)) latencies.push({ resource: slot.resource.name, seconds: (now - since) / 1000 });
-      else slot.changedAt = Math.min(since, slot.changedAt ?? since);
+    for (const [entry, since] of seen) {
+      const status = results.get(entry.resource.name)?.status;
+      if (status && isDone(status)) latencies.push({ resource: entry.resource.name, seconds: (now - since) / 1000 });
+      else entry.changedAt = Math.min(since, entry.changedAt ?? since);
     }
-    const outcomes = batch.flatMap((slot) => results.get(slot.resource.name) ?? []);
+    const outcomes = batch.flatMap((entry) => results.get(entry.resource.name) ?? []);
     this.notify((o) => o.batch?.({ outcomes, reloads, latencies }));
   }
 
@@ -304,11 +304,11 @@ export class RenderDaemon {
   }
 
   /** Renders one resource; a failure is reported (once per distinct message) and yields undefined. */
-  private async renderSlot(slot: Slot): Promise<string | undefined> {
-    const { resource } = slot;
+  private async renderResource(entry: ResourceState): Promise<string | undefined> {
+    const { resource } = entry;
     try {
-      if (!slot.template) throw new Error(slot.lastProblem ?? 'template not loaded');
-      const result = await slot.template.render({ view: this.source.view, prefix: resource.prefix, log: this.log });
+      if (!entry.template) throw new Error(entry.lastProblem ?? 'template not loaded');
+      const result = await entry.template.render({ view: this.source.view, prefix: resource.prefix, log: this.log });
       if (resource.minEndpoints > 0) {
         const short = result.lookups.find((l) => l.count < resource.minEndpoints);
         if (short) {
@@ -318,36 +318,36 @@ export class RenderDaemon {
           );
         }
       }
-      this.report(slot, undefined);
+      this.report(entry, undefined);
       return result.text;
     } catch (err) {
       const message = errorMessage(err);
-      this.report(slot, message.startsWith(resource.name) ? message : `${resource.name}: ${message}`);
+      this.report(entry, message.startsWith(resource.name) ? message : `${resource.name}: ${message}`);
       this.outcomes.set(resource.name, failed(resource.name, message));
       return undefined;
     }
   }
 
-  private report(slot: Slot, problem: string | undefined): void {
-    if (problem === slot.lastProblem) return;
-    if (problem) this.log.error({ resource: slot.resource.name, err: problem }, 'render failed; destination left as it was');
-    else if (slot.lastProblem) this.log.info({ resource: slot.resource.name }, 'render recovered');
-    slot.lastProblem = problem;
+  private report(entry: ResourceState, problem: string | undefined): void {
+    if (problem === entry.lastProblem) return;
+    if (problem) this.log.error({ resource: entry.resource.name, err: problem }, 'render failed; destination left as it was');
+    else if (entry.lastProblem) this.log.info({ resource: entry.resource.name }, 'render recovered');
+    entry.lastProblem = problem;
   }
 
-  private async loadTemplate(slot: Slot): Promise<boolean> {
+  private async loadTemplate(entry: ResourceState): Promise<boolean> {
     try {
-      slot.template = await this.engine.loadTemplateFile(slot.resource.src);
-      this.report(slot, undefined);
+      entry.template = await this.engine.loadTemplateFile(entry.resource.src);
+      this.report(entry, undefined);
       return true;
     } catch (err) {
-      this.report(slot, `${slot.resource.name}: ${errorMessage(err)}`);
+      this.report(entry, `${entry.resource.name}: ${errorMessage(err)}`);
       return false;
     }
   }
 
   private watchTemplates(): void {
-    const paths = [...new Set(this.slots.map((s) => s.resource.src))];
+    const paths = [...new Set(this.resources.map((s) => s.resource.src))];
     if (paths.length === 0) return;
     this.templateWatcher = chokidarWatch(paths, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
     const onChange = (path: string): void => {
@@ -357,10 +357,10 @@ export class RenderDaemon {
   }
 
   private async reloadTemplates(path: string): Promise<void> {
-    const slots = this.slots.filter((s) => s.resource.src === path);
-    const ok = await Promise.all(slots.map((s) => this.loadTemplate(s)));
+    const entries = this.resources.filter((s) => s.resource.src === path);
+    const ok = await Promise.all(entries.map((s) => this.loadTemplate(s)));
     this.log.info({ template: path, ok: ok.every(Boolean) }, 'template changed');
-    this.enqueue(slots.filter((_, i) => ok[i]));
+    this.enqueue(entries.filter((_, i) => ok[i]));
   }
 }
 

@@ -6,7 +6,7 @@ import { Writable, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type Dockerode from 'dockerode';
 import type { ContainerInspectInfo } from 'dockerode';
-import { nextDelay, sleepUnless } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { CommandError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { NETWORK_ACTIONS, WATCHED_ACTIONS, parseEvent, type DockerEvent } from './events.js';
@@ -233,7 +233,7 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
       if (attempt >= 50) {
         throw new CommandError(`exec ${JSON.stringify(argv)} output ended but Docker reports no exit code`, { where });
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20, signal);
       if (signal.aborted) throw aborted();
     }
   }
@@ -279,7 +279,7 @@ export class DockerWatcher extends EventEmitter<DockerWatcherEvents> {
         this.log.debug({ err: lost, delayMs: delay }, 'docker still unreachable');
       }
       failing = true;
-      await sleepUnless(delay, () => this.closed);
+      await sleep(delay, this.abort.signal);
       delay = nextDelay(delay, this.retryMaxMs);
     }
   }

@@ -7,7 +7,7 @@
 // `revision` is the etcd revision whose changes under `keys` the resource has applied: rendered, checked, swapped in
 // and reloaded (the reload taken effect where sidekick can tell), or found unchanged. A record deleted at revision R
 // has left a renderer's output once every live renderer whose `keys` cover the record's key reports a revision ≥ R.
-import { keyUnder, prefixRange } from '../store/prefix.js';
+import { keyUnder, prefixRange } from '../util/key-path.js';
 
 /** The reserved folder of acknowledgement keys. Renderers never render because of a change below it. */
 export const ACK_PREFIX = '/sidekick/renderers';

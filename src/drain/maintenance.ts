@@ -9,8 +9,8 @@
 // (wait.ts). Deleting the request puts the instance back once its check passes, and removes the answer.
 import type { Etcd3 } from 'etcd3';
 import { validateInstanceId } from '../registry/record.js';
-import { keyUnder } from '../store/prefix.js';
-import { nextDelay } from '../util/backoff.js';
+import { keyUnder } from '../util/key-path.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { jsonObject } from './acks.js';
@@ -157,7 +157,7 @@ export class MaintenanceFollower {
         // Debug only: the registry, on the same etcd, already warns once when it is unreachable.
         this.log.debug({ err: errorMessage(err) }, 'cannot read maintenance requests; retrying');
         // Unref'd: a retry pending when the sidecar stops must not keep the process alive.
-        await new Promise((r) => setTimeout(r, delay).unref());
+        await sleep(delay, undefined, { unref: true });
         delay = nextDelay(delay, 10_000);
       }
     }

@@ -3,7 +3,7 @@
 // a failed write is retried with backoff, a lost lease is replaced and every acknowledgement written again.
 import type { Etcd3, Lease } from 'etcd3';
 import { perAttemptDeadline } from '../store/etcd-client.js';
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { errorMessage, isAccessDenied } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ackKey, ackValue } from './acks.js';
@@ -43,7 +43,8 @@ export class AckPublisher {
   private again = false;
   private closed = false;
   private failing = false;
-  private wake: (() => void) | undefined;
+  /** Aborted by close(): a retry wait ends at once. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly opts: AckPublisherOptions) {
     this.log = opts.log.child({ component: 'acks' });
@@ -68,7 +69,7 @@ export class AckPublisher {
   /** Revokes the lease: this renderer's acknowledgements vanish, so no sidecar waits for it any more. */
   async close(): Promise<void> {
     this.closed = true;
-    this.wake?.();
+    this.stopping.abort();
     await this.flushing;
     const lease = this.lease;
     this.lease = undefined;
@@ -106,7 +107,7 @@ export class AckPublisher {
         }
         this.failing = true;
         this.again = true;
-        await this.sleep(delay);
+        await sleep(delay, this.stopping.signal);
         delay = nextDelay(delay, 2000);
       }
     } while (this.again && !this.closed);
@@ -169,16 +170,4 @@ export class AckPublisher {
     return lease;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
-  }
 }

@@ -8,7 +8,7 @@ import { HealthMonitor } from '../health/monitor.js';
 import type { Checker, HealthSettings } from '../health/types.js';
 import { nextDelay, sleep } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
-import { awsErrorInfo, type LoadBalancerTarget, type Membership } from './presence.js';
+import { awsErrorInfo, type LoadBalancerTarget, type Membership } from './load-balancers.js';
 import { deadlineSignal } from '../util/deadline.js';
 
 /** Options of an {@link ElbPresence}. */
@@ -32,7 +32,7 @@ export interface ElbPresenceOptions {
   checker?: Checker;
 }
 
-type Op = 'describe' | 'register' | 'deregister';
+type AwsCall = 'describe' | 'register' | 'deregister';
 
 /**
  * Registration follows health:
@@ -54,9 +54,9 @@ export class ElbPresence {
   private dirty = false;
   private loop: Promise<void> | undefined;
   /** The call being made now, if any. */
-  private inFlight: Op | undefined;
+  private inFlight: AwsCall | undefined;
   /** The latest call made (the one a failure belongs to). */
-  private lastOp: Op = 'describe';
+  private lastOp: AwsCall = 'describe';
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
@@ -209,7 +209,7 @@ export class ElbPresence {
   }
 
   /** One AWS call bounded by callTimeoutMs and cut short by stop(). */
-  private async call<T>(op: Op, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async call<T>(op: AwsCall, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.inFlight = op;
     this.lastOp = op;
     const bound = deadlineSignal(this.opts.callTimeoutMs, this.abort.signal);

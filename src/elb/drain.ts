@@ -7,7 +7,7 @@ import { nextDelay, sleep } from '../util/backoff.js';
 import { deadlineSignal } from '../util/deadline.js';
 import type { Logger } from '../util/log.js';
 import { errorFields } from './daemon.js';
-import { awsErrorInfo, type LoadBalancerTarget } from './presence.js';
+import { awsErrorInfo, type LoadBalancerTarget } from './load-balancers.js';
 
 /** How a drain wait ended: AWS said the instance is out, --drain-timeout ran out, or a signal cut the wait short. */
 export type DrainOutcome = 'drained' | 'timed out' | 'skipped';

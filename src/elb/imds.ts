@@ -1,6 +1,7 @@
 // EC2 instance metadata, IMDSv2 only: PUT a session token, then GET with it. (CoreOS's elb-presence used the
 // unauthenticated IMDSv1 GET, which instances configured with HttpTokens=required refuse, and which is the path
 // SSRF attacks on IMDS take.) Short timeouts, a few quick retries, and an error that says what to do.
+import { nextDelay, sleep } from '../util/backoff.js';
 import { SidekickError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
@@ -104,8 +105,8 @@ export async function fetchInstanceId(options: ImdsOptions): Promise<string> {
       last = err;
       if (err instanceof FinalAnswer || n === attempts) break;
       options.log?.debug({ endpoint: opts.endpoint, attempt: n, err: errorMessage(err) }, 'instance metadata not answering; retrying');
-      await new Promise((r) => setTimeout(r, delay));
-      delay *= 2;
+      await sleep(delay);
+      delay = nextDelay(delay, Number.POSITIVE_INFINITY);
     }
   }
   throw new ImdsError(`instance id from instance metadata (IMDSv2) at ${opts.endpoint}: ${errorMessage(last)}; pass --instance-id, or --imds-endpoint`, {

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { formatServiceRecord, type ServiceRecord } from './record.js';
 import { formatAddress } from '../util/address.js';
-import { absolutePrefix } from '../store/prefix.js';
+import { absolutePrefix } from '../util/key-path.js';
 
 /** The layouts `--layout` accepts. */
 export type Layout = 'native' | 'registrator' | 'skydns' | 'traefik';

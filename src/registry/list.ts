@@ -1,6 +1,6 @@
 // Reads the registered services back from etcd, with the time left on each record's lease (`sidekick ls`).
 import type { Etcd3 } from 'etcd3';
-import { absolutePrefix } from '../store/prefix.js';
+import { absolutePrefix } from '../util/key-path.js';
 import { parseServiceRecord, type ServiceRecord } from './record.js';
 
 /** One registered instance as `ls` shows it. */

@@ -20,7 +20,7 @@
 // EtcdLeaseInvalidError, which we also treat as a loss.
 import { EventEmitter } from 'node:events';
 import { EtcdLeaseInvalidError, type Etcd3, type IRequestOp, type Lease } from 'etcd3';
-import { nextDelay } from '../util/backoff.js';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { StoreError, errorMessage, logEtcdFailure } from '../util/errors.js';
 import { perAttemptDeadline } from '../store/etcd-client.js';
 import type { Logger } from '../util/log.js';
@@ -105,7 +105,8 @@ interface DesiredRecord {
   entries: Map<string, string>;
 }
 
-interface Op {
+/** One key written in a flush: a put, or a delete. */
+interface KeyWrite {
   key: string;
   /** undefined: delete. */
   value: string | undefined;
@@ -132,9 +133,9 @@ const hexLease = (id: string | undefined): string | undefined => {
 };
 
 /** Splits operations into transactions of ≤ MAX_TXN_OPS operations and ≤ MAX_TXN_BYTES bytes. */
-function chunkOps(ops: Op[]): Op[][] {
-  const chunks: Op[][] = [];
-  let current: Op[] = [];
+function chunkOps(ops: KeyWrite[]): KeyWrite[][] {
+  const chunks: KeyWrite[][] = [];
+  let current: KeyWrite[] = [];
   let bytes = 0;
   for (const op of ops) {
     const size = Buffer.byteLength(op.key) + (op.value === undefined ? 0 : Buffer.byteLength(op.value));
@@ -197,7 +198,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private acquiring = false;
   private loopRunning = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly sleepers = new Set<() => void>();
+  /** Aborted (and replaced) to end every retry wait at once: on close and on a new lease. */
+  private wakeup = new AbortController();
   private reconciling: Promise<void> | undefined;
   /** etcd failing (grant or write): logged once when it starts, once when it recovers. */
   private failing = false;
@@ -552,7 +554,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const leaseId = this.currentLeaseId as string;
     const epoch = this.epoch;
     const seq = this.changeSeq;
-    const ops: Op[] = [];
+    const ops: KeyWrite[] = [];
     for (const key of this.dirty) {
       const want = this.desiredKV.get(key)?.value;
       if (want === this.written.get(key)) {
@@ -570,7 +572,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (failure === undefined && next < chunks.length && epoch === this.epoch && !this.closed) {
-        const batch = chunks[next++] as Op[];
+        const batch = chunks[next++] as KeyWrite[];
         let revision: number;
         try {
           revision = await this.sendTxn(batch, leaseId);
@@ -605,7 +607,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /** Sends one transaction; resolves with its revision. */
-  private async sendTxn(batch: Op[], leaseId: string): Promise<number> {
+  private async sendTxn(batch: KeyWrite[], leaseId: string): Promise<number> {
     const success: IRequestOp[] = batch.map((op) =>
       op.value === undefined
         ? { request_delete_range: { key: Buffer.from(op.key) } }
@@ -709,20 +711,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Sleeps, waking early on close or a new lease. */
   private sleep(ms: number): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(t);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.sleepers.add(done);
-    });
+    return this.closed ? Promise.resolve() : sleep(ms, this.wakeup.signal);
   }
 
   private wakeAll(): void {
-    for (const wake of [...this.sleepers]) wake();
+    this.wakeup.abort();
+    this.wakeup = new AbortController();
   }
 
   private computeState(): RegistryState {

@@ -2,9 +2,9 @@
 // helper file shares: argument checks, key mapping under the resource prefix, errors with file:line.
 import type { ServiceRecord } from '../registry/record.js';
 import type { Entry } from '../store/types.js';
-import { posix } from 'node:path';
 import type { KeyView } from '../store/types.js';
 import { TemplateError } from '../util/errors.js';
+import { keyPath } from '../util/key-path.js';
 import type { Logger } from '../util/log.js';
 import type { DnsCache, DnsRequest } from './dns.js';
 
@@ -148,7 +148,7 @@ export function onlyHash(options: HelperOptions, allowed: readonly string[]): vo
 
 /** A template key made absolute under the prefix; `..` cannot climb above the prefix. */
 export function absKey(prefix: string, key: string): string {
-  const clean = posix.join('/', key).replace(/(.)\/+$/, '$1');
+  const clean = keyPath(key);
   if (prefix === '') return clean;
   return clean === '/' ? prefix : prefix + clean;
 }

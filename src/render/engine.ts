@@ -10,7 +10,7 @@ import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { absolutePrefix } from '../store/prefix.js';
+import { absolutePrefix } from '../util/key-path.js';
 import { DATA_KEY, newRenderState, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';

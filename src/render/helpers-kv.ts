@@ -1,6 +1,7 @@
 // confd's key/value functions (memkv semantics) over the render's KeyView: getv, getvs, get, gets,
 // ls, lsdir, exists, json, jsonArray. Keys are relative to the resource prefix, as in confd.
 import type { Entry } from '../store/types.js';
+import { normalizePrefix } from '../util/key-path.js';
 import { BadPatternError, globBase, globToRegExp } from './glob.js';
 import {
   absKey,
@@ -48,7 +49,7 @@ function matchAll(state: RenderState, options: HelperOptions, pattern: string): 
 function children(state: RenderState, dir: string, dirsOnly: boolean): string[] {
   const abs = absKey(state.prefix, dir);
   const names = new Set<string>();
-  const base = abs === '/' ? '' : abs;
+  const base = normalizePrefix(abs);
   for (const [k] of state.view.list(abs)) {
     if (k === abs) {
       // memkv's List: a leaf asked for by its own path lists its own base name.

@@ -3,6 +3,7 @@
 // through parseServiceRecord; a bad one is dropped, never rendered.
 import type { Entry, KeyView } from '../store/types.js';
 import { DEFAULT_PREFIX } from '../registry/layouts.js';
+import { normalizePrefix } from '../util/key-path.js';
 import { parseServiceRecord, TAG_RE, validateServiceName } from '../registry/record.js';
 import { formatAddress } from '../util/address.js';
 import { absKey, arity, compareStrings, helperError, onlyHash, recordLookup, splitArgs, stateOf, str, type Helper, type HelperOptions, type RenderState, type ServiceInstanceData } from './context.js';
@@ -52,7 +53,7 @@ function instancesIn(state: RenderState, dir: string, entries: Entry[]): Service
 /** Names directly below root: the view's own index when it has one (the mirror), else derived from a listing. */
 function childrenOf(view: KeyView, root: string): string[] {
   if (view.children) return view.children(root);
-  const base = root === '/' ? '' : root;
+  const base = normalizePrefix(root);
   const names = new Set<string>();
   for (const [key] of view.list(root)) {
     const rest = key.slice(base.length + 1);
@@ -104,7 +105,7 @@ export const serviceHelpers: Record<string, Helper> = {
     arity(options, params, 0);
     const state = stateOf(options);
     const root = rootOf(state, options);
-    const base = root === '/' ? '' : root;
+    const base = normalizePrefix(root);
     // Folder by folder: unchanged folders answer from the memo without being listed again.
     let endpoints = 0;
     const names = childrenOf(state.view, root).filter((name) => {
@@ -128,7 +129,7 @@ export const serviceHelpers: Record<string, Helper> = {
     const name = str(options, params[0], 'service name');
     const tag = options.hash.tag === undefined ? undefined : tagArgument(options, str(options, options.hash.tag, 'tag='));
     const root = rootOf(state, options);
-    const instances = selectInstances(state, options, root === '/' ? '' : root, name, tag);
+    const instances = selectInstances(state, options, normalizePrefix(root), name, tag);
     // The argument as written; with a non-default root= the root is part of it ("/other/web"), a tag= follows it.
     const written = options.hash.root === undefined ? name : `${String(options.hash.root).replace(/\/+$/, '')}/${name}`;
     // The count is of what the call returns: with a tag, the tagged instances only.

@@ -1,11 +1,12 @@
 // etcd v3 source: one full read, then one watch per collapsed prefix applied incrementally to the mirror.
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import { nextDelay, sleep } from '../util/backoff.js';
 import { StoreError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { createEtcdClient, etcdSourceId, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdConnectOptions } from './etcd-client.js';
 import { Mirror } from './mirror.js';
-import { collapsePrefixes, keyUnder, prefixRange } from './prefix.js';
+import { collapsePrefixes, keyUnder, prefixRange } from '../util/key-path.js';
 import type { Entry, Source, SourceEvents, SourceState } from './types.js';
 
 /** Options for {@link EtcdSource}: connection settings, the prefixes to mirror, and a logger. */
@@ -29,7 +30,6 @@ interface Watch {
   gen: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Mirrors etcd prefixes through watches: incremental updates, resume after disconnects, re-read after compaction. */
 export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
@@ -130,7 +130,7 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
       w.watcher = undefined;
       return watcher?.cancel().catch(() => undefined);
     });
-    await Promise.race([Promise.all(cancels), sleep(1000)]);
+    await Promise.race([Promise.all(cancels), sleep(1000, undefined, { unref: true })]);
     client?.close();
   }
 
@@ -236,13 +236,14 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
         if (gen === w.gen && !this.closed) {
           this.log.debug({ prefix: w.prefix, err: errorMessage(err) }, 'catch-up check failed; retrying');
         }
-        await sleep(250);
+        await sleep(250, undefined, { unref: true });
       }
     }
   }
 
   /** Full re-read of one prefix after its watch was canceled; retries with backoff until it works or we close. */
   private async resync(w: Watch): Promise<void> {
+    let delay = 100;
     for (let attempt = 0; !this.closed; attempt++) {
       const gen = w.gen;
       try {
@@ -257,7 +258,8 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
       } catch (err) {
         if (this.closed) return;
         if (attempt === 0) this.log.warn({ prefix: w.prefix, err: errorMessage(err) }, 're-read failed; retrying');
-        await sleep(Math.min(100 * 2 ** attempt, this.opts.maxBackoffMs ?? 2000));
+        await sleep(Math.min(delay, this.opts.maxBackoffMs ?? 2000), undefined, { unref: true });
+        delay = nextDelay(delay, this.opts.maxBackoffMs ?? 2000);
       }
     }
   }

@@ -7,7 +7,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { StoreError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mirror } from './mirror.js';
-import { keyUnder } from './prefix.js';
+import { keyUnder } from '../util/key-path.js';
 import type { Entry, Source, SourceEvents, SourceState } from './types.js';
 
 /** Options for {@link FileSource}. */

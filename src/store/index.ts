@@ -9,7 +9,7 @@ export { Mirror } from './mirror.js';
 export { EtcdSource, type EtcdSourceOptions } from './etcd.js';
 export { FileSource, flattenData, readDataFile, type FileSourceOptions } from './file.js';
 export { EnvSource, envEntries, envKey, envName, type EnvSourceOptions } from './env.js';
-export { collapsePrefixes, keyUnder, normalizePrefix } from './prefix.js';
+export { collapsePrefixes, keyUnder, normalizePrefix } from '../util/key-path.js';
 export type { Entry, KeyView, Source, SourceEvents, SourceState } from './types.js';
 
 /** Builds the source for a backend; `prefixes` are the absolute keys the resources read (overlaps are fine). */

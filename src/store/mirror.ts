@@ -1,5 +1,5 @@
 // The in-memory copy of the key space: a Map for lookups plus a sorted key array for prefix listing.
-import { keyUnder, normalizePrefix } from './prefix.js';
+import { keyUnder, normalizePrefix } from '../util/key-path.js';
 import type { Entry, KeyView } from './types.js';
 
 /** Code-unit order, the order `list` returns (Array#sort's default, spelled out). */

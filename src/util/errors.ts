@@ -1,9 +1,6 @@
 // Error classes: one per kind of failure, each carrying `cause` and where the bad input came from.
 import type { Logger } from './log.js';
 
-/** Marks errors worth retrying (a store that is down, a daemon restarting). */
-export const Recoverable = Symbol('sidekick.recoverable');
-
 /**
  * Masks a user and password written in a URL (`http://u:pw@host` → `http://***@host`), also where gRPC shows the
  * authority without its scheme (`dns:u:pw@host:2379`). Applied to every error text, so none can carry them.
@@ -51,9 +48,7 @@ export class ConfigError extends SidekickError {}
 export class TemplateError extends SidekickError {}
 
 /** The store could not be read (down, partitioned, compacted). Retryable. */
-export class StoreError extends SidekickError {
-  readonly [Recoverable] = true;
-}
+export class StoreError extends SidekickError {}
 
 /** A render refused by a guard (too few endpoints, store not synced). */
 export class GuardError extends SidekickError {}
@@ -74,11 +69,6 @@ export class CommandError extends SidekickError {
     this.signal = options.signal;
     this.output = options.output ?? '';
   }
-}
-
-/** True when retrying may help. */
-export function isRecoverable(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { [Recoverable]?: boolean })[Recoverable] === true;
 }
 
 /** A message for any thrown value: one line, URL credentials masked, gRPC's noise removed. */

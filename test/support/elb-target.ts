@@ -1,6 +1,6 @@
 // A load balancer in memory for the unit tests of `sidekick elb`'s daemon and drain: membership, the drain that
 // follows a deregistration, a call log, scripted failures and hangs.
-import type { DrainState, LoadBalancerTarget, Membership } from '../../src/elb/presence.js';
+import type { DrainState, LoadBalancerTarget, Membership } from '../../src/elb/load-balancers.js';
 
 export type Op = 'describe' | 'register' | 'deregister' | 'drain-state' | 'drain-period';
 

@@ -353,6 +353,49 @@ describe('RegisterDaemon', () => {
     expect(warnings[0]).toMatchObject({ container: 'bad', label: 'SERVICE_CHECK_INTERVAL' });
   });
 
+  it('forgets the warnings of removed containers: what it remembers does not grow with container churn', async () => {
+    const { docker, daemon, lines } = setup();
+    for (let i = 0; i < 50; i++) {
+      const id = `bad${i}`;
+      docker.add(id, { SERVICE_8080_NAME: 'web', SERVICE_CHECK_INTERVAL: 'soon' });
+      docker.event('start', id);
+      await daemon.idle();
+      expect(daemon.warnedContainers).toBe(1);
+      docker.containers.delete(id);
+      docker.event('destroy', id);
+      await daemon.idle();
+      expect(daemon.warnedContainers).toBe(0);
+    }
+    expect(lines.filter((l) => l.msg?.startsWith('skipping service'))).toHaveLength(50);
+    // Removed while no event came through (Docker unreachable): the next resync forgets them.
+    for (let i = 0; i < 20; i++) docker.add(`quiet${i}`, { SERVICE_8080_NAME: 'web', SERVICE_CHECK_INTERVAL: 'soon' });
+    docker.emit('connected');
+    await daemon.idle();
+    expect(daemon.warnedContainers).toBe(20);
+    docker.containers.clear();
+    docker.emit('connected');
+    await daemon.idle();
+    expect(daemon.warnedContainers).toBe(0);
+  });
+
+  it('remembers the warnings of a running container across resyncs, and of an exited one until a resync', async () => {
+    const { docker, daemon, lines } = setup();
+    docker.add('bad', { SERVICE_8080_NAME: 'web', SERVICE_CHECK_INTERVAL: 'soon' });
+    docker.event('start', 'bad');
+    await daemon.idle();
+    docker.emit('connected');
+    await daemon.idle();
+    expect(daemon.warnedContainers).toBe(1);
+    docker.setState('bad', { Running: false, ExitCode: 1 });
+    docker.event('die', 'bad', { exitCode: '1' });
+    await daemon.idle();
+    expect(daemon.warnedContainers).toBe(1);
+    docker.emit('connected');
+    await daemon.idle();
+    expect(daemon.warnedContainers).toBe(0);
+    expect(lines.filter((l) => l.msg?.startsWith('skipping service'))).toHaveLength(1);
+  });
+
   it.each([
     [false, 0],
     [true, 1],

@@ -6,7 +6,7 @@ import type { ServiceSpec } from '../../../src/docker/types.js';
 import { containerMonitors, createMonitor } from '../../../src/daemon/monitors.js';
 import type { ServiceMonitor } from '../../../src/daemon/register-daemon.js';
 import type { CheckResult, HealthSettings } from '../../../src/health/types.js';
-import { ServiceChecks } from '../../../src/http/checks.js';
+import { ServiceChecks } from '../../../src/http/daemon-health.js';
 import { checkMetrics, createMetricsRegistry } from '../../../src/http/metrics.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { freePort } from '../../support/ports.js';

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { ApplyOutcome } from '../../../src/apply/apply.js';
-import { dockerCheck, registryCheck, RenderStatus, type RenderSetup, type RenderView } from '../../../src/http/checks.js';
+import { dockerCheck, registryCheck, RenderStatus, type RenderSetup, type RenderView } from '../../../src/http/daemon-health.js';
 import { Health, MAX_DETAIL, redact } from '../../../src/http/health.js';
 import { createMetricsRegistry } from '../../../src/http/metrics.js';
 import type { RegistryState } from '../../../src/registry/registry.js';

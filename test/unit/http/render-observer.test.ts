@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResourceConfig } from '../../../src/apply/types.js';
 import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
-import { RenderStatus } from '../../../src/http/checks.js';
+import { RenderStatus } from '../../../src/http/daemon-health.js';
 import { Health } from '../../../src/http/health.js';
 import { createMetricsRegistry, type MetricsRegistry } from '../../../src/http/metrics.js';
 import { silentLogger } from '../../../src/util/log.js';

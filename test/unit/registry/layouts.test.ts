@@ -13,7 +13,6 @@ import {
   type LayoutOptions,
 } from '../../../src/registry/layouts.js';
 import { validateInstanceId, type ServiceRecord } from '../../../src/registry/record.js';
-import { absolutePrefix } from '../../../src/store/prefix.js';
 import { sampleRecord } from '../../support/records.js';
 
 const rec = sampleRecord;
@@ -181,19 +180,6 @@ describe('parseLayouts', () => {
 });
 
 describe('helpers', () => {
-  it.each<[string, string]>([
-    ['/services', '/services'],
-    ['services', '/services'],
-    ['/services/', '/services'],
-    ['//a//b//', '/a/b'],
-    ['/', ''],
-    ['', ''],
-    ['/services/./x/../y', '/services/y'],
-    ['../../etc', '/etc'],
-  ])('absolutePrefix(%j) = %j', (input, expected) => {
-    expect(absolutePrefix(input)).toBe(expected);
-  });
-
   it.each(['sidekick.local', 'Sidekick.Local.', 'a-b.c'])('normalizeDomain accepts %s', (d) => {
     expect(normalizeDomain(d)).toBe(d.toLowerCase().replace(/\.$/, ''));
   });

@@ -1,7 +1,6 @@
 // Mirror: sorted listing, path-prefix semantics, replacePrefix diffs, and scale.
 import { describe, expect, it } from 'vitest';
 import { Mirror } from '../../../src/store/mirror.js';
-import { collapsePrefixes, keyUnder, prefixRange } from '../../../src/store/prefix.js';
 
 describe('Mirror', () => {
   it('keeps keys sorted whatever the insertion order', () => {
@@ -84,26 +83,6 @@ describe('Mirror', () => {
     const t1 = performance.now();
     for (let i = 0; i < 1000; i++) m.list(`/services/svc${i % 100}`);
     expect(performance.now() - t1).toBeLessThan(1000);
-  });
-});
-
-describe('prefix helpers', () => {
-  it('keyUnder follows path semantics', () => {
-    expect(keyUnder('/a', '/a')).toBe(true);
-    expect(keyUnder('/a/b', '/a/')).toBe(true);
-    expect(keyUnder('/ab', '/a')).toBe(false);
-    expect(keyUnder('anything', '/')).toBe(true);
-  });
-
-  it('collapsePrefixes drops prefixes covered by another one', () => {
-    expect(collapsePrefixes(['/s/web', '/s', '/s/db/', '/sx', '/s'])).toEqual(['/s', '/sx']);
-    expect(collapsePrefixes(['/a', '/'])).toEqual(['']);
-    expect(collapsePrefixes([])).toEqual([]);
-  });
-
-  it('prefixRange covers p, p/… and the root as etcd ranges', () => {
-    expect(prefixRange('/s/')).toEqual({ start: '/s', end: '/s0' });
-    expect(prefixRange('/')).toEqual({ start: '\0', end: '\0' });
   });
 });
 

@@ -1,7 +1,12 @@
-// Key prefixes as paths: "/a" covers "/a" and "/a/b" but not "/ab"; "/" and "" cover everything.
+// Key paths in the store: keys and prefixes compared as "/"-separated paths, so "/a" covers "/a" and "/a/b" but
+// not "/ab". The one root convention: a prefix in canonical form has no trailing "/", and the root (every key)
+// is "". `keyPath` is the form for a configured or displayed path, where the root is written "/".
 import { posix } from 'node:path';
 
-/** Normalizes a path prefix: "" and "/" mean everything (returned as ""), trailing '/' are dropped. */
+/**
+ * A store-level prefix in canonical form: trailing "/" dropped, nothing else changed (store keys need not start
+ * with "/"). "" and "/" (and "//") are the root, "".
+ */
 export function normalizePrefix(prefix: string): string {
   let p = prefix;
   while (p.length > 0 && p.endsWith('/')) p = p.slice(0, -1);
@@ -9,13 +14,19 @@ export function normalizePrefix(prefix: string): string {
 }
 
 /**
- * A configured prefix made absolute: a leading "/", `.`, `..` and repeated "/" resolved, no trailing "/"; the root
- * is "" (keys then start at "/<name>"). `services/`, `/services//` → `/services`. For --prefix and a template
- * resource's prefix, which name folders under "/"; store-level prefixes stay as given (keys need not start with "/").
+ * Joins path parts into an absolute prefix in canonical form: a leading "/", `.`, `..` and repeated "/" resolved,
+ * no trailing "/", the root "" (keys then start at "/<name>"). `services/`, `/services//` → `/services`;
+ * ("/prod", "services/") → `/prod/services`. For --prefix and a template resource's prefix, which name folders
+ * under "/".
  */
-export function absolutePrefix(prefix: string): string {
-  const p = posix.join('/', prefix);
+export function absolutePrefix(...parts: string[]): string {
+  const p = posix.join('/', ...parts);
   return p === '/' ? '' : p.replace(/\/+$/, '');
+}
+
+/** {@link absolutePrefix} with the root written "/": ("/prod", "services/web/") → "/prod/services/web"; () → "/". */
+export function keyPath(...parts: string[]): string {
+  return absolutePrefix(...parts) || '/';
 }
 
 /** True when `key` is `prefix` itself or below it as a path ("/a" covers "/a" and "/a/b", not "/ab"). */

@@ -1,6 +1,6 @@
 // The real AWS SDK v3 clients against the loopback Query-API server: the calls sidekick makes, as AWS sees them.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { awsErrorInfo, createTarget, type AwsClientSettings, type LoadBalancerTarget } from '../../../src/elb/presence.js';
+import { awsErrorInfo, createTarget, type AwsClientSettings, type LoadBalancerTarget } from '../../../src/elb/load-balancers.js';
 import { FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, startFakeAws, targetGroupArn, type FakeAws } from '../../support/aws.js';
 
 const INSTANCE = 'i-0123456789abcdef0';
