@@ -7,9 +7,9 @@ import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../re
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { LOG_FORMAT_HELP } from '../util/log.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
+import { addSettings, ETCD_SETTINGS, LOG_SETTINGS, sidekickEnv, type SettingSpec } from './settings-table.js';
 
 export const SIDECAR_DEFAULTS = {
   etcd: DEFAULT_ETCD_NODE,
@@ -68,18 +68,19 @@ export function addScheduleOptions(cmd: Command, what: string): Command {
     .addOption(envOption('--fall <n>', `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'} (default: 2)`));
 }
 
+/** A setting whose environment variable is SIDEKICK_<FLAG>, which commander reads. */
+const sidekick = <S extends SettingSpec>(spec: S): S & { env: string[] } => ({ ...spec, env: [sidekickEnv(spec.flag)] });
+
+/** The etcd connection and logging flags of the sidecars, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
+export const ETCD_OPTIONS: readonly SettingSpec[] = [
+  sidekick({ flag: 'etcd', value: '<url>', help: 'etcd client URL; repeat for each cluster member', defaultHelp: SIDECAR_DEFAULTS.etcd, kind: 'list' }),
+  sidekick({ flag: 'node', value: '<url>', help: 'alias of --etcd (confd and render spell it so)', kind: 'list' }),
+  ...[...Object.values(ETCD_SETTINGS), ...Object.values(LOG_SETTINGS)].map(sidekick),
+];
+
 /** etcd connection flags, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
 export function addEtcdOptions(cmd: Command): Command {
-  return cmd
-    .addOption(envOption('--etcd <url>', `etcd client URL; repeat for each cluster member (default: ${SIDECAR_DEFAULTS.etcd})`, true))
-    .addOption(envOption('--node <url>', 'alias of --etcd (confd and render spell it so)', true))
-    .addOption(envOption('--client-cert <file>', 'TLS client certificate for etcd'))
-    .addOption(envOption('--client-key <file>', 'TLS client key for etcd'))
-    .addOption(envOption('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers'))
-    .addOption(envOption('--username <name>', 'etcd user name'))
-    .addOption(envOption('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)'))
-    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`))
-    .addOption(envOption('--log-format <format>', LOG_FORMAT_HELP));
+  return addSettings(cmd, ETCD_OPTIONS);
 }
 
 /** Lease and key-layout flags of the writers (`register`, `announce`); `ls` takes only --prefix. */
