@@ -8,7 +8,6 @@ import {
   addRegistryOptions,
   drainSettings,
   durationFlag,
-  envOption,
   listFlag,
   registrySettings,
   scheduleSettings,
@@ -17,6 +16,7 @@ import {
   type DrainSettings,
   type SidecarFlags,
 } from '../config/sidecar-config.js';
+import { addSettings, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { DockerWatcher } from '../docker/client.js';
 import type { MappingOptions } from '../docker/types.js';
@@ -47,22 +47,47 @@ interface RegisterFlags extends SidecarFlags, DrainFlags {
   fall?: string;
 }
 
+const sidekick = sidekickSetting;
+
+/** register's own options; the etcd, registry, listen and drain ones follow them. */
+const REGISTER_OPTIONS: readonly SettingSpec[] = [
+  sidekick({ flag: 'docker', value: '<address>', help: 'Docker API: unix:///var/run/docker.sock or tcp://host:port', defaultHelp: '$DOCKER_HOST, then the local socket', kind: 'string' }),
+  sidekick({
+    flag: 'ip',
+    value: '<address>',
+    help: 'address written for published ports and host-network containers',
+    defaultHelp: "this host's first non-loopback IPv4",
+    kind: 'string',
+  }),
+  sidekick({ flag: 'internal', help: "register the container's own IP and exposed ports instead of published ones", kind: 'bool' }),
+  sidekick({
+    flag: 'network',
+    value: '<name>',
+    help: 'with --internal: the Docker network (name or id) whose IP is registered; SERVICE_NETWORK and SERVICE_IP override it',
+    defaultHelp: "the container's IPAddress, else its first network by name",
+    kind: 'string',
+  }),
+  sidekick({ flag: 'explicit', help: 'register only containers that set SERVICE_NAME or SERVICE_<port>_NAME', kind: 'bool' }),
+  sidekick({ flag: 'tags', value: '<list>', help: 'tags added to every service; comma-separated, repeatable', kind: 'list' }),
+  sidekick({ flag: 'resync', value: '<duration>', help: 'list containers and repair etcd this often', defaultHelp: '60s; 0 disables', kind: 'duration' }),
+  sidekick({
+    flag: 'deregister',
+    value: '<when>',
+    help: 'remove the records of exited containers: always, or on-success (only exit status 0)',
+    defaultHelp: 'always',
+    kind: 'string',
+  }),
+  sidekick({ flag: 'check-interval', value: '<duration>', help: 'default SERVICE_CHECK_INTERVAL', defaultHelp: '10s', kind: 'duration' }),
+  sidekick({ flag: 'check-timeout', value: '<duration>', help: `default SERVICE_CHECK_TIMEOUT (${TIMEOUT_DEFAULT_HELP})`, kind: 'duration' }),
+  sidekick({ flag: 'rise', value: '<n>', help: 'default passes in a row before a service is registered', defaultHelp: 1, kind: 'string' }),
+  sidekick({ flag: 'fall', value: '<n>', help: 'default failures in a row before it is removed', defaultHelp: 2, kind: 'string' }),
+];
+
 /** Declares `register`. */
 export function registerCommand(): Command {
   const cmd = new Command('register')
-    .description('Register the services of local Docker containers in etcd while their health checks pass (registrator conventions)')
-    .addOption(envOption('--docker <address>', 'Docker API: unix:///var/run/docker.sock or tcp://host:port (default: $DOCKER_HOST, then the local socket)'))
-    .addOption(envOption('--ip <address>', "address written for published ports and host-network containers (default: this host's first non-loopback IPv4)"))
-    .addOption(envOption('--internal', "register the container's own IP and exposed ports instead of published ones"))
-    .addOption(envOption('--network <name>', "with --internal: the Docker network (name or id) whose IP is registered; SERVICE_NETWORK and SERVICE_IP override it (default: the container's IPAddress, else its first network by name)"))
-    .addOption(envOption('--explicit', 'register only containers that set SERVICE_NAME or SERVICE_<port>_NAME'))
-    .addOption(envOption('--tags <list>', 'tags added to every service; comma-separated, repeatable', true))
-    .addOption(envOption('--resync <duration>', 'list containers and repair etcd this often (default: 60s; 0 disables)'))
-    .addOption(envOption('--deregister <when>', 'remove the records of exited containers: always, or on-success (only exit status 0) (default: always)'))
-    .addOption(envOption('--check-interval <duration>', 'default SERVICE_CHECK_INTERVAL (default: 10s)'))
-    .addOption(envOption('--check-timeout <duration>', `default SERVICE_CHECK_TIMEOUT (${TIMEOUT_DEFAULT_HELP})`))
-    .addOption(envOption('--rise <n>', 'default passes in a row before a service is registered (default: 1)'))
-    .addOption(envOption('--fall <n>', 'default failures in a row before it is removed (default: 2)'));
+    .description('Register the services of local Docker containers in etcd while their health checks pass (registrator conventions)');
+  addSettings(cmd, REGISTER_OPTIONS);
   addDrainOptions(addListenOption(addRegistryOptions(addEtcdOptions(cmd))), 'when a SERVICE_DRAIN container gets its stop signal');
   cmd.action(async (flags: RegisterFlags) => {
     const settings = registrySettings(flags);

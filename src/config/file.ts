@@ -65,6 +65,7 @@ const KIND_SCHEMA: Record<SettingKind, z.ZodType> = {
   path: z.string(),
   list,
   paths: list,
+  repeat: list,
   bool: z.boolean(),
   duration: z.union([z.number(), z.string()]),
 };

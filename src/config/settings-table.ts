@@ -8,9 +8,10 @@ import { LOG_FORMAT_HELP } from '../util/log.js';
 /**
  * How a value is read. `string` and `path` are one value (a path resolves against the working directory, or the
  * config file's folder); `list` and `paths` are repeatable flags, comma-separated in the environment; `bool` is a
- * switch; `duration` is text, or a number in a config file.
+ * switch; `duration` is text, or a number in a config file; `repeat` is a repeatable flag never split on commas (an
+ * exec command line or a URL query may hold one).
  */
-export type SettingKind = 'string' | 'path' | 'list' | 'paths' | 'bool' | 'duration';
+export type SettingKind = 'string' | 'path' | 'list' | 'paths' | 'bool' | 'duration' | 'repeat';
 
 /** One setting of a command. */
 export interface SettingSpec {
@@ -59,6 +60,9 @@ const envList = (raw: string): string[] => raw.split(',').map((v) => v.trim()).f
 /** `SIDEKICK_CLIENT_CA_KEYS` for `client-ca-keys`. */
 export const sidekickEnv = (flag: string): string => `SIDEKICK_${flag.replace(/-/g, '_').toUpperCase()}`;
 
+/** `spec` read from SIDEKICK_<FLAG> (by commander: see {@link commanderOption}). */
+export const sidekickSetting = <S extends SettingSpec>(spec: S): S & { env: string[] } => ({ ...spec, env: [sidekickEnv(spec.flag)] });
+
 /**
  * The commander option of a setting. With `readEnv`, commander reads its first environment name (lists split on
  * commas); without, the command reads the environment itself (render's layers). Repeatable kinds collect.
@@ -67,6 +71,7 @@ export function commanderOption(spec: SettingSpec, readEnv: boolean): Option {
   const o = new Option(`--${spec.flag}${spec.value ? ` ${spec.value}` : ''}`, helpOf(spec));
   const env = spec.env?.[0];
   if (readEnv && env !== undefined) o.env(env);
+  if (spec.kind === 'repeat') o.argParser(collect);
   if (spec.kind === 'list' || spec.kind === 'paths') o.argParser(readEnv ? (v: string, prev: string[] | undefined) => collect(v, prev).flatMap(envList) : collect);
   if (spec.hidden) o.hideHelp();
   return o;
