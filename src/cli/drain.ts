@@ -4,14 +4,14 @@
 import { Command } from 'commander';
 import type { Etcd3 } from 'etcd3';
 import { addEtcdOptions, durationFlag, etcdConnection, type SidecarFlags } from '../config/sidecar-config.js';
-import { addSettings, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
+import { addSettings, logLevel, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { checkName, containerTarget, drainedKey, maintenanceKey, maintenanceValue, parseDrained } from '../drain/maintenance.js';
 import { waitForAcks, type DrainResult } from '../drain/wait.js';
 import type { Deletion } from '../drain/drain.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { createLogger } from '../util/log.js';
+import { createLogger, loggerOptions } from '../util/log.js';
 
 interface DrainCommandFlags extends SidecarFlags {
   undo?: boolean;
@@ -122,7 +122,7 @@ async function drain(client: Etcd3, name: string, reason: string, timeoutMs: num
     return { ok: false, text: `no sidecar answered within ${seconds()} (is announce or register running it?); still requested, undo with --undo` };
   }
   if (deletion.revision === 0) return { ok: true, text: `drained in ${seconds()}; it had no record in etcd` };
-  const log = createLogger(level ? { level } : {});
+  const log = createLogger(loggerOptions({ logLevel: logLevel(level) }));
   const result: DrainResult = await waitForAcks({
     client,
     keys: deletion.keys,

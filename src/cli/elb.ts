@@ -6,7 +6,7 @@ import { addCheckOptions } from '../config/check-url.js';
 import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
 import { checkKinds } from '../health/check-options.js';
 import { addScheduleOptions } from '../config/sidecar-config.js';
-import { addSettings, LOG_SETTINGS, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
+import { addSettings, LOG_SETTINGS, logLevel, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
 import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { waitForDrain } from '../elb/drain.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
@@ -63,7 +63,7 @@ export function elbCommand(): Command {
     .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it and waits until the load balancer has drained it');
   addSettings(cmd, ELB_OPTIONS).action(async (flags: ElbFlags) => {
     const settings = elbSettings(flags);
-    const log = createLogger(loggerOptions(flags));
+    const log = createLogger(loggerOptions({ logLevel: logLevel(flags.logLevel), ...(flags.logFormat !== undefined && { logFormat: flags.logFormat }) }));
     const ok = await runElb(settings, log);
     if (!ok) process.exitCode = 1;
   });

@@ -48,6 +48,16 @@ export const LOG_SETTINGS = {
   logFormat: { flag: 'log-format', value: '<format>', help: LOG_FORMAT_HELP, kind: 'string' },
 } as const satisfies Record<string, SettingSpec>;
 
+/** The variables every command's log level falls back to without --log-level (render's layers read them too). */
+export const LOG_LEVEL_ENV = ['SIDEKICK_LOG_LEVEL', 'CONFD_LOG_LEVEL'] as const;
+
+/** A command's log level: a non-empty `flag` (--log-level), else the first of {@link LOG_LEVEL_ENV} that is set. */
+export function logLevel(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (flag) return flag;
+  const name = LOG_LEVEL_ENV.find((n) => env[n] !== undefined);
+  return name === undefined ? undefined : env[name];
+}
+
 /** `--client-cert` → `clientCert`: the key commander stores the flag's value under. */
 export const optionKey = (spec: SettingSpec): string => spec.flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
