@@ -10,10 +10,10 @@ import {
   addRegistryOptions,
   addScheduleOptions,
   drainSettings,
-  envOption,
   registrySettings,
   type DrainFlags,
 } from '../config/sidecar-config.js';
+import { addSettings, sidekickSetting } from '../config/settings-table.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
 import { ServiceChecks } from '../http/daemon-health.js';
@@ -23,15 +23,20 @@ import type { CheckResult } from '../health/types.js';
 import { closeSidecar, drainRecords, openSidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';
 
+/** The service `announce` keeps registered. */
+const ANNOUNCE_OPTIONS = [
+  sidekickSetting({ flag: 'name', value: '<name>', help: 'service name (key segment and upstream name), e.g. web', kind: 'string' }),
+  sidekickSetting({ flag: 'address', value: '<host:port>', help: 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080', kind: 'string' }),
+  sidekickSetting({ flag: 'id', value: '<id>', help: 'instance id', defaultHelp: '<node-name>:<name>:<port>', kind: 'string' }),
+  sidekickSetting({ flag: 'tags', value: '<list>', help: 'comma-separated tags; repeatable', kind: 'list' }),
+  sidekickSetting({ flag: 'meta', value: '<key=value>', help: 'metadata; repeatable', kind: 'list' }),
+];
+
 /** Declares `announce`. */
 export function announceCommand(): Command {
   const cmd = new Command('announce')
-    .description('Keep one service registered in etcd while its check passes; SIGTERM drains it: removes it, waits until the load balancers stopped using it')
-    .addOption(envOption('--name <name>', 'service name (key segment and upstream name), e.g. web'))
-    .addOption(envOption('--address <host:port>', 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080'))
-    .addOption(envOption('--id <id>', 'instance id (default: <node-name>:<name>:<port>)'))
-    .addOption(envOption('--tags <list>', 'comma-separated tags; repeatable', true))
-    .addOption(envOption('--meta <key=value>', 'metadata; repeatable', true));
+    .description('Keep one service registered in etcd while its check passes; SIGTERM drains it: removes it, waits until the load balancers stopped using it');
+  addSettings(cmd, ANNOUNCE_OPTIONS);
   addCheckOptions(
     cmd,
     'http:/PATH, https:/PATH (2xx/3xx) or tcp on --address; http(s)://HOST:PORT/PATH or tcp://HOST:PORT elsewhere; exec:CMD (a host command; exit 0 passes) or none (default: tcp)',

@@ -1,9 +1,10 @@
 // `sidekick drain`: take an instance out of rotation without stopping it, and wait until the load balancers have.
 // The work is a conversation through etcd (see drain/maintenance.ts): a request key, the owning sidecar's answer,
 // then the renderers' acknowledgements (drain/wait.ts).
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { Etcd3 } from 'etcd3';
-import { addEtcdOptions, durationFlag, envOption, etcdConnection, type SidecarFlags } from '../config/sidecar-config.js';
+import { addEtcdOptions, durationFlag, etcdConnection, type SidecarFlags } from '../config/sidecar-config.js';
+import { addSettings, logLevel, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { checkName, containerTarget, drainedKey, maintenanceKey, maintenanceValue, parseDrained } from '../drain/maintenance.js';
 import { waitForAcks, type DrainResult } from '../drain/wait.js';
@@ -11,7 +12,7 @@ import type { Deletion } from '../drain/drain.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { sleep } from '../util/backoff.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { createLogger } from '../util/log.js';
+import { createLogger, loggerOptions } from '../util/log.js';
 
 interface DrainCommandFlags extends SidecarFlags {
   undo?: boolean;
@@ -23,17 +24,32 @@ interface DrainCommandFlags extends SidecarFlags {
 
 const MAX_REASON = 200;
 
+/** drain's own options (only --docker reads the environment: a request is one command line), then the etcd ones. */
+const DRAIN_OPTIONS: readonly SettingSpec[] = [
+  { flag: 'undo', help: 'put the instance back in rotation (its record returns once its check passes)', kind: 'bool' },
+  { flag: 'reason', value: '<text>', help: `why, stored with the request (at most ${MAX_REASON} characters)`, kind: 'string' },
+  { flag: 'timeout', value: '<duration>', help: 'longest wait for the sidecar and the renderers (default: 30s); exit 1 when it runs out', kind: 'duration' },
+  {
+    flag: 'container',
+    value: '<name>',
+    help: "every service of this container (name or id), as `sidekick register` registered them; needs the container's Docker",
+    kind: 'string',
+  },
+  sidekickSetting({
+    flag: 'docker',
+    value: '<address>',
+    help: 'Docker API of --container: unix:///var/run/docker.sock or tcp://host:port',
+    defaultHelp: '$DOCKER_HOST, then the local socket',
+    kind: 'string',
+  }),
+];
+
 /** Declares `drain`. */
 export function drainCommand(): Command {
   const cmd = new Command('drain')
     .description('Take an instance out of rotation without stopping it and wait until the load balancers stopped using it; --undo puts it back')
-    .argument('[instance-id]', 'the instance, as `sidekick ls` shows its ID (e.g. h1:web:8080)')
-    .addOption(new Option('--undo', 'put the instance back in rotation (its record returns once its check passes)'))
-    .addOption(new Option('--reason <text>', 'why, stored with the request (at most 200 characters)'))
-    .addOption(new Option('--timeout <duration>', 'longest wait for the sidecar and the renderers (default: 30s); exit 1 when it runs out'))
-    .addOption(new Option('--container <name>', "every service of this container (name or id), as `sidekick register` registered them; needs the container's Docker"))
-    .addOption(envOption('--docker <address>', 'Docker API of --container: unix:///var/run/docker.sock or tcp://host:port (default: $DOCKER_HOST, then the local socket)'));
-  addEtcdOptions(cmd);
+    .argument('[instance-id]', 'the instance, as `sidekick ls` shows its ID (e.g. h1:web:8080)');
+  addEtcdOptions(addSettings(cmd, DRAIN_OPTIONS));
   cmd.action(async (instance: string | undefined, flags: DrainCommandFlags) => {
     const timeoutMs = durationFlag(flags.timeout, '30s', '--timeout');
     const reason = flags.reason ?? '';
@@ -107,7 +123,7 @@ async function drain(client: Etcd3, name: string, reason: string, timeoutMs: num
     return { ok: false, text: `no sidecar answered within ${seconds()} (is announce or register running it?); still requested, undo with --undo` };
   }
   if (deletion.revision === 0) return { ok: true, text: `drained in ${seconds()}; it had no record in etcd` };
-  const log = createLogger(level ? { level } : {});
+  const log = createLogger(loggerOptions({ logLevel: logLevel(level) }));
   const result: DrainResult = await waitForAcks({
     client,
     keys: deletion.keys,

@@ -5,43 +5,68 @@ import { Command } from 'commander';
 import { addCheckOptions } from '../config/check-url.js';
 import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
 import { checkKinds } from '../health/check-options.js';
-import { addScheduleOptions, envOption } from '../config/sidecar-config.js';
+import { addScheduleOptions } from '../config/sidecar-config.js';
+import { addSettings, LOG_SETTINGS, logLevel, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
 import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { waitForDrain } from '../elb/drain.js';
 import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
 import { createTarget, type TargetSpec } from '../elb/load-balancers.js';
-import { createLogger, LOG_FORMAT_HELP, loggerOptions, type Logger } from '../util/log.js';
+import { createLogger, loggerOptions, type Logger } from '../util/log.js';
 import { skipOnSignal, stopSignal, type SkipSignal } from './signals.js';
+
+const sidekick = sidekickSetting;
+
+/** elb's own options, then the check and schedule ones. */
+const ELB_OPTIONS: readonly SettingSpec[] = [
+  sidekick({ flag: 'load-balancer', value: '<name>', help: 'classic ELB name (or give --target-group)', kind: 'string' }),
+  sidekick({ flag: 'target-group', value: '<arn>', help: 'ALB/NLB target group ARN (or give --load-balancer)', kind: 'string' }),
+  sidekick({
+    flag: 'instance-id',
+    value: '<id>',
+    help: 'instance to register (default: from EC2 instance metadata, IMDSv2); an IP for ip target groups',
+    kind: 'string',
+  }),
+  sidekick({ flag: 'region', value: '<region>', help: 'AWS region', defaultHelp: "the target group ARN's, else AWS_REGION, else AWS_DEFAULT_REGION", kind: 'string' }),
+  sidekick({ flag: 'port', value: '<n>', help: 'target port in the target group', defaultHelp: "the group's port", kind: 'string' }),
+  sidekick({ flag: 'resync', value: '<duration>', help: 'how often membership is read back from AWS and corrected', defaultHelp: ELB_DEFAULTS.resync, kind: 'duration' }),
+  sidekick({ flag: 'stop-timeout', value: '<duration>', help: 'how long SIGTERM may spend deregistering', defaultHelp: ELB_DEFAULTS.stopTimeout, kind: 'duration' }),
+  sidekick({
+    flag: 'drain-timeout',
+    value: '<duration>',
+    help: 'once deregistered, how long to wait for the load balancer to drain the instance (target draining, connection draining); a second SIGTERM skips the wait',
+    defaultHelp: ELB_DEFAULTS.drainTimeout,
+    kind: 'duration',
+  }),
+  // No SIDEKICK_DEREGISTER: an Environment= shared by ExecStart= and ExecStopPost= must not turn the daemon into a one-shot.
+  { flag: 'deregister', help: 'deregister the instance once, wait for the drain, and exit (for ExecStopPost=, which runs even after SIGKILL)', kind: 'bool' },
+  sidekick({
+    flag: 'endpoint-url',
+    value: '<url>',
+    help: 'ELB API endpoint override',
+    defaultHelp: 'AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS',
+    kind: 'string',
+  }),
+  sidekick({
+    flag: 'imds-endpoint',
+    value: '<url>',
+    help: 'instance metadata endpoint',
+    defaultHelp: `AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT}`,
+    kind: 'string',
+  }),
+  sidekick(LOG_SETTINGS.logLevel),
+  sidekick(LOG_SETTINGS.logFormat),
+];
 
 /** Declares `elb`. */
 export function elbCommand(): Command {
   const cmd = new Command('elb')
-    .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it and waits until the load balancer has drained it')
-    .addOption(envOption('--load-balancer <name>', 'classic ELB name (or give --target-group)'))
-    .addOption(envOption('--target-group <arn>', 'ALB/NLB target group ARN (or give --load-balancer)'))
-    .addOption(envOption('--instance-id <id>', 'instance to register (default: from EC2 instance metadata, IMDSv2); an IP for ip target groups'))
-    .addOption(envOption('--region <region>', 'AWS region (default: the target group ARN\'s, else AWS_REGION, else AWS_DEFAULT_REGION)'))
-    .addOption(envOption('--port <n>', 'target port in the target group (default: the group\'s port)'))
-    .addOption(envOption('--resync <duration>', `how often membership is read back from AWS and corrected (default: ${ELB_DEFAULTS.resync})`))
-    .addOption(envOption('--stop-timeout <duration>', `how long SIGTERM may spend deregistering (default: ${ELB_DEFAULTS.stopTimeout})`))
-    .addOption(
-      envOption(
-        '--drain-timeout <duration>',
-        `once deregistered, how long to wait for the load balancer to drain the instance (target draining, connection draining); a second SIGTERM skips the wait (default: ${ELB_DEFAULTS.drainTimeout})`,
-      ),
-    )
-    // No SIDEKICK_DEREGISTER: an Environment= shared by ExecStart= and ExecStopPost= must not turn the daemon into a one-shot.
-    .option('--deregister', 'deregister the instance once, wait for the drain, and exit (for ExecStopPost=, which runs even after SIGKILL)')
-    .addOption(envOption('--endpoint-url <url>', 'ELB API endpoint override (default: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS)'))
-    .addOption(envOption('--imds-endpoint <url>', `instance metadata endpoint (default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT})`))
-    .addOption(envOption('--log-level <level>', 'trace, debug, info, warn or error (default: info)'))
-    .addOption(envOption('--log-format <format>', LOG_FORMAT_HELP))
-    .action(async (flags: ElbFlags) => {
-      const settings = elbSettings(flags);
-      const log = createLogger(loggerOptions(flags));
-      const ok = await runElb(settings, log);
-      if (!ok) process.exitCode = 1;
-    });
+    .description('Keep this instance registered with a classic ELB or a target group while its check passes; SIGTERM deregisters it and waits until the load balancer has drained it');
+  addSettings(cmd, ELB_OPTIONS).action(async (flags: ElbFlags) => {
+    const settings = elbSettings(flags);
+    const log = createLogger(loggerOptions({ logLevel: logLevel(flags.logLevel), ...(flags.logFormat !== undefined && { logFormat: flags.logFormat }) }));
+    const ok = await runElb(settings, log);
+    if (!ok) process.exitCode = 1;
+  });
   addCheckOptions(cmd, 'http(s)://HOST[:PORT]/PATH (2xx/3xx), tcp://HOST:PORT, exec:CMD (exit 0 passes) or none');
   return addScheduleOptions(cmd, 'the instance');
 }

@@ -1,20 +1,25 @@
 // `sidekick ls`: the registered services as a table, or JSON for scripts.
 import { Command } from 'commander';
-import { addEtcdOptions, envOption, etcdConnection, SIDECAR_DEFAULTS, type SidecarFlags } from '../config/sidecar-config.js';
+import { addEtcdOptions, etcdConnection, SIDECAR_DEFAULTS, type SidecarFlags } from '../config/sidecar-config.js';
+import { addSettings, sidekickSetting } from '../config/settings-table.js';
 import { listRenderers, type ListedRenderer } from '../drain/acks.js';
 import { formatAddress } from '../util/address.js';
 import { listServices, type ListedService } from '../registry/list.js';
 import { createEtcdClient } from '../store/etcd-client.js';
 import { errorMessage } from '../util/errors.js';
 
+/** ls's own options, after the etcd ones. */
+const LS_OPTIONS = [
+  sidekickSetting({ flag: 'prefix', value: '<path>', help: 'key prefix of the records', defaultHelp: SIDECAR_DEFAULTS.prefix, kind: 'string' }),
+  sidekickSetting({ flag: 'json', help: 'print JSON (one array) for scripts', kind: 'bool' }),
+  sidekickSetting({ flag: 'renderers', help: 'list the renderers instead: each resource, the etcd revision it has applied, and whether it is behind', kind: 'bool' }),
+];
+
 /** Declares `ls`. */
 export function lsCommand(): Command {
   const cmd = new Command('ls').description('List the services registered in etcd: service, id, address, node, tags, lease TTL left');
   addEtcdOptions(cmd);
-  cmd
-    .addOption(envOption('--prefix <path>', `key prefix of the records (default: ${SIDECAR_DEFAULTS.prefix})`))
-    .addOption(envOption('--json', 'print JSON (one array) for scripts'))
-    .addOption(envOption('--renderers', 'list the renderers instead: each resource, the etcd revision it has applied, and whether it is behind'));
+  addSettings(cmd, LS_OPTIONS);
   cmd.action(async (flags: SidecarFlags & { json?: boolean; renderers?: boolean }) => {
     const client = await createEtcdClient(etcdConnection(flags));
     try {

@@ -1,24 +1,10 @@
 // `sidekick register`: the registrator. Docker events and health checks → lease-bound etcd records.
-import { networkInterfaces } from 'node:os';
 import { Command } from 'commander';
-import {
-  addDrainOptions,
-  addEtcdOptions,
-  addListenOption,
-  addRegistryOptions,
-  drainSettings,
-  durationFlag,
-  envOption,
-  listFlag,
-  registrySettings,
-  scheduleSettings,
-  TIMEOUT_DEFAULT_HELP,
-  type DrainFlags,
-  type SidecarFlags,
-} from '../config/sidecar-config.js';
+import { REGISTER_OPTIONS, registerSettings, type RegisterFlags } from '../config/register-config.js';
+import { addDrainOptions, addEtcdOptions, addListenOption, addRegistryOptions, drainSettings, registrySettings } from '../config/sidecar-config.js';
+import { addSettings } from '../config/settings-table.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { DockerWatcher } from '../docker/client.js';
-import type { MappingOptions } from '../docker/types.js';
 import { containerMonitors } from '../daemon/monitors.js';
 import { RegisterDaemon, type DrainTarget } from '../daemon/register-daemon.js';
 import { drainInstances, type DrainSettings } from '../drain/drain.js';
@@ -26,49 +12,18 @@ import { MaintenanceFollower } from '../drain/maintenance.js';
 import { errorMessage } from '../util/errors.js';
 import { dockerCheck, ServiceChecks } from '../http/daemon-health.js';
 import { checkMetrics, dockerMetrics } from '../http/metrics.js';
-import { validateHost, validateTags } from '../registry/record.js';
-import { ConfigError } from '../util/errors.js';
 import { closeSidecar, openSidecar, type Sidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';
-
-interface RegisterFlags extends SidecarFlags, DrainFlags {
-  docker?: string;
-  ip?: string;
-  internal?: boolean;
-  network?: string;
-  explicit?: boolean;
-  tags?: string[];
-  resync?: string;
-  deregister?: string;
-  checkInterval?: string;
-  checkTimeout?: string;
-  rise?: string;
-  fall?: string;
-}
 
 /** Declares `register`. */
 export function registerCommand(): Command {
   const cmd = new Command('register')
-    .description('Register the services of local Docker containers in etcd while their health checks pass (registrator conventions)')
-    .addOption(envOption('--docker <address>', 'Docker API: unix:///var/run/docker.sock or tcp://host:port (default: $DOCKER_HOST, then the local socket)'))
-    .addOption(envOption('--ip <address>', "address written for published ports and host-network containers (default: this host's first non-loopback IPv4)"))
-    .addOption(envOption('--internal', "register the container's own IP and exposed ports instead of published ones"))
-    .addOption(envOption('--network <name>', "with --internal: the Docker network (name or id) whose IP is registered; SERVICE_NETWORK and SERVICE_IP override it (default: the container's IPAddress, else its first network by name)"))
-    .addOption(envOption('--explicit', 'register only containers that set SERVICE_NAME or SERVICE_<port>_NAME'))
-    .addOption(envOption('--tags <list>', 'tags added to every service; comma-separated, repeatable', true))
-    .addOption(envOption('--resync <duration>', 'list containers and repair etcd this often (default: 60s; 0 disables)'))
-    .addOption(envOption('--deregister <when>', 'remove the records of exited containers: always, or on-success (only exit status 0) (default: always)'))
-    .addOption(envOption('--check-interval <duration>', 'default SERVICE_CHECK_INTERVAL (default: 10s)'))
-    .addOption(envOption('--check-timeout <duration>', `default SERVICE_CHECK_TIMEOUT (${TIMEOUT_DEFAULT_HELP})`))
-    .addOption(envOption('--rise <n>', 'default passes in a row before a service is registered (default: 1)'))
-    .addOption(envOption('--fall <n>', 'default failures in a row before it is removed (default: 2)'));
+    .description('Register the services of local Docker containers in etcd while their health checks pass (registrator conventions)');
+  addSettings(cmd, REGISTER_OPTIONS);
   addDrainOptions(addListenOption(addRegistryOptions(addEtcdOptions(cmd))), 'when a SERVICE_DRAIN container gets its stop signal');
   cmd.action(async (flags: RegisterFlags) => {
     const settings = registrySettings(flags);
-    const mapping = mappingOptions(flags, settings.nodeName);
-    const resyncMs = flags.resync === '0' ? 0 : durationFlag(flags.resync, '60s', '--resync', 1000);
-    const deregister = flags.deregister ?? 'always';
-    if (deregister !== 'always' && deregister !== 'on-success') throw new ConfigError(`--deregister: expected always or on-success, got "${deregister}"`);
+    const { mapping, resyncMs, deregister } = registerSettings(flags, settings.nodeName);
     const drain = drainSettings(flags);
     const docker = dockerFromAddress(flags.docker);
     const sidecar = await openSidecar(flags, settings);
@@ -117,45 +72,4 @@ async function drainContainer(sidecar: Sidecar, watcher: DockerWatcher, target: 
   } catch (err) {
     log.warn({ ...fields, err: errorMessage(err) }, 'cannot send SERVICE_DRAIN; Docker stops the container when `docker stop -t` runs out');
   }
-}
-
-/** The mapping settings from the flags; throws ConfigError naming the flag. */
-function mappingOptions(flags: RegisterFlags, node: string): MappingOptions {
-  const ip = validateHost(flags.ip ?? defaultIp());
-  if (!ip.ok) throw new ConfigError(`--ip: ${ip.reason}`);
-  const tags = validateTags(listFlag(flags.tags));
-  if (!tags.ok) throw new ConfigError(`--tags: ${tags.reason}`);
-  const internal = flags.internal === true;
-  return {
-    hostIp: ip.value,
-    internal,
-    ...(flags.network !== undefined && { network: networkFlag(flags.network, internal) }),
-    explicit: flags.explicit === true,
-    tags: tags.value,
-    node,
-    healthDefaults: scheduleSettings(
-      { interval: flags.checkInterval, timeout: flags.checkTimeout, rise: flags.rise, fall: flags.fall },
-      { interval: '--check-interval', timeout: '--check-timeout' },
-    ),
-  };
-}
-
-/**
- * `--network`: a non-empty network name or id, only with `--internal`. Published ports register the host's address
- * and host-network containers have no network of their own, so without `--internal` the flag would choose nothing.
- */
-function networkFlag(network: string, internal: boolean): string {
-  if (network.trim() === '') throw new ConfigError('--network: must not be empty; expected the name or id of a Docker network');
-  if (!internal) {
-    throw new ConfigError(`--network ${JSON.stringify(network)}: applies only with --internal (published ports register --ip and the host port); add --internal or drop --network`);
-  }
-  return network;
-}
-
-/** registrator's default: the host's address. The first non-internal IPv4, else loopback. */
-function defaultIp(): string {
-  for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
 }

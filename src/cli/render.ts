@@ -82,9 +82,12 @@ async function startDaemon(
   );
 }
 
-/** `--listen`: /healthz (store, apply, config) and /metrics for the daemons this process runs. */
+/**
+ * `--listen`: /healthz (store, apply, config) and /metrics for the daemons this process runs. As the sidecars', its
+ * /healthz never shows the etcd password (RenderStatus adds the one read again on SIGHUP).
+ */
 async function observe(listen: string | undefined, config: RenderConfig, log: Logger): Promise<{ obs: Observability; status: RenderStatus } | undefined> {
-  const obs = await startObservability(listen, log);
+  const obs = await startObservability(listen, log, [config.backend.kind === 'etcd' ? config.backend.password : undefined]);
   return obs && { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
 }
 

@@ -2,6 +2,7 @@
 // (/healthz and /metrics), and a shutdown on SIGTERM/SIGINT that revokes the lease so every record vanishes at once.
 import type { Etcd3 } from 'etcd3';
 import { etcdConnection, registrySettings, type RegistrySettings, type SidecarFlags } from '../config/sidecar-config.js';
+import { logLevel } from '../config/settings-table.js';
 import { registryCheck } from '../http/daemon-health.js';
 import { registryMetrics } from '../http/metrics.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
@@ -26,7 +27,7 @@ export interface Sidecar {
 export async function openSidecar(flags: SidecarFlags, settings: RegistrySettings = registrySettings(flags)): Promise<Sidecar> {
   const connection = etcdConnection(flags);
   if (flags.listen) parseListen(flags.listen);
-  const log = createLogger(loggerOptions(flags));
+  const log = createLogger(loggerOptions({ logLevel: logLevel(flags.logLevel), ...(flags.logFormat !== undefined && { logFormat: flags.logFormat }) }));
   const obs = await startObservability(flags.listen, log, [flags.password]);
   let client: Etcd3;
   try {

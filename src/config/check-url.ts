@@ -8,7 +8,7 @@ import type { CheckTarget } from '../health/checks.js';
 import type { ActiveCheckSpec, CheckSpec, HttpCheckSpec } from '../health/types.js';
 import { validateHost, validatePort } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { envOption } from './sidecar-config.js';
+import { addSettings, sidekickSetting } from './settings-table.js';
 
 /** A check and where it connects (exec and none ignore the target). */
 export interface UrlCheck {
@@ -66,17 +66,21 @@ export interface CheckFlags {
   checkCa?: string;
 }
 
-/** Repeatable, never split on commas: an exec command line or a URL query may hold one. */
-const collectRaw = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
-
 /** `--check` (repeatable: every check must pass) and the flags that refine its http(s) checks. */
 export function addCheckOptions(cmd: Command, checkHelp: string): Command {
-  return cmd
-    .addOption(envOption('--check <check>', `${checkHelp}; repeat to run several checks, all of which must pass`).argParser(collectRaw))
-    .addOption(envOption('--check-host <host>', 'Host header of http(s) checks, also the TLS server name (SNI) the certificate must match'))
-    .addOption(envOption('--check-status <statuses>', 'statuses that pass an http(s) check, e.g. 200-299 or 200,204,301-302 (default: 200-399)'))
-    .addOption(envOption('--check-skip-verify [bool]', 'https checks accept any certificate (true or false; default: false)'))
-    .addOption(envOption('--check-ca <file>', "PEM CA certificate(s) that sign the https check's server (default: Node's bundled roots)"));
+  return addSettings(cmd, [
+    sidekickSetting({ flag: 'check', value: '<check>', help: `${checkHelp}; repeat to run several checks, all of which must pass`, kind: 'repeat' }),
+    sidekickSetting({ flag: 'check-host', value: '<host>', help: 'Host header of http(s) checks, also the TLS server name (SNI) the certificate must match', kind: 'string' }),
+    sidekickSetting({
+      flag: 'check-status',
+      value: '<statuses>',
+      help: 'statuses that pass an http(s) check, e.g. 200-299 or 200,204,301-302',
+      defaultHelp: '200-399',
+      kind: 'string',
+    }),
+    sidekickSetting({ flag: 'check-skip-verify', value: '[bool]', help: 'https checks accept any certificate (true or false; default: false)', kind: 'string' }),
+    sidekickSetting({ flag: 'check-ca', value: '<file>', help: "PEM CA certificate(s) that sign the https check's server", defaultHelp: "Node's bundled roots", kind: 'path' }),
+  ]);
 }
 
 /** The --check values given, in order (none when the flag is absent). */

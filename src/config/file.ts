@@ -6,34 +6,13 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, yamlLocator, type Issue, type Locator } from './diagnostics.js';
-
-/** Global settings one source (file, env, flags) may set; undefined = not set there. Paths are absolute. */
-export interface Settings {
-  backend?: string;
-  nodes?: string[];
-  confdir?: string;
-  prefix?: string;
-  /** Seconds (number or numeric string) or a duration like "10m". */
-  interval?: string | number;
-  onetime?: boolean;
-  watch?: boolean;
-  noop?: boolean;
-  syncOnly?: boolean;
-  keepStageFile?: boolean;
-  logLevel?: string;
-  logFormat?: string;
-  clientCert?: string;
-  clientKey?: string;
-  clientCaKeys?: string;
-  username?: string;
-  password?: string;
-  files?: string[];
-}
+import { LAYERED_SETTINGS, type RenderSettings } from './render-settings.js';
+import type { SettingKind } from './settings-table.js';
 
 /** One source of settings, able to say where a value came from ("--interval", "CONFD_NODE", "sidekick.yaml:3"). */
 export interface SettingsLayer {
-  values: Settings;
-  from(field: keyof Settings): string;
+  values: RenderSettings;
+  from(field: keyof RenderSettings): string;
 }
 
 /** A YAML `resources:` item, kept raw until confdir and prefix are final (env and flags may still change them). */
@@ -56,28 +35,9 @@ export interface ConfigFile extends SettingsLayer {
   resources: ResourceItem[];
 }
 
-// File key (snake_case; confd's kebab keys like log-level are read as log_level) → setting.
-const FILE_KEYS = {
-  backend: 'backend',
-  nodes: 'nodes',
-  confdir: 'confdir',
-  prefix: 'prefix',
-  interval: 'interval',
-  onetime: 'onetime',
-  watch: 'watch',
-  noop: 'noop',
-  sync_only: 'syncOnly',
-  keep_stage_file: 'keepStageFile',
-  log_level: 'logLevel',
-  log_format: 'logFormat',
-  client_cert: 'clientCert',
-  client_key: 'clientKey',
-  client_cakeys: 'clientCaKeys',
-  client_ca_keys: 'clientCaKeys',
-  username: 'username',
-  password: 'password',
-  file: 'files',
-} as const satisfies Record<string, keyof Settings>;
+// File key (snake_case; confd's kebab keys like log-level are read as log_level) → setting, from render's table.
+const FILE_KEYS: Record<string, keyof RenderSettings> = Object.fromEntries(LAYERED_SETTINGS.flatMap((s) => (s.file ?? []).map((key) => [key, s.field])));
+const KIND_OF = new Map<keyof RenderSettings, SettingKind>(LAYERED_SETTINGS.map((s) => [s.field, s.kind]));
 
 // confd.toml keys that do nothing here (scheme only applies to SRV lookups; basic_auth: we use username/password when set).
 const IGNORED = ['scheme', 'basic_auth'];
@@ -100,27 +60,18 @@ const UNSUPPORTED: Record<string, string> = {
 };
 
 const list = z.union([z.string(), z.array(z.string())]);
+const KIND_SCHEMA: Record<SettingKind, z.ZodType> = {
+  string: z.string(),
+  path: z.string(),
+  list,
+  paths: list,
+  repeat: list,
+  bool: z.boolean(),
+  duration: z.union([z.number(), z.string()]),
+};
 const fileSchema = z
   .strictObject({
-    backend: z.string(),
-    nodes: list,
-    confdir: z.string(),
-    prefix: z.string(),
-    interval: z.union([z.number(), z.string()]),
-    onetime: z.boolean(),
-    watch: z.boolean(),
-    noop: z.boolean(),
-    sync_only: z.boolean(),
-    keep_stage_file: z.boolean(),
-    log_level: z.string(),
-    log_format: z.string(),
-    client_cert: z.string(),
-    client_key: z.string(),
-    client_cakeys: z.string(),
-    client_ca_keys: z.string(),
-    username: z.string(),
-    password: z.string(),
-    file: list,
+    ...Object.fromEntries(Object.entries(FILE_KEYS).map(([key, field]) => [key, KIND_SCHEMA[KIND_OF.get(field) as SettingKind]])),
     resources: z.array(z.unknown()),
     scheme: z.string(),
     basic_auth: z.boolean(),
@@ -194,18 +145,19 @@ export function parseConfigFile(path: string, text: string, cwd = process.cwd())
 
   const data = parsed.data;
   const base = dirname(abs);
-  const values: Settings = {};
-  for (const [key, field] of Object.entries(FILE_KEYS) as [keyof typeof FILE_KEYS, keyof Settings][]) {
-    const value = data[key];
+  const values: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(FILE_KEYS)) {
+    const value = (data as Record<string, unknown>)[key];
     if (value === undefined || value === '' || (Array.isArray(value) && value.length === 0)) continue;
-    const asList = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
-    if (field === 'files') values.files = asList(value as string | string[]).map((f) => resolve(base, f));
-    else if (field === 'nodes') values.nodes = asList(value as string | string[]);
-    else if (field === 'confdir' || field === 'clientCert' || field === 'clientKey' || field === 'clientCaKeys') values[field] = resolve(base, value as string);
-    else (values as Record<string, unknown>)[field] = value;
+    const asList = (v: unknown) => (Array.isArray(v) ? (v as string[]) : [v as string]);
+    const kind = KIND_OF.get(field);
+    if (kind === 'paths') values[field] = asList(value).map((f) => resolve(base, f));
+    else if (kind === 'list') values[field] = asList(value);
+    else if (kind === 'path') values[field] = resolve(base, value as string);
+    else values[field] = value;
   }
-  const fieldKey = (field: keyof Settings) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k as keyof typeof FILE_KEYS] === field && data[k as keyof typeof data] !== undefined);
-  const resources: ResourceItem[] = (data.resources ?? []).map((value, i) => ({
+  const fieldKey = (field: keyof RenderSettings) => Object.keys(FILE_KEYS).find((k) => FILE_KEYS[k] === field && (data as Record<string, unknown>)[k] !== undefined);
+  const resources: ResourceItem[] = ((data.resources as unknown[] | undefined) ?? []).map((value, i) => ({
     value,
     origin: path,
     file: abs,
@@ -215,7 +167,7 @@ export function parseConfigFile(path: string, text: string, cwd = process.cwd())
   }));
   return {
     path: abs,
-    values,
+    values: values as RenderSettings,
     resources,
     from: (field) => {
       const key = fieldKey(field);

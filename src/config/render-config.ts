@@ -6,71 +6,27 @@ import { Option, type Command } from 'commander';
 import { validateInstanceId } from '../registry/record.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { LOG_FORMAT_HELP, parseLogFormat, type LogFormat } from '../util/log.js';
+import { parseLogFormat, type LogFormat } from '../util/log.js';
 import { loadConfdDir, missingTemplate } from './confd.js';
-import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
-import { loadConfigFile, type Settings, type SettingsLayer } from './file.js';
+import { etcdConnectOptions } from './etcd-connection.js';
+import { loadConfigFile, type SettingsLayer } from './file.js';
+import { LAYERED_SETTINGS, RENDER_DEFAULTS, RENDER_SETTINGS, type RenderOptions, type RenderSettings } from './render-settings.js';
+import { addSettings, envValue, normalizeGoArgv, optionKey, readEnvValue, type SettingSpec } from './settings-table.js';
 import { joinPrefix, parseResourceObject, type ResourceContext } from './resource.js';
 import type { RenderConfig } from './types.js';
 import type { BackendConfig } from '../store/types.js';
 import type { ResourceConfig } from '../apply/types.js';
 
-/**
- * The options addRenderOptions declares, as commander returns them: the settings under their flag names
- * (`--node`, `--file` repeat; `--interval` is text) plus the config file. Undefined = not given.
- */
-export type RenderOptions = Omit<Settings, 'nodes' | 'files' | 'interval'> & {
-  node?: string[];
-  file?: string[];
-  interval?: string;
-  config?: string;
-  configFile?: string;
-  listen?: string;
-  nodeName?: string;
-};
+export { RENDER_DEFAULTS, RENDER_SETTINGS, type RenderOptions, type RenderSettings } from './render-settings.js';
 
-/** Defaults, confd's own except the confdir; the help text and docs/render.md quote them. */
-export const RENDER_DEFAULTS = {
-  backend: 'etcd',
-  etcdNode: DEFAULT_ETCD_NODE,
-  confdir: '/etc/sidekick',
-  intervalSeconds: 600,
-  logLevel: 'info',
-} as const;
-
-const VALUE_FLAGS = ['backend', 'node', 'confdir', 'config', 'config-file', 'interval', 'prefix', 'log-level', 'client-cert', 'client-key', 'client-ca-keys', 'username', 'password', 'file', 'listen', 'node-name'];
-const BOOLEAN_FLAGS = ['onetime', 'watch', 'noop', 'sync-only', 'keep-stage-file'];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+const SPECS: readonly SettingSpec[] = Object.values(RENDER_SETTINGS);
 
 /** Declares confd's command line on `sidekick render`; the help text is its command reference in docs/cli.md. */
 export function addRenderOptions(cmd: Command): Command {
-  cmd
-    .option('--backend <name>', `key store: etcd (etcd v3; etcdv3 means the same), file or env (default: ${RENDER_DEFAULTS.backend})`)
-    .option('--node <url>', `backend node URL; repeat for each cluster member (default: ${RENDER_DEFAULTS.etcdNode})`, collect)
-    .option('--confdir <dir>', `folder holding conf.d/*.toml template resources and templates/ (default: ${RENDER_DEFAULTS.confdir})`)
-    .option('--config <file>', 'config file: confd.toml keys in a .toml, or the same settings plus a resources: list in .yaml/.yml')
-    .option('--config-file <file>', "alias of --config (confd's name)")
-    .option('--onetime', 'render every resource once, then exit')
-    .option('--watch', 'watch the backend and render on change, instead of polling every --interval')
-    .option('--interval <seconds>', `seconds between polls when neither --watch nor --onetime (default: ${RENDER_DEFAULTS.intervalSeconds})`)
-    .option('--noop', 'render and report pending changes without touching destination files')
-    .option('--prefix <path>', "key prefix prepended to every resource's prefix (default: /)")
-    .option('--sync-only', 'write destination files without running check_cmd or the reload')
-    .option('--keep-stage-file', 'keep the staged files next to their destinations')
-    .option('--log-level <level>', `trace, debug, info, warn or error (default: ${RENDER_DEFAULTS.logLevel})`)
-    .option('--log-format <format>', LOG_FORMAT_HELP)
-    .option('--client-cert <file>', 'TLS client certificate for etcd')
-    .option('--client-key <file>', 'TLS client key for etcd')
-    .option('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers')
-    .option('--username <name>', 'etcd user name')
-    .option('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)')
-    .option('--file <path>', 'YAML/JSON key file for the file backend; repeatable', collect)
-    .option('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off; not with --onetime)')
-    .option('--node-name <name>', "this renderer's name in its drain acknowledgements in etcd; unique per renderer (default: the host name and a random suffix)");
+  addSettings(cmd, SPECS, false);
   // Hidden negations, so a flag can turn off what the config file or env turned on (and confd's -watch=false works).
-  for (const flag of BOOLEAN_FLAGS) cmd.addOption(new Option(`--no-${flag}`).hideHelp());
+  for (const spec of SPECS) if (spec.kind === 'bool') cmd.addOption(new Option(`--no-${spec.flag}`).hideHelp());
   cmd.addHelpText(
     'after',
     [
@@ -88,25 +44,7 @@ export function addRenderOptions(cmd: Command): Command {
  * so a confd command line works unchanged. Values after a value flag and everything after `--` are left alone.
  */
 export function normalizeConfdArgv(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') {
-      out.push(...argv.slice(i));
-      break;
-    }
-    const m = /^--?([a-z][a-z-]*)(?:=([\s\S]*))?$/.exec(arg);
-    const name = m?.[1] ?? '';
-    const value = m?.[2];
-    if (BOOLEAN_FLAGS.includes(name)) {
-      const on = value === undefined ? true : parseBool(value);
-      out.push(on === undefined ? arg : on ? `--${name}` : `--no-${name}`);
-    } else if (VALUE_FLAGS.includes(name)) {
-      out.push(value === undefined ? `--${name}` : `--${name}=${value}`);
-      if (value === undefined && i + 1 < argv.length) out.push(argv[++i] as string);
-    } else out.push(arg);
-  }
-  return out;
+  return normalizeGoArgv(argv, SPECS);
 }
 
 /**
@@ -114,7 +52,7 @@ export function normalizeConfdArgv(argv: readonly string[]): string[] {
  * served; undefined = off. Not read from the config file: confd has no such setting.
  */
 export function listenAddress(opts: RenderOptions, env: NodeJS.ProcessEnv): string | undefined {
-  return opts.listen || env.SIDEKICK_LISTEN || env.CONFD_LISTEN || undefined;
+  return opts.listen || envValue(RENDER_SETTINGS.listen, env)?.raw || undefined;
 }
 
 /**
@@ -124,7 +62,7 @@ export function listenAddress(opts: RenderOptions, env: NodeJS.ProcessEnv): stri
  * the flag for a name etcd keys cannot carry.
  */
 export function rendererName(opts: RenderOptions, env: NodeJS.ProcessEnv): string {
-  const name = opts.nodeName || env.SIDEKICK_NODE_NAME || `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-')}-${randomBytes(3).toString('hex')}`;
+  const name = opts.nodeName || envValue(RENDER_SETTINGS.nodeName, env)?.raw || `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-')}-${randomBytes(3).toString('hex')}`;
   const valid = validateInstanceId(name, 'node name');
   if (!valid.ok) throw new ConfigError(`--node-name: ${valid.reason}`);
   return name;
@@ -144,12 +82,12 @@ export interface LoadOptions {
 export async function loadRenderConfig(opts: RenderOptions, env: NodeJS.ProcessEnv, options: LoadOptions = {}): Promise<RenderConfig> {
   const cwd = options.cwd ?? process.cwd();
   if (opts.config && opts.configFile && opts.config !== opts.configFile) throw new ConfigError('--config and --config-file name different files; give one');
-  const configPath = opts.config || opts.configFile || env.SIDEKICK_CONFIG || env.SIDEKICK_CONFIG_FILE || env.CONFD_CONFIG_FILE || undefined;
+  const configPath = opts.config || opts.configFile || (envValue(RENDER_SETTINGS.config, env) ?? envValue(RENDER_SETTINGS.configFile, env))?.raw || undefined;
   const file = configPath ? await loadConfigFile(configPath, cwd) : undefined;
   const layers: SettingsLayer[] = [envLayer(env, 'CONFD_', cwd), envLayer(env, 'SIDEKICK_', cwd), flagLayer(opts, cwd)];
   if (file) layers.unshift(file);
   const { values: s, from } = merge(layers);
-  const fail = (field: keyof Settings, message: string) => new ConfigError(`${message} (from ${from(field)})`);
+  const fail = (field: keyof RenderSettings, message: string) => new ConfigError(`${message} (from ${from(field)})`);
 
   const backendName = (s.backend ?? RENDER_DEFAULTS.backend).trim().toLowerCase();
   let backend: BackendConfig;
@@ -238,10 +176,10 @@ function parseInterval(value: string | number, fail: (msg: string) => ConfigErro
 
 // Layers: each says where its values came from; later layers win field by field.
 function merge(layers: SettingsLayer[]): SettingsLayer {
-  const values: Settings = {};
-  const owner = new Map<keyof Settings, SettingsLayer>();
+  const values: RenderSettings = {};
+  const owner = new Map<keyof RenderSettings, SettingsLayer>();
   for (const layer of layers) {
-    for (const [key, value] of Object.entries(layer.values) as [keyof Settings, unknown][]) {
+    for (const [key, value] of Object.entries(layer.values) as [keyof RenderSettings, unknown][]) {
       if (value === undefined) continue;
       (values as Record<string, unknown>)[key] = value;
       owner.set(key, layer);
@@ -250,76 +188,27 @@ function merge(layers: SettingsLayer[]): SettingsLayer {
   return { values, from: (field) => owner.get(field)?.from(field) ?? 'defaults' };
 }
 
-const ENV_FIELDS: [names: string[], field: keyof Settings, kind: 'string' | 'list' | 'bool' | 'path' | 'paths'][] = [
-  [['BACKEND'], 'backend', 'string'],
-  [['NODE', 'NODES'], 'nodes', 'list'],
-  [['CONFDIR'], 'confdir', 'path'],
-  [['PREFIX'], 'prefix', 'string'],
-  [['INTERVAL'], 'interval', 'string'],
-  [['ONETIME'], 'onetime', 'bool'],
-  [['WATCH'], 'watch', 'bool'],
-  [['NOOP'], 'noop', 'bool'],
-  [['SYNC_ONLY'], 'syncOnly', 'bool'],
-  [['KEEP_STAGE_FILE'], 'keepStageFile', 'bool'],
-  [['LOG_LEVEL'], 'logLevel', 'string'],
-  [['LOG_FORMAT'], 'logFormat', 'string'],
-  [['CLIENT_CERT'], 'clientCert', 'path'],
-  [['CLIENT_KEY'], 'clientKey', 'path'],
-  [['CLIENT_CAKEYS', 'CLIENT_CA_KEYS'], 'clientCaKeys', 'path'],
-  [['USERNAME'], 'username', 'string'],
-  [['PASSWORD'], 'password', 'string'],
-  [['FILE', 'FILES'], 'files', 'paths'],
-];
-
 function envLayer(env: NodeJS.ProcessEnv, prefix: 'CONFD_' | 'SIDEKICK_', cwd: string): SettingsLayer {
   const values: Record<string, unknown> = {};
-  const names = new Map<keyof Settings, string>();
-  for (const [suffixes, field, kind] of ENV_FIELDS) {
-    const name = suffixes.map((sfx) => prefix + sfx).find((n) => env[n]);
-    const raw = name === undefined ? undefined : (env[name] as string);
-    if (name === undefined || raw === undefined) continue;
-    names.set(field, name);
-    const list = () => raw.split(',').map((v) => v.trim()).filter(Boolean);
-    if (kind === 'bool') {
-      const on = parseBool(raw);
-      if (on === undefined) throw new ConfigError(`${name}: expected true or false, got "${raw}"`);
-      values[field] = on;
-    } else if (kind === 'list') values[field] = list();
-    else if (kind === 'paths') values[field] = list().map((p) => resolve(cwd, p));
-    else values[field] = kind === 'path' ? resolve(cwd, raw) : raw;
+  const names = new Map<keyof RenderSettings, string>();
+  for (const spec of LAYERED_SETTINGS) {
+    const found = envValue(spec, env, prefix);
+    if (found === undefined) continue;
+    names.set(spec.field, found.name);
+    values[spec.field] = readEnvValue(spec, found.name, found.raw, (p) => resolve(cwd, p));
   }
-  return { values: values as Settings, from: (field) => names.get(field) ?? prefix };
+  return { values: values as RenderSettings, from: (field) => names.get(field) ?? prefix };
 }
 
 function flagLayer(opts: RenderOptions, cwd: string): SettingsLayer {
-  const path = (p?: string) => (p ? resolve(cwd, p) : undefined);
-  const values: Settings = {
-    backend: opts.backend,
-    nodes: opts.node,
-    confdir: path(opts.confdir),
-    prefix: opts.prefix,
-    interval: opts.interval,
-    onetime: opts.onetime,
-    watch: opts.watch,
-    noop: opts.noop,
-    syncOnly: opts.syncOnly,
-    keepStageFile: opts.keepStageFile,
-    logLevel: opts.logLevel,
-    logFormat: opts.logFormat,
-    clientCert: path(opts.clientCert),
-    clientKey: path(opts.clientKey),
-    clientCaKeys: path(opts.clientCaKeys),
-    username: opts.username,
-    password: opts.password,
-    files: opts.file?.map((f) => resolve(cwd, f)),
-  };
-  const flagName = (field: keyof Settings) =>
-    ({ nodes: '--node', files: '--file' })[field as string] ?? `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-  return { values, from: flagName };
-}
-
-function parseBool(text: string): boolean | undefined {
-  if (/^(1|true|yes|on)$/i.test(text.trim())) return true;
-  if (/^(0|false|no|off)$/i.test(text.trim())) return false;
-  return undefined;
+  const values: Record<string, unknown> = {};
+  const flags = new Map<keyof RenderSettings, string>();
+  for (const spec of LAYERED_SETTINGS) {
+    flags.set(spec.field, `--${spec.flag}`);
+    const value = (opts as Record<string, unknown>)[optionKey(spec)];
+    if (spec.kind === 'path') values[spec.field] = value ? resolve(cwd, value as string) : undefined;
+    else if (spec.kind === 'paths') values[spec.field] = (value as string[] | undefined)?.map((f) => resolve(cwd, f));
+    else values[spec.field] = value;
+  }
+  return { values: values as RenderSettings, from: (field) => flags.get(field) ?? `--${field}` };
 }

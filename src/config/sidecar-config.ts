@@ -1,7 +1,8 @@
 // Flags shared by the commands that write or read the registry (`register`, `announce`, `ls`): etcd connection,
-// lease TTL, key layouts, logging. Every option also reads SIDEKICK_<NAME> from the environment (commander's env()).
+// lease TTL, key layouts, logging, as setting tables (settings-table.ts). Every option also reads SIDEKICK_<NAME>
+// from the environment (commander's env()).
 import { hostname } from 'node:os';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { DrainSettings } from '../drain/drain.js';
 import { DEFAULT_HEALTH, type HealthSettings } from '../health/types.js';
 import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../registry/layouts.js';
@@ -9,9 +10,9 @@ import type { EtcdConnectOptions } from '../store/etcd-client.js';
 import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { keyPath } from '../util/key-path.js';
-import { LOG_FORMAT_HELP } from '../util/log.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
+import { addSettings, ETCD_SETTINGS, LOG_SETTINGS, sidekickSetting, type SettingSpec } from './settings-table.js';
 
 export const SIDECAR_DEFAULTS = {
   etcd: DEFAULT_ETCD_NODE,
@@ -51,54 +52,62 @@ export interface RegistrySettings {
   nodeName: string;
 }
 
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 const envList = (raw: string): string[] => raw.split(',').map((v) => v.trim()).filter(Boolean);
-
-/** An option that also reads SIDEKICK_<NAME> (derived from the long flag); list options split on commas. */
-export function envOption(flags: string, description: string, list = false): Option {
-  const long = /--([a-z][a-z-]*)/.exec(flags)?.[1] ?? '';
-  const o = new Option(flags, description).env(`SIDEKICK_${long.replace(/-/g, '_').toUpperCase()}`);
-  return list ? o.argParser((v: string, prev: string[] | undefined) => collect(v, prev).flatMap(envList)) : o;
-}
+const sidekick = sidekickSetting;
 
 /** The check schedule of a single-service sidekick (`announce`, `elb`); `what` names what the check admits. */
-export function addScheduleOptions(cmd: Command, what: string): Command {
-  return cmd
-    .addOption(envOption('--interval <duration>', 'time between checks (default: 10s)'))
-    .addOption(envOption('--timeout <duration>', `deadline of one check (${TIMEOUT_DEFAULT_HELP})`))
-    .addOption(envOption('--rise <n>', `passes in a row before ${what} is registered (default: 1)`))
-    .addOption(envOption('--fall <n>', `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'} (default: 2)`));
+export function scheduleOptions(what: string): SettingSpec[] {
+  return [
+    sidekick({ flag: 'interval', value: '<duration>', help: 'time between checks', defaultHelp: '10s', kind: 'duration' }),
+    sidekick({ flag: 'timeout', value: '<duration>', help: 'deadline of one check', defaultHelp: TIMEOUT_DEFAULT, kind: 'duration' }),
+    sidekick({ flag: 'rise', value: '<n>', help: `passes in a row before ${what} is registered`, defaultHelp: 1, kind: 'string' }),
+    sidekick({ flag: 'fall', value: '<n>', help: `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'}`, defaultHelp: 2, kind: 'string' }),
+  ];
 }
+
+/** Declares {@link scheduleOptions}. */
+export function addScheduleOptions(cmd: Command, what: string): Command {
+  return addSettings(cmd, scheduleOptions(what));
+}
+
+/** The etcd connection and logging flags of the sidecars, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
+export const ETCD_OPTIONS: readonly SettingSpec[] = [
+  sidekick({ flag: 'etcd', value: '<url>', help: 'etcd client URL; repeat for each cluster member', defaultHelp: SIDECAR_DEFAULTS.etcd, kind: 'list' }),
+  sidekick({ flag: 'node', value: '<url>', help: 'alias of --etcd (confd and render spell it so)', kind: 'list' }),
+  ...[...Object.values(ETCD_SETTINGS), ...Object.values(LOG_SETTINGS)].map(sidekick),
+];
 
 /** etcd connection flags, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
 export function addEtcdOptions(cmd: Command): Command {
-  return cmd
-    .addOption(envOption('--etcd <url>', `etcd client URL; repeat for each cluster member (default: ${SIDECAR_DEFAULTS.etcd})`, true))
-    .addOption(envOption('--node <url>', 'alias of --etcd (confd and render spell it so)', true))
-    .addOption(envOption('--client-cert <file>', 'TLS client certificate for etcd'))
-    .addOption(envOption('--client-key <file>', 'TLS client key for etcd'))
-    .addOption(envOption('--client-ca-keys <file>', 'CA certificate(s) that sign the etcd servers'))
-    .addOption(envOption('--username <name>', 'etcd user name'))
-    .addOption(envOption('--password <password>', 'etcd password (prefer SIDEKICK_PASSWORD: flags show in ps)'))
-    .addOption(envOption('--log-level <level>', `trace, debug, info, warn or error (default: ${SIDECAR_DEFAULTS.logLevel})`))
-    .addOption(envOption('--log-format <format>', LOG_FORMAT_HELP));
+  return addSettings(cmd, ETCD_OPTIONS);
 }
 
 /** Lease and key-layout flags of the writers (`register`, `announce`); `ls` takes only --prefix. */
+export const REGISTRY_OPTIONS: readonly SettingSpec[] = [
+  sidekick({ flag: 'ttl', value: '<duration>', help: 'lease TTL: keys vanish this long after the process dies', defaultHelp: SIDECAR_DEFAULTS.ttl, kind: 'duration' }),
+  sidekick({ flag: 'prefix', value: '<path>', help: 'key prefix of the native/registrator layouts', defaultHelp: SIDECAR_DEFAULTS.prefix, kind: 'string' }),
+  sidekick({
+    flag: 'layout',
+    value: '<name>',
+    help: 'key layout to write: native, registrator, skydns or traefik; repeatable',
+    defaultHelp: SIDECAR_DEFAULTS.layout,
+    kind: 'list',
+  }),
+  sidekick({ flag: 'domain', value: '<domain>', help: 'DNS domain of the skydns layout', defaultHelp: SIDECAR_DEFAULTS.domain, kind: 'string' }),
+  sidekick({ flag: 'node-name', value: '<name>', help: "this machine's name in records and default ids", defaultHelp: 'the host name', kind: 'string' }),
+];
+
+/** Declares {@link REGISTRY_OPTIONS}. */
 export function addRegistryOptions(cmd: Command): Command {
-  return cmd
-    .addOption(envOption('--ttl <duration>', `lease TTL: keys vanish this long after the process dies (default: ${SIDECAR_DEFAULTS.ttl})`))
-    .addOption(envOption('--prefix <path>', `key prefix of the native/registrator layouts (default: ${SIDECAR_DEFAULTS.prefix})`))
-    .addOption(
-      envOption('--layout <name>', `key layout to write: native, registrator, skydns or traefik; repeatable (default: ${SIDECAR_DEFAULTS.layout})`, true),
-    )
-    .addOption(envOption('--domain <domain>', `DNS domain of the skydns layout (default: ${SIDECAR_DEFAULTS.domain})`))
-    .addOption(envOption('--node-name <name>', "this machine's name in records and default ids (default: the host name)"));
+  return addSettings(cmd, REGISTRY_OPTIONS);
 }
 
 /** `--listen` of the long-running commands (`register`, `announce`): where /healthz and /metrics are served. */
+export const LISTEN_OPTION = sidekick({ flag: 'listen', value: '<host:port>', help: 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273', defaultHelp: 'off', kind: 'string' });
+
+/** Declares {@link LISTEN_OPTION}. */
 export function addListenOption(cmd: Command): Command {
-  return cmd.addOption(envOption('--listen <host:port>', 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273 (default: off)'));
+  return addSettings(cmd, [LISTEN_OPTION]);
 }
 
 /** The drain flags as commander returns them. */
@@ -110,15 +119,22 @@ export interface DrainFlags {
 export const DRAIN_DEFAULTS = { timeout: '10s', delay: '0s' } as const;
 
 /** `--drain-timeout` and `--drain-delay`, shared by every command that drains; `when` says what starts a drain. */
-export function addDrainOptions(cmd: Command, when = 'on SIGTERM/SIGINT'): Command {
-  return cmd
-    .addOption(
-      envOption(
-        '--drain-timeout <duration>',
-        `${when}, the longest wait after removing the record for every renderer reading it to acknowledge (default: ${DRAIN_DEFAULTS.timeout})`,
-      ),
-    )
-    .addOption(envOption('--drain-delay <duration>', `the wait instead when no renderer reads the record (default: ${DRAIN_DEFAULTS.delay})`));
+export function drainOptions(when = 'on SIGTERM/SIGINT'): SettingSpec[] {
+  return [
+    sidekick({
+      flag: 'drain-timeout',
+      value: '<duration>',
+      help: `${when}, the longest wait after removing the record for every renderer reading it to acknowledge`,
+      defaultHelp: DRAIN_DEFAULTS.timeout,
+      kind: 'duration',
+    }),
+    sidekick({ flag: 'drain-delay', value: '<duration>', help: 'the wait instead when no renderer reads the record', defaultHelp: DRAIN_DEFAULTS.delay, kind: 'duration' }),
+  ];
+}
+
+/** Declares {@link drainOptions}. */
+export function addDrainOptions(cmd: Command, when?: string): Command {
+  return addSettings(cmd, drainOptions(when));
 }
 
 /** Drain settings from the flags; a timeout of 0 or garbage is refused naming the flag. */
@@ -162,8 +178,10 @@ export interface ScheduleFlags {
   fall?: string;
 }
 
-/** The help text of a timeout flag: its default follows the interval. */
-export const TIMEOUT_DEFAULT_HELP = `default: ${DEFAULT_HEALTH.timeoutMs / 1000}s, or the interval when that is shorter`;
+/** The default of a timeout flag: it follows the interval. */
+const TIMEOUT_DEFAULT = `${DEFAULT_HEALTH.timeoutMs / 1000}s, or the interval when that is shorter`;
+/** The help text of a timeout flag's default. */
+export const TIMEOUT_DEFAULT_HELP = `default: ${TIMEOUT_DEFAULT}`;
 
 /**
  * Interval, timeout, rise and fall from the schedule flags, defaults filled in. The default timeout is 2 s or the

@@ -38,6 +38,7 @@ export const LOG_FORMAT_HELP = 'json (one object a line) or text (one readable l
 
 /** Options for {@link createLogger}. */
 export interface LoggerOptions {
+  /** Default info; commands pass their settings' level (see config/settings-table.ts logLevel). */
   level?: string;
   /** Line format; without it: colourised text on a TTY, JSON otherwise. */
   format?: LogFormat;
@@ -64,15 +65,18 @@ export function parseLogFormat(value: string | undefined, where = '--log-format'
   throw new ConfigError(`${where}: expected ${LOG_FORMATS.join(' or ')}, got "${value}"`);
 }
 
-/** Logger options from a command's --log-level and --log-format (checked: a ConfigError names the flag). */
+/**
+ * Logger options from a command's log level (the flag or its environment, see config/settings-table.ts logLevel)
+ * and --log-format (checked: a ConfigError names the flag).
+ */
 export function loggerOptions(flags: { logLevel?: string; logFormat?: string }): LoggerOptions {
   const format = parseLogFormat(flags.logFormat);
-  return { ...(flags.logLevel && { level: flags.logLevel }), ...(format && { format }) };
+  return { ...(flags.logLevel !== undefined && { level: flags.logLevel }), ...(format && { format }) };
 }
 
 /** Builds the root logger on stderr (or `destination`): JSON lines or text (see {@link LogFormat}), secrets redacted. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const level = opts.level ?? process.env.SIDEKICK_LOG_LEVEL ?? process.env.CONFD_LOG_LEVEL ?? 'info';
+  const level = opts.level ?? 'info';
   const options = { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { logMethod: maskLogArgs } };
   if (opts.format === 'text') return pino(options, textStream(opts.destination));
   if (opts.destination) return pino(options, opts.destination);

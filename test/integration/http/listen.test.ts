@@ -162,6 +162,30 @@ describe('sidekick render --listen', () => {
     expect(down.body.checks.apply).toEqual({ ok: false, detail: 'nothing applied yet' });
   });
 
+  it('never shows the etcd password on /healthz, given in the node URL or in SIDEKICK_PASSWORD', async () => {
+    const dead = await freePort();
+    // A password that the connection error itself contains (the node, 127.0.0.1:<port>): unmasked, it would show.
+    const password = String(dead);
+    const runs: { args: string[]; env: Record<string, string> }[] = [
+      { args: ['--node', `http://root:${password}@127.0.0.1:${dead}`], env: {} },
+      { args: ['--node', `http://127.0.0.1:${dead}`, '--username', 'root'], env: { SIDEKICK_PASSWORD: password } },
+    ];
+    for (const { args, env } of runs) {
+      const port = await freePort();
+      const proc = run(['render', '--watch', '--confdir', dir, '--listen', `127.0.0.1:${port}`, ...args], env);
+      const down = await waitFor(async () => {
+        const h = await healthz(port);
+        if (!h.body.checks.store?.detail.includes('cannot read etcd')) throw new Error(`healthz ${h.status}: ${JSON.stringify(h.body)}`);
+        return h;
+      }, 15_000);
+      expect(down.status).toBe(503);
+      expect(down.body.checks.store).toMatchObject({ ok: false, detail: expect.stringContaining('127.0.0.1:***') });
+      expect(JSON.stringify(down.body)).not.toContain(password);
+      proc.kill('SIGKILL');
+      await proc.catch(() => undefined);
+    }
+  });
+
   it('a bad --listen is a usage error (exit 2) naming the flag', async () => {
     const bad = await run(['render', '--watch', '--confdir', dir, '--node', etcd.endpoint, '--listen', 'nowhere']);
     expect(bad.exitCode).toBe(2);
