@@ -181,8 +181,18 @@ const touchedBy = (changes: ServerChange[]): Set<string> =>
 
 /** Drains the removed servers together, then takes each out of service and deletes it. */
 async function drain(target: RuntimeTarget, removals: Array<Extract<ServerChange, { op: 'remove' }>>): Promise<void> {
-  if (removals.length === 0) return;
+  await startDrain(target, removals);
+  await finishDrain(target, removals);
+}
+
+/** Puts the removed servers in drain: no new requests, current sessions carry on. */
+async function startDrain(target: RuntimeTarget, removals: Array<Extract<ServerChange, { op: 'remove' }>>): Promise<void> {
   for (const r of removals) await expectAnswer(target, `set server ${r.backend}/${r.server.name} state drain`, empty);
+}
+
+/** Waits until the draining servers carry no session, then takes each out of service and deletes it. */
+async function finishDrain(target: RuntimeTarget, removals: Array<Extract<ServerChange, { op: 'remove' }>>): Promise<void> {
+  if (removals.length === 0) return;
   const deadline = performance.now() + target.timeoutMs;
   const backends = [...new Set(removals.map((r) => r.backend))];
   for (;;) {
@@ -236,16 +246,16 @@ export function compareLive(text: string, live: LiveServer[], touched: ReadonlyS
 export type RuntimeResult = 'runtime' | 'fallback';
 
 /**
- * A membership change under way on the running haproxy. Its additions and changes are live as soon as it starts,
- * before the new file is checked and swapped in: new servers take traffic at the runtime API's own pace, not after
- * `check_cmd`. What comes next depends on the check.
+ * A membership change under way on the running haproxy. As soon as it starts, before the new file is checked and
+ * swapped in, its additions and changes are live and its removed servers draining: traffic moves at the runtime
+ * API's own pace, not after `check_cmd`. What comes next depends on the check.
  */
 export interface RuntimeApply {
-  /** The file is swapped in: drains and deletes the removed servers, then reads back the running servers. */
+  /** The file is swapped in: waits out the removed servers' sessions and deletes them, then reads back the running servers. */
   finish(): Promise<RuntimeResult>;
   /**
-   * The check or the swap failed, the live file stays: undoes the additions and changes and reads back the running
-   * servers against the live file. False when they could not be put back (the caller reloads the live file).
+   * The check or the swap failed, the live file stays: puts the draining servers back in service, undoes the
+   * additions and changes and reads back the running servers against the live file. False when they could not be put back (the caller reloads the live file).
    */
   undo(): Promise<boolean>;
 }
@@ -271,6 +281,7 @@ export async function startAtRuntime(resource: ResourceConfig, live: string, nex
   let failure: unknown;
   try {
     await addAndChange(target, changes);
+    await startDrain(target, removalsOf(changes));
   } catch (err) {
     failure = err;
   }
@@ -279,7 +290,7 @@ export async function startAtRuntime(resource: ResourceConfig, live: string, nex
     async finish() {
       if (failure !== undefined) return fallback(failure);
       try {
-        await drain(target, removalsOf(changes));
+        await finishDrain(target, removalsOf(changes));
         const problems = compareLive(next, await liveServers(target), touchedBy(changes));
         if (problems.length > 0) throw new CommandError(`running servers differ from the file after the runtime apply: ${problems.slice(0, 5).join('; ')}`, { where: resource.name });
         log.info({ resource: resource.name, socket, ...summarize(changes), liveMs, ms: Math.round(performance.now() - started) }, 'applied through the haproxy runtime API, no reload');
@@ -290,6 +301,7 @@ export async function startAtRuntime(resource: ResourceConfig, live: string, nex
     },
     async undo() {
       try {
+        for (const r of removalsOf(changes)) await expectAnswer(target, `set server ${r.backend}/${r.server.name} state ready`, empty);
         const undo = undoOf(changes);
         await applyChanges(target, undo);
         const problems = compareLive(live, await liveServers(target), touchedBy(undo));

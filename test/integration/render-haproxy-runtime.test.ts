@@ -171,20 +171,26 @@ it('a removed server is drained: a request in flight on it completes, then it is
   }
 });
 
+/** srv_admin_state's forced-drain bit (`set server … state drain`). */
+const DRAIN = 0x08;
 /** The server of backend `web` haproxy runs now. */
 const webServer = async (): Promise<string> => (await liveServers(target())).find((x) => x.backend === 'web')?.name as string;
 const fileAndLiveAgree = async (): Promise<string[]> => compareLive(await readFile(dest(), 'utf8'), await liveServers(target()), new Set());
 
-it('a new server takes traffic while check_cmd still runs: the runtime commands come before the check, the removal after the swap', async () => {
+it('a new server takes all new traffic while check_cmd still runs: the old one drains from the start, is deleted after the swap', async () => {
   const current = await webServer();
   const before = await generation();
   await writeFile(join(dir, 'hold'), '');
   try {
     await replace(current, 'early', pool[2] as Backend);
     await waitFor(async () => (await through()).server === 'early', 4000, 5);
-    // The check is held: the file is the old one, and the old server still runs beside the new.
+    // The check is held: the file is the old one, and the old server still runs beside the new, draining (admin
+    // state bit 0x08): every fresh connection goes to the new one.
     expect(await readFile(dest(), 'utf8')).not.toContain('early');
-    expect((await liveServers(target())).filter((x) => x.backend === 'web').map((x) => x.name).sort()).toEqual(['early', current].sort());
+    const web = (await liveServers(target())).filter((x) => x.backend === 'web');
+    expect(web.map((x) => x.name).sort()).toEqual(['early', current].sort());
+    expect((web.find((x) => x.name === current)?.admin ?? 0) & DRAIN).toBe(DRAIN);
+    for (let i = 0; i < 10; i++) expect((await through()).server).toBe('early');
     await writeFile(join(dir, 'go'), '');
     await waitFor(async () => (await readFile(dest(), 'utf8')).includes('early'), 10_000);
     await daemon.idle();
@@ -209,6 +215,7 @@ it('a new file that fails check_cmd is undone on the running haproxy too: its se
     expect(await readFile(dest(), 'utf8')).toBe(file);
     expect(await fileAndLiveAgree()).toEqual([]);
     expect(await webServer()).toBe(current);
+    expect(((await liveServers(target())).find((x) => x.name === current)?.admin ?? DRAIN) & DRAIN).toBe(0);
     expect((await through()).server).toBe(current);
     expect(await generation()).toEqual(before);
     expect(logs.lines.some((l) => l.msg === 'resource not applied; destination left as it was' && String(l.err).includes('check'))).toBe(true);
