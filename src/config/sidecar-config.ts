@@ -7,12 +7,11 @@ import type { DrainSettings } from '../drain/drain.js';
 import { DEFAULT_HEALTH, type HealthSettings } from '../health/types.js';
 import { DEFAULT_DOMAIN, DEFAULT_PREFIX, parseLayouts, type Layout } from '../registry/layouts.js';
 import type { EtcdConnectOptions } from '../store/etcd-client.js';
-import { parseDuration } from '../util/duration.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { keyPath } from '../util/key-path.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
-import { addSettings, ETCD_SETTINGS, LOG_SETTINGS, sidekickSetting, type SettingSpec } from './settings-table.js';
+import { addSettings, ETCD_SETTINGS, LOG_SETTINGS, parseDurationFlag, sidekickSetting, type SettingSpec } from './settings-table.js';
 
 export const SIDECAR_DEFAULTS = {
   etcd: DEFAULT_ETCD_NODE,
@@ -152,16 +151,7 @@ export function etcdConnection(flags: SidecarFlags): EtcdConnectOptions {
 }
 
 /** Parses a duration flag to ms, or throws ConfigError naming the flag. */
-export function durationFlag(value: string | undefined, fallback: string, flag: string, minMs = 1): number {
-  let ms: number;
-  try {
-    ms = parseDuration(value ?? fallback, flag);
-  } catch (err) {
-    throw new ConfigError(errorMessage(err));
-  }
-  if (ms < minMs) throw new ConfigError(`${flag}: must be ${minMs === 1 ? 'longer than 0' : `at least ${minMs} ms`}, got "${value}"`);
-  return ms;
-}
+export const durationFlag = parseDurationFlag;
 
 /** Parses a positive integer flag, or throws ConfigError naming it. */
 export function countFlag(value: string | undefined, fallback: number, flag: string): number {
