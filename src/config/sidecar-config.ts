@@ -11,7 +11,7 @@ import { ConfigError, errorMessage } from '../util/errors.js';
 import { keyPath } from '../util/key-path.js';
 import { validateInstanceId } from '../registry/record.js';
 import { DEFAULT_ETCD_NODE, etcdConnectOptions } from './etcd-connection.js';
-import { addSettings, ETCD_SETTINGS, LOG_SETTINGS, parseDurationFlag, sidekickSetting, type SettingSpec } from './settings-table.js';
+import { addSettings, durationOf, ETCD_SETTINGS, LOG_SETTINGS, parseDurationFlag, sidekickSetting, type FlagsOf, type SettingSpec } from './settings-table.js';
 
 export const SIDECAR_DEFAULTS = {
   etcd: DEFAULT_ETCD_NODE,
@@ -21,25 +21,6 @@ export const SIDECAR_DEFAULTS = {
   domain: DEFAULT_DOMAIN,
   logLevel: 'info',
 } as const;
-
-/** The options declared by {@link addEtcdOptions} and {@link addRegistryOptions}, as commander returns them. */
-export interface SidecarFlags {
-  etcd?: string[];
-  node?: string[];
-  clientCert?: string;
-  clientKey?: string;
-  clientCaKeys?: string;
-  username?: string;
-  password?: string;
-  ttl?: string;
-  prefix?: string;
-  layout?: string[];
-  domain?: string;
-  nodeName?: string;
-  logLevel?: string;
-  logFormat?: string;
-  listen?: string;
-}
 
 /** Where and how records are written: the registry half of the settings. */
 export interface RegistrySettings {
@@ -70,20 +51,22 @@ export function addScheduleOptions(cmd: Command, what: string): Command {
 }
 
 /** The etcd connection and logging flags of the sidecars, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
-export const ETCD_OPTIONS: readonly SettingSpec[] = [
+export const ETCD_OPTIONS = [
   sidekick({ flag: 'etcd', value: '<url>', help: 'etcd client URL; repeat for each cluster member', defaultHelp: SIDECAR_DEFAULTS.etcd, kind: 'list' }),
   sidekick({ flag: 'node', value: '<url>', help: 'alias of --etcd (confd and render spell it so)', kind: 'list' }),
   ...[...Object.values(ETCD_SETTINGS), ...Object.values(LOG_SETTINGS)].map(sidekick),
-];
+] as const satisfies readonly SettingSpec[];
 
 /** etcd connection flags, spelled as `render` spells them; `--node` is an alias of `--etcd`. */
 export function addEtcdOptions(cmd: Command): Command {
   return addSettings(cmd, ETCD_OPTIONS);
 }
 
+const TTL = sidekick({ flag: 'ttl', value: '<duration>', help: 'lease TTL: keys vanish this long after the process dies', default: SIDECAR_DEFAULTS.ttl, minMs: 2000, kind: 'duration' });
+
 /** Lease and key-layout flags of the writers (`register`, `announce`); `ls` takes only --prefix. */
-export const REGISTRY_OPTIONS: readonly SettingSpec[] = [
-  sidekick({ flag: 'ttl', value: '<duration>', help: 'lease TTL: keys vanish this long after the process dies', defaultHelp: SIDECAR_DEFAULTS.ttl, kind: 'duration' }),
+export const REGISTRY_OPTIONS = [
+  TTL,
   sidekick({ flag: 'prefix', value: '<path>', help: 'key prefix of the native/registrator layouts', defaultHelp: SIDECAR_DEFAULTS.prefix, kind: 'string' }),
   sidekick({
     flag: 'layout',
@@ -94,7 +77,7 @@ export const REGISTRY_OPTIONS: readonly SettingSpec[] = [
   }),
   sidekick({ flag: 'domain', value: '<domain>', help: 'DNS domain of the skydns layout', defaultHelp: SIDECAR_DEFAULTS.domain, kind: 'string' }),
   sidekick({ flag: 'node-name', value: '<name>', help: "this machine's name in records and default ids", defaultHelp: 'the host name', kind: 'string' }),
-];
+] as const satisfies readonly SettingSpec[];
 
 /** Declares {@link REGISTRY_OPTIONS}. */
 export function addRegistryOptions(cmd: Command): Command {
@@ -104,32 +87,33 @@ export function addRegistryOptions(cmd: Command): Command {
 /** `--listen` of the long-running commands (`register`, `announce`): where /healthz and /metrics are served. */
 export const LISTEN_OPTION = sidekick({ flag: 'listen', value: '<host:port>', help: 'serve /healthz and /metrics here, e.g. 127.0.0.1:9273', defaultHelp: 'off', kind: 'string' });
 
+/** The options declared by {@link addEtcdOptions}, {@link addRegistryOptions} and {@link addListenOption}, as commander returns them. */
+export type SidecarFlags = FlagsOf<typeof ETCD_OPTIONS> & FlagsOf<typeof REGISTRY_OPTIONS> & FlagsOf<readonly [typeof LISTEN_OPTION]>;
+
 /** Declares {@link LISTEN_OPTION}. */
 export function addListenOption(cmd: Command): Command {
   return addSettings(cmd, [LISTEN_OPTION]);
 }
 
-/** The drain flags as commander returns them. */
-export interface DrainFlags {
-  drainTimeout?: string;
-  drainDelay?: string;
-}
-
 export const DRAIN_DEFAULTS = { timeout: '10s', delay: '0s' } as const;
 
 /** `--drain-timeout` and `--drain-delay`, shared by every command that drains; `when` says what starts a drain. */
-export function drainOptions(when = 'on SIGTERM/SIGINT'): SettingSpec[] {
+export function drainOptions(when = 'on SIGTERM/SIGINT') {
   return [
     sidekick({
       flag: 'drain-timeout',
       value: '<duration>',
       help: `${when}, the longest wait after removing the record for every renderer reading it to acknowledge`,
-      defaultHelp: DRAIN_DEFAULTS.timeout,
+      default: DRAIN_DEFAULTS.timeout,
+      minMs: 1,
       kind: 'duration',
     }),
-    sidekick({ flag: 'drain-delay', value: '<duration>', help: 'the wait instead when no renderer reads the record', defaultHelp: DRAIN_DEFAULTS.delay, kind: 'duration' }),
-  ];
+    sidekick({ flag: 'drain-delay', value: '<duration>', help: 'the wait instead when no renderer reads the record', default: DRAIN_DEFAULTS.delay, minMs: 0, kind: 'duration' }),
+  ] as const satisfies readonly SettingSpec[];
 }
+
+/** The drain flags as commander returns them. */
+export type DrainFlags = FlagsOf<ReturnType<typeof drainOptions>>;
 
 /** Declares {@link drainOptions}. */
 export function addDrainOptions(cmd: Command, when?: string): Command {
@@ -138,8 +122,9 @@ export function addDrainOptions(cmd: Command, when?: string): Command {
 
 /** Drain settings from the flags; a timeout of 0 or garbage is refused naming the flag. */
 export function drainSettings(flags: DrainFlags): DrainSettings {
-  const timeoutMs = durationFlag(flags.drainTimeout, DRAIN_DEFAULTS.timeout, '--drain-timeout', 1);
-  const delayMs = durationFlag(flags.drainDelay, DRAIN_DEFAULTS.delay, '--drain-delay', 0);
+  const [timeout, delay] = drainOptions();
+  const timeoutMs = durationOf(timeout, flags);
+  const delayMs = durationOf(delay, flags);
   if (delayMs > timeoutMs) throw new ConfigError(`--drain-delay: must not exceed --drain-timeout (${delayMs} ms > ${timeoutMs} ms)`);
   return { timeoutMs, delayMs };
 }
@@ -196,7 +181,7 @@ export function listFlag(value: string[] | string | undefined): string[] {
 
 /** Lease TTL, prefix, layouts, domain and node name from the flags; throws ConfigError naming the flag. */
 export function registrySettings(flags: SidecarFlags): RegistrySettings {
-  const ttlMs = durationFlag(flags.ttl, SIDECAR_DEFAULTS.ttl, '--ttl', 2000);
+  const ttlMs = durationOf(TTL, flags);
   if (ttlMs % 1000 !== 0) throw new ConfigError(`--ttl: etcd leases count whole seconds, got "${flags.ttl}"`);
   const prefix = keyPath(flags.prefix ?? SIDECAR_DEFAULTS.prefix);
   let layouts: Layout[];
