@@ -21,8 +21,8 @@ export interface SettingSpec {
   /** The value's name in the help (`<file>`); absent for a switch. `[bool]` makes the value optional. */
   value?: string;
   help: string;
-  /** What the help shows as the default, appended as ` (default: …)`; {@link default} when absent. */
-  defaultHelp?: string | number;
+  /** What the help shows as the default, appended as ` (default: …)`; {@link default} when absent; `false`: the help text says it. */
+  defaultHelp?: string | number | false;
   /** The value used when the setting is not given (a duration: `60s`). */
   default?: string;
   /** A duration's least value in ms; 1 when absent (see {@link durationOf}). */
@@ -77,7 +77,7 @@ export type FlagsOf<T extends readonly SettingSpec[]> = { [S in T[number] as Opt
 
 /** The help text of a setting, with its default. */
 export const helpOf = (spec: SettingSpec): string => {
-  const shown = spec.defaultHelp ?? spec.default;
+  const shown = spec.defaultHelp === false ? undefined : (spec.defaultHelp ?? spec.default);
   return shown === undefined ? spec.help : `${spec.help} (default: ${shown})`;
 };
 
