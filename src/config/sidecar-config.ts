@@ -130,7 +130,7 @@ export function drainSettings(flags: DrainFlags): DrainSettings {
 }
 
 /** The etcd connection the flags describe; throws ConfigError naming the flag. */
-export function etcdConnection(flags: SidecarFlags): EtcdConnectOptions {
+export function etcdConnection(flags: FlagsOf<typeof ETCD_OPTIONS>): EtcdConnectOptions {
   const raw = [...(flags.etcd ?? []), ...(flags.node ?? [])];
   return etcdConnectOptions(raw.length > 0 ? raw : [SIDECAR_DEFAULTS.etcd], flags, (msg) => new ConfigError(`--etcd: ${msg}`));
 }
