@@ -36,13 +36,13 @@ const envList = (raw: string): string[] => raw.split(',').map((v) => v.trim()).f
 const sidekick = sidekickSetting;
 
 /** The check schedule of a single-service sidekick (`announce`, `elb`); `what` names what the check admits. */
-export function scheduleOptions(what: string): SettingSpec[] {
+export function scheduleOptions(what: string) {
   return [
     sidekick({ flag: 'interval', value: '<duration>', help: 'time between checks', defaultHelp: '10s', kind: 'duration' }),
     sidekick({ flag: 'timeout', value: '<duration>', help: 'deadline of one check', defaultHelp: TIMEOUT_DEFAULT, kind: 'duration' }),
     sidekick({ flag: 'rise', value: '<n>', help: `passes in a row before ${what} is registered`, defaultHelp: 1, kind: 'string' }),
     sidekick({ flag: 'fall', value: '<n>', help: `failures in a row before it is ${what === 'the service' ? 'removed' : 'deregistered'}`, defaultHelp: 2, kind: 'string' }),
-  ];
+  ] as const satisfies readonly SettingSpec[];
 }
 
 /** Declares {@link scheduleOptions}. */
@@ -146,12 +146,7 @@ export function countFlag(value: string | undefined, fallback: number, flag: str
 }
 
 /** The check schedule flags (`register` spells interval and timeout --check-interval and --check-timeout). */
-export interface ScheduleFlags {
-  interval?: string;
-  timeout?: string;
-  rise?: string;
-  fall?: string;
-}
+export type ScheduleFlags = FlagsOf<ReturnType<typeof scheduleOptions>>;
 
 /** The default of a timeout flag: it follows the interval. */
 const TIMEOUT_DEFAULT = `${DEFAULT_HEALTH.timeoutMs / 1000}s, or the interval when that is shorter`;
