@@ -1,6 +1,6 @@
 // `sidekick announce`: the sidekick unit beside one service (replaces `while curl …; etcdctl set --ttl`).
 import { Command } from 'commander';
-import { announceSettings, type AnnounceFlags } from '../config/announce-config.js';
+import { ANNOUNCE_OPTIONS, announceSettings, type AnnounceFlags } from '../config/announce-config.js';
 import { addCheckOptions } from '../config/check-url.js';
 import { checkKinds } from '../health/check-options.js';
 import {
@@ -13,7 +13,7 @@ import {
   registrySettings,
   type DrainFlags,
 } from '../config/sidecar-config.js';
-import { addSettings, sidekickSetting } from '../config/settings-table.js';
+import { addSettings } from '../config/settings-table.js';
 import { AnnounceDaemon } from '../daemon/announce-daemon.js';
 import { MaintenanceFollower } from '../drain/maintenance.js';
 import { ServiceChecks } from '../http/daemon-health.js';
@@ -22,15 +22,6 @@ import { formatAddress } from '../util/address.js';
 import type { CheckResult } from '../health/types.js';
 import { closeSidecar, drainRecords, openSidecar } from './sidecar.js';
 import { stopSignal } from './signals.js';
-
-/** The service `announce` keeps registered. */
-const ANNOUNCE_OPTIONS = [
-  sidekickSetting({ flag: 'name', value: '<name>', help: 'service name (key segment and upstream name), e.g. web', kind: 'string' }),
-  sidekickSetting({ flag: 'address', value: '<host:port>', help: 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080', kind: 'string' }),
-  sidekickSetting({ flag: 'id', value: '<id>', help: 'instance id', defaultHelp: '<node-name>:<name>:<port>', kind: 'string' }),
-  sidekickSetting({ flag: 'tags', value: '<list>', help: 'comma-separated tags; repeatable', kind: 'list' }),
-  sidekickSetting({ flag: 'meta', value: '<key=value>', help: 'metadata; repeatable', kind: 'list' }),
-];
 
 /** Declares `announce`. */
 export function announceCommand(): Command {

@@ -3,8 +3,8 @@
 // then the renderers' acknowledgements (drain/wait.ts).
 import { Command } from 'commander';
 import type { Etcd3 } from 'etcd3';
-import { addEtcdOptions, durationFlag, etcdConnection, type SidecarFlags } from '../config/sidecar-config.js';
-import { addSettings, logLevel, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
+import { addEtcdOptions, etcdConnection, type SidecarFlags } from '../config/sidecar-config.js';
+import { addSettings, durationOf, logLevel, sidekickSetting, type FlagsOf, type SettingSpec } from '../config/settings-table.js';
 import { dockerFromAddress } from '../docker/address.js';
 import { checkName, containerTarget, drainedKey, maintenanceKey, maintenanceValue, parseDrained } from '../drain/maintenance.js';
 import { waitForAcks, type DrainResult } from '../drain/wait.js';
@@ -14,21 +14,23 @@ import { sleep } from '../util/backoff.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { createLogger, loggerOptions } from '../util/log.js';
 
-interface DrainCommandFlags extends SidecarFlags {
-  undo?: boolean;
-  reason?: string;
-  timeout?: string;
-  container?: string;
-  docker?: string;
-}
-
 const MAX_REASON = 200;
 
+/** `--timeout`: its help says the default. */
+const TIMEOUT = {
+  flag: 'timeout',
+  value: '<duration>',
+  help: 'longest wait for the sidecar and the renderers (default: 30s); exit 1 when it runs out',
+  defaultHelp: false,
+  default: '30s',
+  kind: 'duration',
+} as const satisfies SettingSpec;
+
 /** drain's own options (only --docker reads the environment: a request is one command line), then the etcd ones. */
-const DRAIN_OPTIONS: readonly SettingSpec[] = [
+const DRAIN_OPTIONS = [
   { flag: 'undo', help: 'put the instance back in rotation (its record returns once its check passes)', kind: 'bool' },
   { flag: 'reason', value: '<text>', help: `why, stored with the request (at most ${MAX_REASON} characters)`, kind: 'string' },
-  { flag: 'timeout', value: '<duration>', help: 'longest wait for the sidecar and the renderers (default: 30s); exit 1 when it runs out', kind: 'duration' },
+  TIMEOUT,
   {
     flag: 'container',
     value: '<name>',
@@ -42,7 +44,10 @@ const DRAIN_OPTIONS: readonly SettingSpec[] = [
     defaultHelp: '$DOCKER_HOST, then the local socket',
     kind: 'string',
   }),
-];
+] as const satisfies readonly SettingSpec[];
+
+/** The options of `drain`, as commander returns them. */
+type DrainCommandFlags = FlagsOf<typeof DRAIN_OPTIONS> & SidecarFlags;
 
 /** Declares `drain`. */
 export function drainCommand(): Command {
@@ -51,7 +56,7 @@ export function drainCommand(): Command {
     .argument('[instance-id]', 'the instance, as `sidekick ls` shows its ID (e.g. h1:web:8080)');
   addEtcdOptions(addSettings(cmd, DRAIN_OPTIONS));
   cmd.action(async (instance: string | undefined, flags: DrainCommandFlags) => {
-    const timeoutMs = durationFlag(flags.timeout, '30s', '--timeout');
+    const timeoutMs = durationOf(TIMEOUT, flags);
     const reason = flags.reason ?? '';
     if (reason.length > MAX_REASON) throw new ConfigError(`--reason: at most ${MAX_REASON} characters, got ${reason.length}`);
     const connection = etcdConnection(flags);

@@ -3,59 +3,16 @@
 // stopped only once no request is left on it.
 import { Command } from 'commander';
 import { addCheckOptions } from '../config/check-url.js';
-import { ELB_DEFAULTS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
+import { ELB_OPTIONS, elbSettings, type ElbFlags, type ElbSettings } from '../config/elb-config.js';
 import { checkKinds } from '../health/check-options.js';
 import { addScheduleOptions } from '../config/sidecar-config.js';
-import { addSettings, LOG_SETTINGS, logLevel, sidekickSetting, type SettingSpec } from '../config/settings-table.js';
+import { addSettings, logLevel } from '../config/settings-table.js';
 import { deregisterUntil, ElbPresence } from '../elb/daemon.js';
 import { waitForDrain } from '../elb/drain.js';
-import { fetchInstanceId, IMDS_DEFAULT_ENDPOINT } from '../elb/imds.js';
+import { fetchInstanceId } from '../elb/imds.js';
 import { createTarget, type TargetSpec } from '../elb/load-balancers.js';
 import { createLogger, loggerOptions, type Logger } from '../util/log.js';
 import { skipOnSignal, stopSignal, type SkipSignal } from './signals.js';
-
-const sidekick = sidekickSetting;
-
-/** elb's own options, then the check and schedule ones. */
-const ELB_OPTIONS: readonly SettingSpec[] = [
-  sidekick({ flag: 'load-balancer', value: '<name>', help: 'classic ELB name (or give --target-group)', kind: 'string' }),
-  sidekick({ flag: 'target-group', value: '<arn>', help: 'ALB/NLB target group ARN (or give --load-balancer)', kind: 'string' }),
-  sidekick({
-    flag: 'instance-id',
-    value: '<id>',
-    help: 'instance to register (default: from EC2 instance metadata, IMDSv2); an IP for ip target groups',
-    kind: 'string',
-  }),
-  sidekick({ flag: 'region', value: '<region>', help: 'AWS region', defaultHelp: "the target group ARN's, else AWS_REGION, else AWS_DEFAULT_REGION", kind: 'string' }),
-  sidekick({ flag: 'port', value: '<n>', help: 'target port in the target group', defaultHelp: "the group's port", kind: 'string' }),
-  sidekick({ flag: 'resync', value: '<duration>', help: 'how often membership is read back from AWS and corrected', defaultHelp: ELB_DEFAULTS.resync, kind: 'duration' }),
-  sidekick({ flag: 'stop-timeout', value: '<duration>', help: 'how long SIGTERM may spend deregistering', defaultHelp: ELB_DEFAULTS.stopTimeout, kind: 'duration' }),
-  sidekick({
-    flag: 'drain-timeout',
-    value: '<duration>',
-    help: 'once deregistered, how long to wait for the load balancer to drain the instance (target draining, connection draining); a second SIGTERM skips the wait',
-    defaultHelp: ELB_DEFAULTS.drainTimeout,
-    kind: 'duration',
-  }),
-  // No SIDEKICK_DEREGISTER: an Environment= shared by ExecStart= and ExecStopPost= must not turn the daemon into a one-shot.
-  { flag: 'deregister', help: 'deregister the instance once, wait for the drain, and exit (for ExecStopPost=, which runs even after SIGKILL)', kind: 'bool' },
-  sidekick({
-    flag: 'endpoint-url',
-    value: '<url>',
-    help: 'ELB API endpoint override',
-    defaultHelp: 'AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS',
-    kind: 'string',
-  }),
-  sidekick({
-    flag: 'imds-endpoint',
-    value: '<url>',
-    help: 'instance metadata endpoint',
-    defaultHelp: `AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT}`,
-    kind: 'string',
-  }),
-  sidekick(LOG_SETTINGS.logLevel),
-  sidekick(LOG_SETTINGS.logFormat),
-];
 
 /** Declares `elb`. */
 export function elbCommand(): Command {

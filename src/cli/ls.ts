@@ -1,7 +1,7 @@
 // `sidekick ls`: the registered services as a table, or JSON for scripts.
 import { Command } from 'commander';
-import { addEtcdOptions, etcdConnection, SIDECAR_DEFAULTS, type SidecarFlags } from '../config/sidecar-config.js';
-import { addSettings, sidekickSetting } from '../config/settings-table.js';
+import { addEtcdOptions, ETCD_OPTIONS, etcdConnection, SIDECAR_DEFAULTS } from '../config/sidecar-config.js';
+import { addSettings, sidekickSetting, type FlagsOf, type SettingSpec } from '../config/settings-table.js';
 import { listRenderers, type ListedRenderer } from '../drain/acks.js';
 import { formatAddress } from '../util/address.js';
 import { listServices, type ListedService } from '../registry/list.js';
@@ -13,14 +13,17 @@ const LS_OPTIONS = [
   sidekickSetting({ flag: 'prefix', value: '<path>', help: 'key prefix of the records', defaultHelp: SIDECAR_DEFAULTS.prefix, kind: 'string' }),
   sidekickSetting({ flag: 'json', help: 'print JSON (one array) for scripts', kind: 'bool' }),
   sidekickSetting({ flag: 'renderers', help: 'list the renderers instead: each resource, the etcd revision it has applied, and whether it is behind', kind: 'bool' }),
-];
+] as const satisfies readonly SettingSpec[];
+
+/** The options of `ls`, as commander returns them. */
+type LsFlags = FlagsOf<typeof ETCD_OPTIONS> & FlagsOf<typeof LS_OPTIONS>;
 
 /** Declares `ls`. */
 export function lsCommand(): Command {
   const cmd = new Command('ls').description('List the services registered in etcd: service, id, address, node, tags, lease TTL left');
   addEtcdOptions(cmd);
   addSettings(cmd, LS_OPTIONS);
-  cmd.action(async (flags: SidecarFlags & { json?: boolean; renderers?: boolean }) => {
+  cmd.action(async (flags: LsFlags) => {
     const client = await createEtcdClient(etcdConnection(flags));
     try {
       if (flags.renderers) {

@@ -5,20 +5,20 @@ import type { CheckSpec, HealthSettings } from '../health/types.js';
 import { parseHostPort, validateInstanceId, validateMeta, validateServiceName, validateTags, type ServiceRecord } from '../registry/record.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { isCheckUrl, parseCheckFlags, parseCheckUrlForm, type CheckFlags, type UrlCheck } from './check-url.js';
-import { listFlag, scheduleSettings, type RegistrySettings, type SidecarFlags } from './sidecar-config.js';
+import { listFlag, scheduleSettings, type RegistrySettings, type ScheduleFlags, type SidecarFlags } from './sidecar-config.js';
+import { sidekickSetting, type FlagsOf, type SettingSpec } from './settings-table.js';
 
-/** The options of `announce` beyond the shared etcd/registry flags. */
-export interface AnnounceFlags extends SidecarFlags, CheckFlags {
-  name?: string;
-  address?: string;
-  id?: string;
-  interval?: string;
-  timeout?: string;
-  rise?: string;
-  fall?: string;
-  tags?: string[];
-  meta?: string[];
-}
+/** The service `announce` keeps registered. */
+export const ANNOUNCE_OPTIONS = [
+  sidekickSetting({ flag: 'name', value: '<name>', help: 'service name (key segment and upstream name), e.g. web', kind: 'string' }),
+  sidekickSetting({ flag: 'address', value: '<host:port>', help: 'where the service answers, e.g. 127.0.0.1:8080 or [::1]:8080', kind: 'string' }),
+  sidekickSetting({ flag: 'id', value: '<id>', help: 'instance id', defaultHelp: '<node-name>:<name>:<port>', kind: 'string' }),
+  sidekickSetting({ flag: 'tags', value: '<list>', help: 'comma-separated tags; repeatable', kind: 'list' }),
+  sidekickSetting({ flag: 'meta', value: '<key=value>', help: 'metadata; repeatable', kind: 'list' }),
+] as const satisfies readonly SettingSpec[];
+
+/** The options of `announce`, as commander returns them (its own, the shared etcd/registry, check and schedule ones). */
+export type AnnounceFlags = FlagsOf<typeof ANNOUNCE_OPTIONS> & SidecarFlags & CheckFlags & ScheduleFlags;
 
 /** What announce runs: one record and its health settings. */
 export interface AnnounceSettings {

@@ -4,37 +4,69 @@ import { isIP } from 'node:net';
 import type { HealthSettings } from '../health/types.js';
 import type { CheckTarget } from '../health/checks.js';
 import { validatePort } from '../registry/record.js';
-import { imdsEndpoint, INSTANCE_ID_RE } from '../elb/imds.js';
+import { IMDS_DEFAULT_ENDPOINT, imdsEndpoint, INSTANCE_ID_RE } from '../elb/imds.js';
 import { ConfigError } from '../util/errors.js';
 import { parseCheck } from './announce-config.js';
 import { checkValues, parseCheckFlags, parseCheckUrlForm, type CheckFlags, type UrlCheck } from './check-url.js';
-import { durationFlag, scheduleSettings } from './sidecar-config.js';
+import { scheduleSettings, type ScheduleFlags } from './sidecar-config.js';
+import { durationOf, LOG_SETTINGS, sidekickSetting, type FlagsOf, type SettingSpec } from './settings-table.js';
+
+const sidekick = sidekickSetting;
+
+/** elb's durations, each with its default and least value. */
+const RESYNC = sidekick({ flag: 'resync', value: '<duration>', help: 'how often membership is read back from AWS and corrected', default: '60s', minMs: 100, kind: 'duration' });
+const STOP_TIMEOUT = sidekick({ flag: 'stop-timeout', value: '<duration>', help: 'how long SIGTERM may spend deregistering', default: '20s', minMs: 100, kind: 'duration' });
+const DRAIN_TIMEOUT = sidekick({
+  flag: 'drain-timeout',
+  value: '<duration>',
+  help: 'once deregistered, how long to wait for the load balancer to drain the instance (target draining, connection draining); a second SIGTERM skips the wait',
+  default: '60s',
+  minMs: 100,
+  kind: 'duration',
+});
+
+/** elb's own options (the check and schedule ones follow them). */
+export const ELB_OPTIONS = [
+  sidekick({ flag: 'load-balancer', value: '<name>', help: 'classic ELB name (or give --target-group)', kind: 'string' }),
+  sidekick({ flag: 'target-group', value: '<arn>', help: 'ALB/NLB target group ARN (or give --load-balancer)', kind: 'string' }),
+  sidekick({
+    flag: 'instance-id',
+    value: '<id>',
+    help: 'instance to register (default: from EC2 instance metadata, IMDSv2); an IP for ip target groups',
+    kind: 'string',
+  }),
+  sidekick({ flag: 'region', value: '<region>', help: 'AWS region', defaultHelp: "the target group ARN's, else AWS_REGION, else AWS_DEFAULT_REGION", kind: 'string' }),
+  sidekick({ flag: 'port', value: '<n>', help: 'target port in the target group', defaultHelp: "the group's port", kind: 'string' }),
+  RESYNC,
+  STOP_TIMEOUT,
+  DRAIN_TIMEOUT,
+  // No SIDEKICK_DEREGISTER: an Environment= shared by ExecStart= and ExecStopPost= must not turn the daemon into a one-shot.
+  { flag: 'deregister', help: 'deregister the instance once, wait for the drain, and exit (for ExecStopPost=, which runs even after SIGKILL)', kind: 'bool' },
+  sidekick({
+    flag: 'endpoint-url',
+    value: '<url>',
+    help: 'ELB API endpoint override',
+    defaultHelp: 'AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING[_V2], AWS_ENDPOINT_URL, else AWS',
+    kind: 'string',
+  }),
+  sidekick({
+    flag: 'imds-endpoint',
+    value: '<url>',
+    help: 'instance metadata endpoint',
+    defaultHelp: `AWS_EC2_METADATA_SERVICE_ENDPOINT, else ${IMDS_DEFAULT_ENDPOINT}`,
+    kind: 'string',
+  }),
+  sidekick(LOG_SETTINGS.logLevel),
+  sidekick(LOG_SETTINGS.logFormat),
+] as const satisfies readonly SettingSpec[];
 
 /** The options of `elb`, as commander returns them. */
-export interface ElbFlags extends CheckFlags {
-  loadBalancer?: string;
-  targetGroup?: string;
-  instanceId?: string;
-  region?: string;
-  interval?: string;
-  timeout?: string;
-  rise?: string;
-  fall?: string;
-  port?: string;
-  resync?: string;
-  stopTimeout?: string;
-  drainTimeout?: string;
-  endpointUrl?: string;
-  imdsEndpoint?: string;
-  deregister?: boolean;
-  logLevel?: string;
-  logFormat?: string;
-}
+export type ElbFlags = FlagsOf<typeof ELB_OPTIONS> & CheckFlags & ScheduleFlags;
 
 export const ELB_DEFAULTS = {
-  resync: '60s',
-  stopTimeout: '20s',
-  drainTimeout: '60s',
+  resync: RESYNC.default,
+  stopTimeout: STOP_TIMEOUT.default,
+  drainTimeout: DRAIN_TIMEOUT.default,
 } as const;
 
 /** The load balancer half: a classic ELB by name, or a target group by ARN (and the target's port). */
@@ -170,9 +202,9 @@ export function elbSettings(flags: ElbFlags, env: NodeJS.ProcessEnv = process.en
     imdsEndpoint: parseBaseUrl(imdsEndpoint(flags.imdsEndpoint, env), flags.imdsEndpoint !== undefined ? '--imds-endpoint' : 'AWS_EC2_METADATA_SERVICE_ENDPOINT'),
     check,
     health,
-    resyncMs: durationFlag(flags.resync, ELB_DEFAULTS.resync, '--resync', 100),
-    stopTimeoutMs: durationFlag(flags.stopTimeout, ELB_DEFAULTS.stopTimeout, '--stop-timeout', 100),
-    drainTimeoutMs: durationFlag(flags.drainTimeout, ELB_DEFAULTS.drainTimeout, '--drain-timeout', 100),
+    resyncMs: durationOf(RESYNC, flags),
+    stopTimeoutMs: durationOf(STOP_TIMEOUT, flags),
+    drainTimeoutMs: durationOf(DRAIN_TIMEOUT, flags),
     deregisterOnly,
   };
   const id = instanceId(flags, lb);

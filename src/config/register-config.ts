@@ -4,29 +4,24 @@ import { networkInterfaces } from 'node:os';
 import type { MappingOptions } from '../docker/types.js';
 import { validateHost, validateTags } from '../registry/record.js';
 import { ConfigError } from '../util/errors.js';
-import { durationFlag, listFlag, scheduleSettings, TIMEOUT_DEFAULT_HELP, type DrainFlags, type SidecarFlags } from './sidecar-config.js';
-import { sidekickSetting, type SettingSpec } from './settings-table.js';
-
-/** The options of `register`, as commander returns them. */
-export interface RegisterFlags extends SidecarFlags, DrainFlags {
-  docker?: string;
-  ip?: string;
-  internal?: boolean;
-  network?: string;
-  explicit?: boolean;
-  tags?: string[];
-  resync?: string;
-  deregister?: string;
-  checkInterval?: string;
-  checkTimeout?: string;
-  rise?: string;
-  fall?: string;
-}
+import { listFlag, scheduleSettings, TIMEOUT_DEFAULT_HELP, type DrainFlags, type SidecarFlags } from './sidecar-config.js';
+import { durationOf, sidekickSetting, type FlagsOf, type SettingSpec } from './settings-table.js';
 
 const sidekick = sidekickSetting;
 
+/** `--resync`: its default and least value; `0` (off) is read before it. */
+const RESYNC = sidekick({
+  flag: 'resync',
+  value: '<duration>',
+  help: 'list containers and repair etcd this often',
+  defaultHelp: '60s; 0 disables',
+  default: '60s',
+  minMs: 1000,
+  kind: 'duration',
+});
+
 /** register's own options; the etcd, registry, listen and drain ones follow them. */
-export const REGISTER_OPTIONS: readonly SettingSpec[] = [
+export const REGISTER_OPTIONS = [
   sidekick({ flag: 'docker', value: '<address>', help: 'Docker API: unix:///var/run/docker.sock or tcp://host:port', defaultHelp: '$DOCKER_HOST, then the local socket', kind: 'string' }),
   sidekick({
     flag: 'ip',
@@ -45,7 +40,7 @@ export const REGISTER_OPTIONS: readonly SettingSpec[] = [
   }),
   sidekick({ flag: 'explicit', help: 'register only containers that set SERVICE_NAME or SERVICE_<port>_NAME', kind: 'bool' }),
   sidekick({ flag: 'tags', value: '<list>', help: 'tags added to every service; comma-separated, repeatable', kind: 'list' }),
-  sidekick({ flag: 'resync', value: '<duration>', help: 'list containers and repair etcd this often', defaultHelp: '60s; 0 disables', kind: 'duration' }),
+  RESYNC,
   sidekick({
     flag: 'deregister',
     value: '<when>',
@@ -57,7 +52,10 @@ export const REGISTER_OPTIONS: readonly SettingSpec[] = [
   sidekick({ flag: 'check-timeout', value: '<duration>', help: `default SERVICE_CHECK_TIMEOUT (${TIMEOUT_DEFAULT_HELP})`, kind: 'duration' }),
   sidekick({ flag: 'rise', value: '<n>', help: 'default passes in a row before a service is registered', defaultHelp: 1, kind: 'string' }),
   sidekick({ flag: 'fall', value: '<n>', help: 'default failures in a row before it is removed', defaultHelp: 2, kind: 'string' }),
-];
+] as const satisfies readonly SettingSpec[];
+
+/** The options of `register`, as commander returns them. */
+export type RegisterFlags = FlagsOf<typeof REGISTER_OPTIONS> & SidecarFlags & DrainFlags;
 
 /** What register's own options set. */
 export interface RegisterSettings {
@@ -70,7 +68,7 @@ export interface RegisterSettings {
 /** register's own settings from the flags; `node` is the registry's node name. Throws ConfigError naming the flag. */
 export function registerSettings(flags: RegisterFlags, node: string): RegisterSettings {
   const mapping = mappingOptions(flags, node);
-  const resyncMs = flags.resync === '0' ? 0 : durationFlag(flags.resync, '60s', '--resync', 1000);
+  const resyncMs = flags.resync === '0' ? 0 : durationOf(RESYNC, flags);
   const deregister = flags.deregister ?? 'always';
   if (deregister !== 'always' && deregister !== 'on-success') throw new ConfigError(`--deregister: expected always or on-success, got "${deregister}"`);
   return { mapping, resyncMs, deregister };

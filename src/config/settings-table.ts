@@ -2,7 +2,8 @@
 // kind. The commander options, the environment layer, confd's argv spelling and the config-file schema (file.ts) are
 // all derived from these tables, so a setting is declared in one place. No heavy imports: every command loads this.
 import { Option, type Command } from 'commander';
-import { ConfigError } from '../util/errors.js';
+import { parseDuration } from '../util/duration.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
 import { LOG_FORMAT_HELP } from '../util/log.js';
 
 /**
@@ -20,8 +21,12 @@ export interface SettingSpec {
   /** The value's name in the help (`<file>`); absent for a switch. `[bool]` makes the value optional. */
   value?: string;
   help: string;
-  /** What the help shows as the default, appended as ` (default: …)`. */
-  defaultHelp?: string | number;
+  /** What the help shows as the default, appended as ` (default: …)`; {@link default} when absent; `false`: the help text says it. */
+  defaultHelp?: string | number | false;
+  /** The value used when the setting is not given (a duration: `60s`). */
+  default?: string;
+  /** A duration's least value in ms; 1 when absent (see {@link durationOf}). */
+  minMs?: number;
   kind: SettingKind;
   /** Environment variables read for it, most preferred first. */
   env?: readonly string[];
@@ -61,8 +66,41 @@ export function logLevel(flag: string | undefined, env: NodeJS.ProcessEnv = proc
 /** `--client-cert` → `clientCert`: the key commander stores the flag's value under. */
 export const optionKey = (spec: SettingSpec): string => spec.flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
+/** `client-ca-keys` → `clientCaKeys`: {@link optionKey} as a type. */
+export type OptionKey<F extends string> = F extends `${infer H}-${infer T}` ? `${H}${Capitalize<OptionKey<T>>}` : F;
+
+/** The value commander gives a setting of kind `K`. */
+export type FlagValue<K extends SettingKind> = K extends 'bool' ? boolean : K extends 'list' | 'paths' | 'repeat' ? string[] : string;
+
+/** A command's options as commander returns them, keyed by {@link optionKey} of each setting of `T`. */
+export type FlagsOf<T extends readonly SettingSpec[]> = { [S in T[number] as OptionKey<S['flag']>]?: FlagValue<S['kind']> };
+
 /** The help text of a setting, with its default. */
-export const helpOf = (spec: SettingSpec): string => (spec.defaultHelp === undefined ? spec.help : `${spec.help} (default: ${spec.defaultHelp})`);
+export const helpOf = (spec: SettingSpec): string => {
+  const shown = spec.defaultHelp === false ? undefined : (spec.defaultHelp ?? spec.default);
+  return shown === undefined ? spec.help : `${spec.help} (default: ${shown})`;
+};
+
+/** Parses a duration flag to ms, or throws ConfigError naming the flag; `minMs` (default 1) is the least accepted. */
+export function parseDurationFlag(value: string | undefined, fallback: string, flag: string, minMs = 1): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value ?? fallback, flag);
+  } catch (err) {
+    throw new ConfigError(errorMessage(err));
+  }
+  if (ms < minMs) throw new ConfigError(`${flag}: must be ${minMs === 1 ? 'longer than 0' : `at least ${minMs} ms`}, got "${value}"`);
+  return ms;
+}
+
+/** A duration setting with its default. */
+export type DurationSpec = SettingSpec & { kind: 'duration'; default: string };
+
+/** A duration setting's value in ms from `flags`, else its default; below its `minMs` or garbage is a ConfigError naming the flag. */
+export function durationOf<S extends DurationSpec>(spec: S, flags: Partial<Record<OptionKey<S['flag']>, string>>): number {
+  const value = (flags as Partial<Record<string, string>>)[optionKey(spec)];
+  return parseDurationFlag(value, spec.default, `--${spec.flag}`, spec.minMs);
+}
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 const envList = (raw: string): string[] => raw.split(',').map((v) => v.trim()).filter(Boolean);
@@ -71,7 +109,7 @@ const envList = (raw: string): string[] => raw.split(',').map((v) => v.trim()).f
 export const sidekickEnv = (flag: string): string => `SIDEKICK_${flag.replace(/-/g, '_').toUpperCase()}`;
 
 /** `spec` read from SIDEKICK_<FLAG> (by commander: see {@link commanderOption}). */
-export const sidekickSetting = <S extends SettingSpec>(spec: S): S & { env: string[] } => ({ ...spec, env: [sidekickEnv(spec.flag)] });
+export const sidekickSetting = <const S extends SettingSpec>(spec: S): S & { env: string[] } => ({ ...spec, env: [sidekickEnv(spec.flag)] });
 
 /**
  * The commander option of a setting. With `readEnv`, commander reads its first environment name (lists split on
