@@ -51,6 +51,24 @@ async function logsOf(container: Dockerode.Container): Promise<{ stdout: string;
   return demux(raw);
 }
 
+/**
+ * True once every file the endpoint's `render --watch` swapped in has been reloaded: its `reloaded` lines have caught
+ * up with its `destination updated` ones. A reload is logged once it has taken effect (the old workers gone or
+ * shutting down), so from then on every fresh connection meets the new config; one answer from a new worker alone
+ * does not say that.
+ */
+async function reloadsSettled(container: Dockerode.Container): Promise<boolean> {
+  const lines = (await logsOf(container)).stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg?: string; pid?: number; sidekick?: number });
+  const daemon = lines.find((l) => l.msg === 'started' && l.sidekick !== undefined)?.sidekick;
+  if (daemon === undefined) return false;
+  const own = lines.filter((l) => l.pid === daemon);
+  const count = (test: (msg: string) => boolean): number => own.filter((l) => test(l.msg ?? '')).length;
+  return count((m) => m.startsWith('reloaded')) >= count((m) => m === 'destination updated');
+}
+
 interface RunOptions {
   image: string;
   cmd?: string[];
@@ -184,17 +202,17 @@ describe.concurrent('nginx endpoint', () => {
       expect(await nodeExec(container, 'process.getuid()')).toBe(String(APP_UID));
 
       await etcd.put('/services/web/a', record('a', a));
-      await waitFor(async () => (await get(port, '/web/')).body === 'a\n', 15_000, 100);
+      await waitFor(async () => (await get(port, '/web/')).body === 'a\n' && (await reloadsSettled(container)), 15_000, 100);
       expect(await get(port, '/', 'web')).toEqual({ status: 200, body: 'a\n' });
       expect((await get(port, '/', 'web.example.com')).body).toBe('a\n');
       expect((await get(port, '/', 'other')).status).toBe(503);
 
       await etcd.put('/services/web/b', record('b', b));
       await etcd.del('/services/web/a');
-      await waitFor(async () => (await get(port, '/web/')).body === 'b\n', 15_000, 100);
+      await waitFor(async () => (await get(port, '/web/')).body === 'b\n' && (await reloadsSettled(container)), 15_000, 100);
 
       await etcd.del('/services/web/b');
-      await waitFor(async () => (await get(port, '/web/')).status === 503, 15_000, 100);
+      await waitFor(async () => (await get(port, '/web/')).status === 503 && (await reloadsSettled(container)), 15_000, 100);
       // Reloaded in place: the same nginx master all along.
       expect(await nodeExec(container, 'require("fs").readFileSync("/tmp/nginx-endpoint/nginx.pid", "utf8").trim()')).toBe(master);
 
