@@ -23,6 +23,8 @@ export interface RenderContext {
   view: KeyView;
   prefix: string;
   log?: Logger;
+  /** The template's root context (`this` at the top level): a file set's member name; `{}` when undefined. */
+  context?: string;
 }
 
 /** The rendered text plus the list lookups it made (the `min_endpoints` guard checks the counts). */
@@ -223,7 +225,7 @@ export class TemplateEngine {
       const state = newRenderState({ file: path, view: ctx.view, prefix, log, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs });
       let text: string;
       try {
-        text = template({}, { data: { [DATA_KEY]: state } });
+        text = template(ctx.context ?? {}, { data: { [DATA_KEY]: state } });
       } catch (err) {
         throw renderError(path, err);
       }
