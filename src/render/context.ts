@@ -7,6 +7,8 @@ import { TemplateError } from '../util/errors.js';
 import { keyPath } from '../util/key-path.js';
 import type { Logger } from '../util/log.js';
 import type { DnsCache, DnsRequest } from './dns.js';
+import type { BlockMemo } from './memo.js';
+import type { ServiceList } from './helpers-services.js';
 
 /** One list lookup a template made (service, getvs, gets): the `min_endpoints` guard reads these. */
 export interface Lookup {
@@ -25,6 +27,8 @@ export interface RenderState {
   log: Logger;
   /** List lookups of this pass, deduplicated by helper+arg. */
   lookups: Lookup[];
+  /** Lookups of reused blocks not yet deduplicated into `lookups` (see {@link passLookups}): read only if asked for. */
+  lookupsLater: Lookup[][][];
   /** Args of `lookups` per helper, so de-duplication stays O(1) with a thousand services (no key string built). */
   lookupIds: Map<string, Set<string>>;
   /** Value → absolute key it was read from, so `json` can name the key of a bad value. */
@@ -40,6 +44,8 @@ export interface RenderState {
   records: Map<string, CachedRecord>;
   /** Engine-wide memo of `service` results per folder, reused while the folder's entries are the same strings. */
   serviceDirs: Map<string, { entries: Entry[]; instances: ServiceInstanceData[]; view: KeyView; version: number | undefined }>;
+  /** Engine-wide lists of services per root (helpers-services.ts), kept up to date from the view's changes. */
+  serviceLists: Map<string, ServiceList>;
   /**
    * This pass's instances per folder: `services` reads every folder to skip empty ones and `service this` reads
    * it again; the view is fixed during a pass, so the second read is one map lookup.
@@ -47,14 +53,16 @@ export interface RenderState {
   passDirs: Map<string, ServiceInstanceData[]>;
   /** This pass's absolute roots by `root=` argument (undefined: the default root). */
   passRoots: Map<string | undefined, string>;
+  /** The template's kept outputs (incremental rendering); `view` is then its tracking view. */
+  memo?: BlockMemo;
 }
 
 /** What outlives one pass (the engine's caches) plus what a pass is about; the rest starts empty each pass. */
-export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs'>;
+export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo'>;
 
 /** A fresh state for one render pass. */
 export function newRenderState(base: RenderStateBase): RenderState {
-  return { ...base, lookups: [], lookupIds: new Map(), origins: new Map(), dnsMisses: new Map(), passDirs: new Map(), passRoots: new Map() };
+  return { ...base, lookups: [], lookupsLater: [], lookupIds: new Map(), origins: new Map(), dnsMisses: new Map(), passDirs: new Map(), passRoots: new Map() };
 }
 
 /** A parsed service record (or why it was refused) for one key, valid while the value is `value`. */
@@ -161,11 +169,21 @@ export function relKey(prefix: string, key: string): string {
 
 /** Records a list lookup once per helper+arg (the view is fixed during a render, so counts agree). */
 export function recordLookup(state: RenderState, helper: string, arg: string, count: number): void {
+  // The innermost kept block replays it when reused, whether or not this pass has seen it already.
+  const top = state.memo?.top;
+  if (top?.reusable) top.lookups.push({ helper, arg, count });
   let args = state.lookupIds.get(helper);
   if (!args) state.lookupIds.set(helper, (args = new Set()));
   if (args.has(arg)) return;
   args.add(arg);
   state.lookups.push({ helper, arg, count });
+}
+
+/** Every list lookup of the pass: `lookups` and, deduplicated after them, those collected for later. */
+export function passLookups(state: RenderState): Lookup[] {
+  for (const chunks of state.lookupsLater) for (const chunk of chunks) for (const l of chunk) recordLookup(state, l.helper, l.arg, l.count);
+  state.lookupsLater = [];
+  return state.lookups;
 }
 
 /** Code-unit string order, like Go's sort.Strings (not locale order, which varies by host). */

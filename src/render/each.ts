@@ -6,6 +6,8 @@
 // array (objects, Maps, iterables, functions, the `{{else}}` branch) goes to the built-in unchanged, except an
 // object made by {@link orderedObject}, whose keys are visited in the order it was given.
 import type HandlebarsNS from 'handlebars';
+import { DATA_KEY, recordLookup, type Lookup, type RenderState } from './context.js';
+import { positionKey, valueKey, type BlockMemo, type Frame } from './memo.js';
 
 /** Where an {@link orderedObject} keeps its key order (not enumerable: `len`, `index` and printing ignore it). */
 const KEY_ORDER = Symbol('sidekick.keyOrder');
@@ -29,7 +31,8 @@ function keyOrder(context: unknown): string[] | undefined {
 
 /** The slice of Handlebars' block-helper options `each` uses (its typings lack the program's blockParams). */
 interface EachOptions {
-  fn?: ((context: unknown, options: { data?: unknown; blockParams?: unknown[] }) => string) & { blockParams?: number };
+  /** `program`: the block's index in its template (Handlebars' runtime sets it on every block function). */
+  fn?: ((context: unknown, options: { data?: unknown; blockParams?: unknown[] }) => string) & { blockParams?: number; program?: number };
   data?: Record<string, unknown>;
 }
 
@@ -52,13 +55,58 @@ export function fastEach(hb: typeof HandlebarsNS): HandlebarsNS.HelperDelegate {
     if (!Array.isArray(items) || items.length === 0 || !fn || (options.data && 'contextPath' in options.data)) {
       return builtin.call(this, context, options as HandlebarsNS.HelperOptions);
     }
+    const memo = memoFor(this, options);
     if (keys) {
       const obj = context as Record<string, unknown>;
-      return eachPosition(hb, keys.length, fn, options, (i) => keys[i], (key) => obj[key]);
+      return eachPosition(hb, keys.length, fn, options, (i) => keys[i], (key) => obj[key], memo);
     }
     // A hole is skipped, as the built-in does.
-    return eachPosition(hb, items.length, fn, options, (i) => (i in items ? i : undefined), (i) => items[i as number]);
+    return eachPosition(hb, items.length, fn, options, (i) => (i in items ? i : undefined), (i) => items[i as number], memo && { ...memo, items });
   };
+}
+
+/** Where this block's iterations are kept: the render's memo, when `this` is the value of the innermost kept block. */
+function memoFor(self: unknown, options: EachOptions): Kept | undefined {
+  const state = options.data?.[DATA_KEY] as RenderState | undefined;
+  const memo = state?.memo;
+  const parent = memo?.top;
+  const program = options.fn?.program;
+  if (!state || !memo || !parent || typeof program !== 'number' || self !== parent.item) return undefined;
+  return { state, memo, parent, program, items: undefined };
+}
+
+/** A block whose iterations are kept, and where. */
+interface Kept {
+  state: RenderState;
+  memo: BlockMemo;
+  parent: Frame;
+  program: number;
+  /** The array iterated (not an ordered object's keys): a run over the same array again can be reused as a whole. */
+  items: readonly unknown[] | undefined;
+}
+
+/** Set while a nested block copies its data frame, so the copy does not count as reading the position. */
+let copyingFrame = false;
+
+/** A data frame whose position fields mark the open frame as position-dependent when a template reads them. */
+function trackedFrame(hb: typeof HandlebarsNS, parent: Record<string, unknown>, memo: BlockMemo): ItemFrame & Record<string, unknown> {
+  const frame = createFrame(hb, parent);
+  const values: Record<string, unknown> = {};
+  for (const name of ['key', 'index', 'first', 'last']) {
+    Object.defineProperty(frame, name, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const top = memo.top;
+        if (top && !copyingFrame) top.positional = true;
+        return values[name];
+      },
+      set(v: unknown) {
+        values[name] = v;
+      },
+    });
+  }
+  return frame as ItemFrame & Record<string, unknown>;
 }
 
 /**
@@ -72,8 +120,10 @@ function eachPosition<K extends number | string>(
   options: EachOptions,
   keyAt: (i: number) => K | undefined,
   valueOf: (key: K) => unknown,
+  kept?: Kept,
 ): string {
-  const data = options.data ? (hb.createFrame(options.data) as ItemFrame & Record<string, unknown>) : undefined;
+  if (kept && options.data) return eachKept(hb, count, fn, options.data, keyAt, valueOf, kept);
+  const data = options.data ? (createFrame(hb, options.data) as ItemFrame & Record<string, unknown>) : undefined;
   const withParams = (fn.blockParams ?? 0) > 0;
   const call: { data?: unknown; blockParams?: unknown[] } = { data };
   const last = count - 1;
@@ -92,4 +142,99 @@ function eachPosition<K extends number | string>(
     parts.push(fn(value, call));
   }
   return parts.join('');
+}
+
+/** A data frame copied from `parent` without counting the copy as a read of its position fields. */
+function createFrame(hb: typeof HandlebarsNS, parent: Record<string, unknown>): Record<string, unknown> {
+  copyingFrame = true;
+  try {
+    return hb.createFrame(parent) as Record<string, unknown>;
+  } finally {
+    copyingFrame = false;
+  }
+}
+
+/**
+ * As {@link eachPosition}, reusing kept outputs (memo.ts): when the block runs over the very array it ran over last
+ * time, only the items whose reads changed are rendered again; otherwise each plain-valued item's kept output is
+ * reused while nothing it read has changed. An item that is not a plain value runs as usual, its reads going to the
+ * enclosing block.
+ */
+function eachKept<K extends number | string>(
+  hb: typeof HandlebarsNS,
+  count: number,
+  fn: NonNullable<EachOptions['fn']>,
+  parentData: Record<string, unknown>,
+  keyAt: (i: number) => K | undefined,
+  valueOf: (key: K) => unknown,
+  { state, memo, parent, program, items }: Kept,
+): string {
+  const data = trackedFrame(hb, parentData, memo);
+  const blockParams = fn.blockParams ?? 0;
+  const call: { data?: unknown; blockParams?: unknown[] } = { data };
+  const siteName = `${parent.key}\0${program}`;
+  const site = memo.site(siteName);
+  const last = count - 1;
+  const replay = (l: Lookup): void => recordLookup(state, l.helper, l.arg, l.count);
+
+  /** The output of position i: kept, or rendered in a frame of its own. */
+  const item = (i: number, key: K, value: unknown): string => {
+    data.key = key;
+    data.index = i;
+    data.first = i === 0;
+    data.last = i === last;
+    call.blockParams = blockParams > 0 ? [value, key] : undefined;
+    if (!plain(value)) return fn(value, call);
+    const reused = memo.reuse(site, value, () => positionKey(key, i, last));
+    if (reused) {
+      reused.lookups.forEach(replay);
+      return reused.text;
+    }
+    const frame = memo.open(`${siteName}\0${valueKey(value) as string}`, value);
+    // `as |item i|` hands the block its position.
+    if (blockParams > 1) frame.positional = true;
+    const text = flat(fn(value, call)); // a throw fails the render; the memo drops its open frames
+    memo.close(site, value, frame, text, frame.positional ? positionKey(key, i, last) : undefined);
+    return text;
+  };
+
+  const again = items ? memo.dirtySince(site, items) : undefined;
+  if (items && again) {
+    const { parts } = again.last;
+    for (const i of again.dirty) parts[i] = item(i, i as K, items[i]);
+    const text = again.dirty.length === 0 ? again.last.text : parts.join('');
+    memo.endAgain(site, again.last, new Set(again.dirty), text, again.mark, replay, (chunks) => state.lookupsLater.push(chunks));
+    return text;
+  }
+  const parts: string[] = [];
+  let allPlain = true;
+  for (let i = 0; i <= last; i++) {
+    const key = keyAt(i);
+    if (key === undefined) {
+      allPlain = false; // a hole: positions and parts no longer line up
+      continue;
+    }
+    const value = valueOf(key);
+    allPlain &&= plain(value);
+    parts.push(item(i, key, value));
+  }
+  const text = parts.join('');
+  if (items) memo.endRun(site, items, parts, text, allPlain ? memo.view.target.changeMark : undefined);
+  return text;
+}
+
+/** A value an iteration can be kept under: its identity is its value. */
+function plain(value: unknown): boolean {
+  const type = typeof value;
+  return type === 'string' || type === 'number' || type === 'boolean' || value === null || value === undefined;
+}
+
+/**
+ * The same text as one flat string. A block's output is a rope of every piece it concatenated; kept, it would be
+ * walked piece by piece again by every join that reuses it.
+ */
+function flat(text: string): string {
+  // Reading a character makes V8 flatten the string in place (String::Flatten).
+  if (text.length > 0) text.charCodeAt(0);
+  return text;
 }

@@ -11,7 +11,8 @@ import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { absolutePrefix } from '../util/key-path.js';
-import { DATA_KEY, newRenderState, type CachedRecord, type Lookup, type RenderState } from './context.js';
+import { DATA_KEY, newRenderState, passLookups, recordLookup, type CachedRecord, type Lookup, type RenderState } from './context.js';
+import { BlockMemo, versioned } from './memo.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 import { dataVariablesAreNotHelpers, locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
@@ -50,6 +51,8 @@ export interface TemplateEngineOptions {
   templatesDir?: string;
   /** Where compiled template files are kept between runs (see compile-cache.ts); none when undefined. */
   cacheDir?: string;
+  /** Reuse the output of blocks whose keys did not change (memo.ts); default true. False renders everything every time. */
+  incremental?: boolean;
 }
 
 /** A pass that finds new DNS names triggers another; chained lookups get at most this many passes. */
@@ -139,6 +142,41 @@ function evaluateSpec(spec: string): TemplateSpecification {
   return new Function(`return ${spec};`)() as TemplateSpecification;
 }
 
+/** A pass's result; its lookups are gathered when first read (a resource without `min_endpoints` never reads them). */
+function result(text: string, state: RenderState): RenderResult {
+  let lookups: Lookup[] | undefined;
+  return {
+    text,
+    get lookups(): Lookup[] {
+      return (lookups ??= passLookups(state));
+    },
+  };
+}
+
+/**
+ * One template's memos (memo.ts): one per key space and root context, so the members of a file set (one render per
+ * name) each keep their own outputs. Memos of roots no longer rendered are dropped.
+ */
+class Memos {
+  private readonly byRoot = new Map<string, { memo: BlockMemo; used: number }>();
+  private renders = 0;
+
+  /** The memo for this render; undefined when the view keeps no versions (nothing to compare with). */
+  of(ctx: RenderContext): BlockMemo | undefined {
+    const { view } = ctx;
+    if (!versioned(view)) return undefined;
+    const key = ctx.context ?? '';
+    let slot = this.byRoot.get(key);
+    if (!slot || slot.memo.view.target !== view) this.byRoot.set(key, (slot = { memo: new BlockMemo(view), used: 0 }));
+    slot.used = ++this.renders;
+    // Roots not rendered for two rounds of every root are gone (a file set's vanished member).
+    if (this.renders % Math.max(64, this.byRoot.size) === 0) {
+      for (const [k, s] of this.byRoot) if (s.used < this.renders - 2 * this.byRoot.size) this.byRoot.delete(k);
+    }
+    return slot.memo;
+  }
+}
+
 /** Compiles and renders templates; one engine per process shares the DNS cache and warning memory. */
 export class TemplateEngine {
   private readonly hb = Handlebars.create();
@@ -148,10 +186,13 @@ export class TemplateEngine {
   private readonly dns: DnsCache;
   private readonly records = new Map<string, CachedRecord>();
   private readonly serviceDirs: RenderState['serviceDirs'] = new Map();
+  private readonly serviceLists: RenderState['serviceLists'] = new Map();
   private readonly templatesDir: string | undefined;
   private readonly cache: SpecCache | undefined;
+  private readonly incremental: boolean;
 
   constructor(opts: TemplateEngineOptions = {}) {
+    this.incremental = opts.incremental ?? true;
     this.log = (opts.log ?? silentLogger).child({ component: 'render' });
     this.templatesDir = opts.templatesDir ?? (opts.sandboxDir === undefined ? undefined : join(opts.sandboxDir, 'templates'));
     this.dns = new DnsCache(opts.dns);
@@ -175,7 +216,8 @@ export class TemplateEngine {
   }
 
   private compiled(path: string, template: HandlebarsTemplateDelegate): CompiledTemplate {
-    const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx);
+    const memos = this.incremental ? new Memos() : undefined;
+    const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx, memos?.of(ctx));
     return { path, render };
   }
 
@@ -218,21 +260,24 @@ export class TemplateEngine {
   }
 
   /** Renders; when helpers missed DNS answers, resolves them and renders again (bounded). */
-  private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext): Promise<RenderResult> {
+  private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext, memo: BlockMemo | undefined): Promise<RenderResult> {
     const log = ctx.log ?? this.log;
     const prefix = absolutePrefix(ctx.prefix);
+    const base = { file: path, prefix, log, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
     for (let pass = 1; ; pass++) {
-      const state = newRenderState({ file: path, view: ctx.view, prefix, log, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs });
+      const state = newRenderState(memo ? { ...base, view: memo.view, memo } : { ...base, view: ctx.view });
+      const root = ctx.context ?? {};
+      const run = (): string => template(root, { data: { [DATA_KEY]: state } });
       let text: string;
       try {
-        text = template(ctx.context ?? {}, { data: { [DATA_KEY]: state } });
+        text = memo ? memo.render(root, run, (lookups) => lookups.forEach((l) => recordLookup(state, l.helper, l.arg, l.count))) : run();
       } catch (err) {
         throw renderError(path, err);
       }
-      if (state.dnsMisses.size === 0) return { text, lookups: state.lookups };
+      if (state.dnsMisses.size === 0) return result(text, state);
       if (pass >= MAX_PASSES) {
         log.warn({ template: path, names: [...state.dnsMisses.values()].map((r) => r.name) }, 'DNS names still unresolved after the last pass');
-        return { text, lookups: state.lookups };
+        return result(text, state);
       }
       await this.dns.resolve(state.dnsMisses.values(), log);
     }

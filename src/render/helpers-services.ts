@@ -77,25 +77,91 @@ function sameEntries(a: Entry[], b: Entry[]): boolean {
 function memoInstances(state: RenderState, dir: string): ServiceInstance[] {
   let instances = state.passDirs.get(dir);
   if (!instances) state.passDirs.set(dir, (instances = folderInstances(state, dir)));
+  // Read through the pass's own cache, but read all the same: the block asking depends on the folder.
+  else state.memo?.view.note(dir);
   return instances;
 }
 
 /** A folder's instances, reused from the last render while its entries are unchanged (templates never mutate them). */
 function folderInstances(state: RenderState, dir: string): ServiceInstance[] {
   const memo = state.serviceDirs.get(dir);
+  // The key space itself, not the render's tracking view of it: every template and file set member shares the memo.
+  const view = state.memo?.view.target ?? state.view;
   // A view that versions its folders (the mirror) answers "unchanged?" without listing the folder.
   const version = state.view.version?.(dir);
-  if (memo && version !== undefined && memo.view === state.view && memo.version === version) return memo.instances;
+  if (memo && version !== undefined && memo.view === view && memo.version === version) return memo.instances;
   const entries = state.view.list(dir);
   if (memo && sameEntries(memo.entries, entries)) {
-    memo.view = state.view;
+    memo.view = view;
     memo.version = version;
     return memo.instances;
   }
   const instances = instancesIn(state, dir, entries);
-  if (state.serviceDirs.size >= MIN_CACHE) state.serviceDirs.clear();
-  state.serviceDirs.set(dir, { entries, instances, view: state.view, version });
+  // Bounded by the store: a folder per service may well exceed MIN_CACHE.
+  if (state.serviceDirs.size >= Math.max(MIN_CACHE, state.view.size)) state.serviceDirs.clear();
+  state.serviceDirs.set(dir, { entries, instances, view, version });
   return instances;
+}
+
+/** The services under a root: names listed, instances per name, their total; kept up to date from the view's changes. */
+export interface ServiceList {
+  view: KeyView;
+  /** The view's change mark the list is current to. */
+  mark: number | undefined;
+  /** Valid names with at least one valid instance, sorted; replaced (never changed in place) when the set moves. */
+  names: string[];
+  /** Instances per listed name. */
+  counts: Map<string, number>;
+  endpoints: number;
+}
+
+/** The services under `root`, updated folder by folder from the keys changed since the last call when the view tells them. */
+function serviceList(state: RenderState, root: string): ServiceList {
+  const view = state.memo?.view.target ?? state.view;
+  const base = normalizePrefix(root);
+  const kept = state.serviceLists.get(base);
+  const changed = kept?.view === view && kept.mark !== undefined ? view.changedSince?.(kept.mark) : undefined;
+  if (!kept || changed === undefined) {
+    const list = fullServiceList(state, root, view);
+    state.serviceLists.set(base, list);
+    return list;
+  }
+  state.memo?.view.note(root);
+  const folders = new Set<string>();
+  for (const key of changed) {
+    if (!key.startsWith(`${base}/`)) continue;
+    const slash = key.indexOf('/', base.length + 1);
+    folders.add(key.slice(base.length + 1, slash === -1 ? undefined : slash));
+  }
+  let moved = false;
+  for (const name of folders) {
+    const count = memoInstances(state, `${base}/${name}`).length;
+    if (!validateServiceName(name).ok) continue;
+    const before = kept.counts.get(name) ?? 0;
+    kept.endpoints += count - before;
+    if (count > 0) kept.counts.set(name, count);
+    else kept.counts.delete(name);
+    moved ||= before > 0 !== count > 0;
+  }
+  if (moved) kept.names = [...kept.counts.keys()].sort(compareStrings);
+  kept.mark = view.changeMark;
+  return kept;
+}
+
+/** The services under `root`, folder by folder (unchanged folders answer from the memo without being listed again). */
+function fullServiceList(state: RenderState, root: string, view: KeyView): ServiceList {
+  const base = normalizePrefix(root);
+  const mark = view.changeMark;
+  const counts = new Map<string, number>();
+  let endpoints = 0;
+  for (const name of childrenOf(state.view, root)) {
+    const count = memoInstances(state, `${base}/${name}`).length;
+    // Not listed; its records are read all the same, so each is refused with the one warning any refused key gets.
+    if (!validateServiceName(name).ok || count === 0) continue;
+    counts.set(name, count);
+    endpoints += count;
+  }
+  return { view, mark, names: [...counts.keys()].sort(compareStrings), counts, endpoints };
 }
 
 /** The service helpers. */
@@ -105,21 +171,12 @@ export const serviceHelpers: Record<string, Helper> = {
     arity(options, params, 0);
     const state = stateOf(options);
     const root = rootOf(state, options);
-    const base = normalizePrefix(root);
-    // Folder by folder: unchanged folders answer from the memo without being listed again.
-    let endpoints = 0;
-    const names = childrenOf(state.view, root).filter((name) => {
-      const valid = validateServiceName(name);
-      // Not listed; its records are read all the same, so each is refused with the one warning any refused key gets.
-      if (!valid.ok) return memoInstances(state, `${base}/${name}`).length < 0;
-      const count = memoInstances(state, `${base}/${name}`).length;
-      endpoints += count;
-      return count > 0;
-    });
+    const list = serviceList(state, root);
     // Counted as the instances of every listed service: min_endpoints then refuses a render whose
     // `{{#each (services)}}` would list nothing (the last instance deleted), as it does for `service NAME`.
-    recordLookup(state, 'services', options.hash.root === undefined ? DEFAULT_PREFIX : String(options.hash.root), endpoints);
-    return names.sort(compareStrings);
+    recordLookup(state, 'services', options.hash.root === undefined ? DEFAULT_PREFIX : String(options.hash.root), list.endpoints);
+    // The same array while the listed names stay the same: a block iterating it knows nothing moved.
+    return list.names;
   },
   service(...args: unknown[]) {
     const { params, options } = splitArgs(args);

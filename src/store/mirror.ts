@@ -31,6 +31,9 @@ export class Mirror implements KeyView {
   private readonly versions = new Map<string, number>();
   private tick = 0;
   private clearedAt = 0;
+  /** Keys in the order they changed: `changes[i]` changed at tick `changesFrom + i + 1`. Bounded (see `touch`). */
+  private changes: string[] = [];
+  private changesFrom = 0;
 
   /** Stores `value` at `key`; false when the key already held exactly this value. */
   set(key: string, value: string): boolean {
@@ -76,8 +79,29 @@ export class Mirror implements KeyView {
     return [...names];
   }
 
+  /** The current change counter: hand it to `changedSince` later to learn what changed after now. */
+  get changeMark(): number {
+    return this.tick;
+  }
+
+  /**
+   * Keys changed (set to a new value or deleted) after `mark`, oldest first, a key once per change; undefined when
+   * that is further back than the mirror remembers (then treat everything as changed).
+   */
+  changedSince(mark: number): string[] | undefined {
+    if (mark < this.changesFrom || mark > this.tick) return undefined;
+    return this.changes.slice(mark - this.changesFrom);
+  }
+
   private touch(key: string): void {
     const tick = ++this.tick;
+    this.changes.push(key);
+    // Remembered for at least as many changes as there are keys: older revisions see "everything changed".
+    if (this.changes.length > 2 * Math.max(1024, this.values.size)) {
+      const drop = this.changes.length >> 1;
+      this.changes = this.changes.slice(drop);
+      this.changesFrom += drop;
+    }
     let path = normalizePrefix(key);
     for (;;) {
       this.versions.set(path, tick);
@@ -148,6 +172,8 @@ export class Mirror implements KeyView {
     this.keys.length = 0;
     this.versions.clear();
     this.clearedAt = ++this.tick;
+    this.changes = [];
+    this.changesFrom = this.tick;
   }
 
   /** Number of keys held. */

@@ -19,6 +19,10 @@ export interface KeyView {
   version?(prefix: string): number;
   /** Optional: distinct names directly below `prefix` (key order), without listing every key under it. */
   children?(prefix: string): string[];
+  /** Optional, with `changedSince`: a counter that moves with every change. */
+  readonly changeMark?: number;
+  /** Optional: keys changed after the mark `mark` (undefined: too far back to tell; treat everything as changed). */
+  changedSince?(mark: number): string[] | undefined;
 }
 
 /** connecting: no complete read yet; synced: the mirror is complete and current; stale: was synced, now cut off. */
