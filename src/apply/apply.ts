@@ -6,13 +6,15 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
 import { startAtRuntime, type RuntimeApply } from './haproxy-runtime.js';
-import { discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
+import { assemble, discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
 import { reloadActionOf, type ReloadAction } from './reload.js';
 
 /** A resource with the text its template produced. */
 export interface Rendered {
   resource: ResourceConfig;
   text: string;
+  /** The text's bytes in pieces (see RenderResult.chunks): used instead of encoding `text` when present. */
+  chunks?: () => Buffer[];
   /** A reload of this resource failed with no previous file to put back: reload even if the bytes are unchanged. */
   reloadOwed?: boolean;
 }
@@ -58,8 +60,6 @@ interface Swapped {
   resource: ResourceConfig;
   /** What dest held before; undefined when there was nothing (a first render, or only an owed reload). */
   previous: FileState | undefined;
-  /** What dest holds now. */
-  text: string;
   /** A membership change already live on haproxy through its runtime API, to finish instead of a reload. */
   runtime?: RuntimeApply;
 }
@@ -73,7 +73,7 @@ async function stageCheckSwap(
   opts: ApplyOptions,
 ): Promise<{ status: 'unchanged' | 'noop' } | { status: 'swapped'; previous: FileState | undefined; runtime?: RuntimeApply }> {
   const { resource } = item;
-  const content = Buffer.from(item.text, 'utf8');
+  const content = assemble(resource.dest, item.chunks ? item.chunks() : item.text);
   const current = await readCurrent(resource.dest);
   const attrs = targetAttrs(current, resource);
   if (isUnchanged(current, content, attrs)) return { status: 'unchanged' };
@@ -137,11 +137,11 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       const r = await stageCheckSwap(item, opts);
       if (r.status === 'swapped') {
         // While a reload is owed, dest's file was never loaded: nothing known good to put back.
-        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous, text: item.text, ...(r.runtime && { runtime: r.runtime }) });
+        swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous, ...(r.runtime && { runtime: r.runtime }) });
         outcomes.set(name, { resource: name, status: 'applied' });
         opts.log.info({ resource: name, dest: item.resource.dest }, 'destination updated');
       } else if (r.status === 'unchanged' && item.reloadOwed) {
-        swapped.push({ resource: item.resource, previous: undefined, text: item.text });
+        swapped.push({ resource: item.resource, previous: undefined });
         outcomes.set(name, { resource: name, status: 'applied' });
       } else {
         outcomes.set(name, { resource: name, status: r.status });

@@ -12,11 +12,13 @@ import type { ResourceConfig, WaitConfig } from './types.js';
 export const DEFAULT_WAIT: WaitConfig = { minMs: 10, maxMs: 40 };
 
 /**
- * The wait of a resource that sets none. With `haproxy_socket`, none: a membership change costs a few runtime
- * commands rather than a reload, so two of them in a row are cheap and a window would only hold traffic back.
+ * The wait of a resource that sets none: the burst window when a change costs a reload. None with `haproxy_socket`
+ * (a membership change costs a few runtime commands, so two in a row are cheap) or without a reload (`reload_cmd`,
+ * `reload_signal`): a second write of the file costs about a millisecond, and a window would only hold it back.
  */
-export function waitOf(resource: Pick<ResourceConfig, 'wait' | 'haproxySocket'>): WaitConfig {
-  return resource.wait ?? (resource.haproxySocket ? { minMs: 0, maxMs: 0 } : DEFAULT_WAIT);
+export function waitOf(resource: Pick<ResourceConfig, 'wait' | 'haproxySocket' | 'reloadCmd' | 'reloadSignal'>): WaitConfig {
+  if (resource.wait) return resource.wait;
+  return resource.haproxySocket || (!resource.reloadCmd && !resource.reloadSignal) ? { minMs: 0, maxMs: 0 } : DEFAULT_WAIT;
 }
 
 /**

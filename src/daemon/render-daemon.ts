@@ -8,7 +8,7 @@ import { isDone } from '../apply/status.js';
 import { Quiescence, waitOf } from '../apply/quiescence.js';
 import { isAckKey } from '../drain/acks.js';
 import type { AckPublisher } from '../drain/publisher.js';
-import { TemplateEngine, type CompiledTemplate } from '../render/engine.js';
+import { TemplateEngine, type CompiledTemplate, type RenderResult } from '../render/engine.js';
 import { createSource } from '../store/index.js';
 import type { Source, SourceState } from '../store/types.js';
 import { nextDelay, sleep } from '../util/backoff.js';
@@ -227,8 +227,8 @@ export class RenderDaemon {
     const revision = this.source.revision;
     try {
       for (const entry of batch) {
-        const text = await this.renderResource(entry);
-        if (text !== undefined) rendered.push({ resource: entry.resource, text, reloadOwed: entry.owed !== undefined });
+        const result = await this.renderResource(entry);
+        if (result !== undefined) rendered.push(renderedOf(entry.resource, result, entry.owed !== undefined));
         else results.set(entry.resource.name, this.outcomes.get(entry.resource.name) as ApplyOutcome);
       }
       if (rendered.length === 0) return;
@@ -304,7 +304,7 @@ export class RenderDaemon {
   }
 
   /** Renders one resource; a failure is reported (once per distinct message) and yields undefined. */
-  private async renderResource(entry: ResourceState): Promise<string | undefined> {
+  private async renderResource(entry: ResourceState): Promise<RenderResult | undefined> {
     const { resource } = entry;
     try {
       if (!entry.template) throw new Error(entry.lastProblem ?? 'template not loaded');
@@ -319,7 +319,7 @@ export class RenderDaemon {
         }
       }
       this.report(entry, undefined);
-      return result.text;
+      return result;
     } catch (err) {
       const message = errorMessage(err);
       this.report(entry, message.startsWith(resource.name) ? message : `${resource.name}: ${message}`);
@@ -362,6 +362,12 @@ export class RenderDaemon {
     this.log.info({ template: path, ok: ok.every(Boolean) }, 'template changed');
     this.enqueue(entries.filter((_, i) => ok[i]));
   }
+}
+
+/** What apply gets: the text is joined only if apply asks for it (a diff, haproxy's runtime API); the file takes the chunks. */
+function renderedOf(resource: ResourceConfig, result: RenderResult, reloadOwed: boolean): Rendered {
+  const { chunks } = result;
+  return Object.defineProperty({ resource, reloadOwed, ...(chunks && { chunks }) }, 'text', { enumerable: true, get: () => result.text }) as Rendered;
 }
 
 function failed(resource: string, message: string): ApplyOutcome {

@@ -7,7 +7,7 @@ import { TemplateError } from '../util/errors.js';
 import { keyPath } from '../util/key-path.js';
 import type { Logger } from '../util/log.js';
 import type { DnsCache, DnsRequest } from './dns.js';
-import type { BlockMemo } from './memo.js';
+import type { BlockMemo, RunOutput } from './memo.js';
 import type { ServiceList } from './helpers-services.js';
 
 /** One list lookup a template made (service, getvs, gets): the `min_endpoints` guard reads these. */
@@ -55,14 +55,18 @@ export interface RenderState {
   passRoots: Map<string | undefined, string>;
   /** The template's kept outputs (incremental rendering); `view` is then its tracking view. */
   memo?: BlockMemo;
+  /** Long runs the output holds as placeholders (see each.ts), by number. */
+  runs: RunOutput[];
+  /** The engine's secret in placeholders: store values cannot spell one. */
+  token: string;
 }
 
 /** What outlives one pass (the engine's caches) plus what a pass is about; the rest starts empty each pass. */
-export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo'>;
+export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo' | 'token'>;
 
 /** A fresh state for one render pass. */
 export function newRenderState(base: RenderStateBase): RenderState {
-  return { ...base, lookups: [], lookupsLater: [], lookupIds: new Map(), origins: new Map(), dnsMisses: new Map(), passDirs: new Map(), passRoots: new Map() };
+  return { ...base, lookups: [], lookupsLater: [], runs: [], lookupIds: new Map(), origins: new Map(), dnsMisses: new Map(), passDirs: new Map(), passRoots: new Map() };
 }
 
 /** A parsed service record (or why it was refused) for one key, valid while the value is `value`. */
@@ -177,6 +181,11 @@ export function recordLookup(state: RenderState, helper: string, arg: string, co
   if (args.has(arg)) return;
   args.add(arg);
   state.lookups.push({ helper, arg, count });
+}
+
+/** The placeholder of run `n` in a render's output (NUL never appears in a template's own text). */
+export function runPlaceholder(state: RenderState, n: number): string {
+  return `\0${state.token}:${n}\0`;
 }
 
 /** Every list lookup of the pass: `lookups` and, deduplicated after them, those collected for later. */

@@ -6,8 +6,8 @@
 // array (objects, Maps, iterables, functions, the `{{else}}` branch) goes to the built-in unchanged, except an
 // object made by {@link orderedObject}, whose keys are visited in the order it was given.
 import type HandlebarsNS from 'handlebars';
-import { DATA_KEY, recordLookup, type Lookup, type RenderState } from './context.js';
-import { positionKey, valueKey, type BlockMemo, type Frame } from './memo.js';
+import { DATA_KEY, recordLookup, runPlaceholder, type Lookup, type RenderState } from './context.js';
+import { BLOCK, positionKey, runOutput, valueKey, type BlockMemo, type Frame, type LastRun } from './memo.js';
 
 /** Where an {@link orderedObject} keeps its key order (not enumerable: `len`, `index` and printing ignore it). */
 const KEY_ORDER = Symbol('sidekick.keyOrder');
@@ -200,11 +200,10 @@ function eachKept<K extends number | string>(
 
   const again = items ? memo.dirtySince(site, items) : undefined;
   if (items && again) {
-    const { parts } = again.last;
-    for (const i of again.dirty) parts[i] = item(i, i as K, items[i]);
-    const text = again.dirty.length === 0 ? again.last.text : parts.join('');
-    memo.endAgain(site, again.last, new Set(again.dirty), text, again.mark, replay, (chunks) => state.lookupsLater.push(chunks));
-    return text;
+    const { last: run, dirty } = again;
+    for (const i of dirty) run.parts[i] = item(i, i as K, items[i]);
+    memo.endAgain(site, run, dirty, again.mark, replay, (chunks) => state.lookupsLater.push(chunks));
+    return output(state, memo, run);
   }
   const parts: string[] = [];
   let allPlain = true;
@@ -218,9 +217,24 @@ function eachKept<K extends number | string>(
     allPlain &&= plain(value);
     parts.push(item(i, key, value));
   }
-  const text = parts.join('');
-  if (items) memo.endRun(site, items, parts, text, allPlain ? memo.view.target.changeMark : undefined);
-  return text;
+  const run = items && memo.endRun(site, items, parts, allPlain ? memo.view.target.changeMark : undefined);
+  return run ? output(state, memo, run) : parts.join('');
+}
+
+/** Runs of at least this many items straight in the template's output go to the file as bytes, never joined. */
+const WHOLE_RUN = BLOCK;
+
+/**
+ * What a kept run gives the template: its text, or, for a long run straight in the output (no kept block around
+ * it), a placeholder the engine replaces with the run's parts (engine.ts), so a change to one item re-encodes one
+ * block of the file instead of joining and encoding all of it.
+ */
+function output(state: RenderState, memo: BlockMemo, run: LastRun): string {
+  if (memo.view.frames.length !== 1 || run.parts.length < WHOLE_RUN) return (run.text ??= run.parts.join(''));
+  // The output holds a placeholder: the render as a whole is not kept (its reads are this run's, kept per item).
+  memo.untracked();
+  state.runs.push(runOutput(run));
+  return runPlaceholder(state, state.runs.length - 1);
 }
 
 /** A value an iteration can be kept under: its identity is its value. */

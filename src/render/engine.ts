@@ -5,6 +5,7 @@
 //   {{#each (getvs "/app/*")}}server {{.}};{{/each}}}
 // does not parse. Write `{{/each}} }` or put the closing brace on its own line; the compile error
 // says so. Likewise `{{{` opens a triple-stash: write `{ {{…}}`.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
@@ -12,7 +13,7 @@ import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { absolutePrefix } from '../util/key-path.js';
 import { DATA_KEY, newRenderState, passLookups, recordLookup, type CachedRecord, type Lookup, type RenderState } from './context.js';
-import { BlockMemo, versioned } from './memo.js';
+import { BlockMemo, versioned, type RunOutput } from './memo.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
 import { dataVariablesAreNotHelpers, locateStrictLookups, strictCompileOptions, strictMessage } from './strict.js';
@@ -32,6 +33,11 @@ export interface RenderContext {
 export interface RenderResult {
   text: string;
   lookups: Lookup[];
+  /**
+   * The text as UTF-8 bytes, in pieces that are kept between renders where they did not change: cheaper than
+   * encoding `text` when the output is large. Absent when there is nothing to gain.
+   */
+  chunks?: () => Buffer[];
 }
 
 /** A template that parsed and compiled; rendering it cannot fail on syntax any more. */
@@ -142,15 +148,43 @@ function evaluateSpec(spec: string): TemplateSpecification {
   return new Function(`return ${spec};`)() as TemplateSpecification;
 }
 
-/** A pass's result; its lookups are gathered when first read (a resource without `min_endpoints` never reads them). */
-function result(text: string, state: RenderState): RenderResult {
+/**
+ * A pass's result; its lookups are gathered when first read (a resource without `min_endpoints` never reads them).
+ * Long runs stand in the output as placeholders (each.ts): the text joins them when asked for, the chunks use
+ * their encoded blocks.
+ */
+function result(output: string, state: RenderState): RenderResult {
   let lookups: Lookup[] | undefined;
-  return {
-    text,
+  const get = {
     get lookups(): Lookup[] {
       return (lookups ??= passLookups(state));
     },
   };
+  if (state.runs.length === 0) return Object.defineProperties({ text: output }, Object.getOwnPropertyDescriptors(get)) as RenderResult;
+  const pieces = splitRuns(output, state);
+  let text: string | undefined;
+  return Object.defineProperties(
+    {
+      chunks: (): Buffer[] => pieces.flatMap((p) => (typeof p === 'string' ? [Buffer.from(p, 'utf8')] : p.blocks)),
+    },
+    {
+      ...Object.getOwnPropertyDescriptors(get),
+      text: { enumerable: true, get: () => (text ??= pieces.map((p) => (typeof p === 'string' ? p : p.parts.join(''))).join('')) },
+    },
+  ) as RenderResult;
+}
+
+/** The output between and around its run placeholders, and the runs in their places. */
+function splitRuns(output: string, state: RenderState): (string | RunOutput)[] {
+  const pieces: (string | RunOutput)[] = [];
+  const re = new RegExp(`\0${state.token}:(\\d+)\0`, 'g');
+  let from = 0;
+  for (let m = re.exec(output); m; m = re.exec(output)) {
+    pieces.push(output.slice(from, m.index), state.runs[Number(m[1])] as RunOutput);
+    from = m.index + m[0].length;
+  }
+  pieces.push(output.slice(from));
+  return pieces;
 }
 
 /**
@@ -190,6 +224,8 @@ export class TemplateEngine {
   private readonly templatesDir: string | undefined;
   private readonly cache: SpecCache | undefined;
   private readonly incremental: boolean;
+  /** Spells the placeholders of long runs in a render's output (see each.ts); unknown outside this process. */
+  private readonly token = randomBytes(12).toString('hex');
 
   constructor(opts: TemplateEngineOptions = {}) {
     this.incremental = opts.incremental ?? true;
@@ -263,7 +299,7 @@ export class TemplateEngine {
   private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext, memo: BlockMemo | undefined): Promise<RenderResult> {
     const log = ctx.log ?? this.log;
     const prefix = absolutePrefix(ctx.prefix);
-    const base = { file: path, prefix, log, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
+    const base = { file: path, prefix, log, token: this.token, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
     for (let pass = 1; ; pass++) {
       const state = newRenderState(memo ? { ...base, view: memo.view, memo } : { ...base, view: ctx.view });
       const root = ctx.context ?? {};

@@ -49,12 +49,15 @@ export function positionKey(key: number | string, index: number, last: number): 
 }
 
 /** The last complete run of a block over an array, reused as a whole when the same array comes back. */
-interface LastRun {
+export interface LastRun {
   items: readonly unknown[];
   /** The view's change mark when it was current. */
   mark: number;
   parts: string[];
-  text: string;
+  /** The parts joined, once something asked for it (a run that went into the output as a whole is never joined). */
+  text: string | undefined;
+  /** The parts as bytes, {@link BLOCK} parts a block; a re-rendered item's block is encoded again. */
+  blocks: (Buffer | undefined)[];
   /** Normalized path → positions of the items that read it. */
   byPath: Map<string, number[]>;
   /** Positions whose output is not kept (an untracked helper): rendered every time. */
@@ -69,6 +72,24 @@ export class Site {
   last: LastRun | undefined;
   /** The render that last reused `last` (its entries then count as used). */
   lastUsed = 0;
+}
+
+/** Parts per encoded block of a run's output (about 16 KiB for an nginx upstream of ten servers per part). */
+export const BLOCK = 64;
+
+/** What a run put into the output, as text parts and as bytes; fixed (the next render changes the run, not this). */
+export interface RunOutput {
+  parts: readonly string[];
+  blocks: readonly Buffer[];
+}
+
+/** A snapshot of a run's output, encoding the blocks that changed since the last one. */
+export function runOutput(run: LastRun): RunOutput {
+  const { parts, blocks } = run;
+  const count = Math.ceil(parts.length / BLOCK);
+  blocks.length = count;
+  for (let b = 0; b < count; b++) blocks[b] ??= Buffer.from(parts.slice(b * BLOCK, (b + 1) * BLOCK).join(''), 'utf8');
+  return { parts: parts.slice(), blocks: blocks.slice() as Buffer[] };
 }
 
 /**
@@ -284,7 +305,7 @@ export class BlockMemo {
    * When `items` is the very array the block last ran over, complete, and the view tells what changed since: the
    * positions to render again (their reads changed, or they are never kept). Undefined: run item by item.
    */
-  dirtySince(site: Site, items: readonly unknown[]): { last: LastRun; dirty: number[]; mark: number } | undefined {
+  dirtySince(site: Site, items: readonly unknown[]): { last: LastRun; dirty: Set<number>; mark: number } | undefined {
     const { last } = site;
     const target = this.view.target;
     if (!last || last.items !== items || !target.changedSince) return undefined;
@@ -297,7 +318,7 @@ export class BlockMemo {
         if (p === '') break;
       }
     }
-    return { last, dirty: [...dirty].sort((a, b) => a - b), mark: target.changeMark ?? 0 };
+    return { last, dirty, mark: target.changeMark ?? 0 };
   }
 
   /**
@@ -305,15 +326,16 @@ export class BlockMemo {
    * one by one. `mark` (the view's change mark; undefined when the run cannot be reused as a whole: items that are
    * not plain values) keeps it for {@link dirtySince}.
    */
-  endRun(site: Site, items: readonly unknown[], parts: string[], text: string, mark: number | undefined): void {
+  endRun(site: Site, items: readonly unknown[], parts: string[], mark: number | undefined): LastRun | undefined {
     site.lastUsed = this.renders;
     if (mark === undefined) {
       site.last = undefined;
-      return;
+      return undefined;
     }
-    const run: LastRun = { items, mark, parts, text, byPath: new Map(), always: [], deps: 0 };
+    const run: LastRun = { items, mark, parts, text: undefined, blocks: [], byPath: new Map(), always: [], deps: 0 };
     for (let i = 0; i < items.length; i++) indexItem(run, i, site.entries.get(items[i]));
     site.last = run;
+    return run;
   }
 
   /**
@@ -321,12 +343,15 @@ export class BlockMemo {
    * other items' reads go to the frame around it and their lookups to `replay`, as if they had run; outside a kept
    * block their lookups go to `later` instead (a list per item, not yet deduplicated).
    */
-  endAgain(site: Site, run: LastRun, dirty: ReadonlySet<number>, text: string, mark: number, replay: (l: Lookup) => void, later: (chunks: Lookup[][]) => void): void {
+  endAgain(site: Site, run: LastRun, dirty: ReadonlySet<number>, mark: number, replay: (l: Lookup) => void, later: (chunks: Lookup[][]) => void): void {
     site.lastUsed = this.renders;
-    run.text = text;
     run.mark = mark;
     run.always = [];
-    for (const i of dirty) indexItem(run, i, site.entries.get(run.items[i]));
+    if (dirty.size > 0) run.text = undefined;
+    for (const i of dirty) {
+      indexItem(run, i, site.entries.get(run.items[i]));
+      run.blocks[Math.floor(i / BLOCK)] = undefined;
+    }
     const parent = this.top;
     if (parent?.reusable && run.deps > MAX_DEPS) dropDeps(parent);
     const merge = parent?.reusable === true;

@@ -88,3 +88,32 @@ describe('missing dest folder', () => {
     expect(out?.error?.message).toBe(`dest ${r.dest}: folder ${join(dir, 'no')} does not exist (create it, or correct dest)`);
   });
 });
+
+describe('the bytes of a render, in reused buffers', () => {
+  it('joins the pieces, and never into the buffer that holds what dest holds now, so a rollback puts back its bytes', async () => {
+    const r = resource('chunked', { checkCmd: `sh -c 'grep -qv refuse "$0"' {{.src}}` });
+    const run = (chunks: string[]) =>
+      applyBatch([{ resource: r, text: chunks.join(''), chunks: () => chunks.map((c) => Buffer.from(c)) }], {
+        noop: false,
+        syncOnly: false,
+        keepStageFile: false,
+        log: silentLogger,
+      });
+    expect((await run(['one\n', 'two\n']))[0]?.status).toBe('applied');
+    expect(await readFile(r.dest, 'utf8')).toBe('one\ntwo\n');
+    // Every later render goes into the other buffer of the pair, the live one stays as dest is.
+    for (const [i, text] of ['three\n', 'four\nfive\n', 'six\n'].entries()) {
+      expect((await run([`${i}:`, text]))[0]?.status).toBe('applied');
+      expect(await readFile(r.dest, 'utf8')).toBe(`${i}:${text}`);
+      const live = await readCurrent(r.dest);
+      expect(live?.content.toString()).toBe(`${i}:${text}`);
+      expect((await run(['refuse\n']))[0]?.status).toBe('failed');
+      expect(live?.content.toString()).toBe(`${i}:${text}`);
+      expect(await readFile(r.dest, 'utf8')).toBe(`${i}:${text}`);
+    }
+    // Unchanged bytes in new pieces: nothing written.
+    const before = (await stat(r.dest)).mtimeMs;
+    expect((await run(['2:', 'six', '\n']))[0]?.status).toBe('unchanged');
+    expect((await stat(r.dest)).mtimeMs).toBe(before);
+  });
+});

@@ -28,7 +28,7 @@ describe('Quiescence', () => {
 
   it('without wait, a second change within the burst window joins the first: one fire, the window after the last', () => {
     const fire = vi.fn();
-    const q = new Quiescence(waitOf({}), fire);
+    const q = new Quiescence(waitOf({ reloadCmd: 'nginx -s reload' }), fire);
     q.poke();
     vi.advanceTimersByTime(DEFAULT_WAIT.minMs - 1);
     q.poke();
@@ -42,10 +42,12 @@ describe('Quiescence', () => {
     expect(fire).toHaveBeenCalledTimes(2);
   });
 
-  it("a resource's own wait wins; without one, a resource with haproxy_socket renders each turn at once, any other gets the burst window", () => {
+  it("a resource's own wait wins; without one, a resource with haproxy_socket or without a reload renders each turn at once, one with a reload gets the burst window", () => {
     expect(waitOf({ wait: { minMs: 1000, maxMs: 5000 }, haproxySocket: '/run/haproxy/admin.sock' })).toEqual({ minMs: 1000, maxMs: 5000 });
     expect(waitOf({ haproxySocket: '/run/haproxy/admin.sock' })).toEqual({ minMs: 0, maxMs: 0 });
-    expect(waitOf({})).toEqual(DEFAULT_WAIT);
+    expect(waitOf({ reloadCmd: 'nginx -s reload' })).toEqual(DEFAULT_WAIT);
+    expect(waitOf({ reloadSignal: { signal: 'SIGHUP', pidFile: '/run/nginx.pid' } })).toEqual(DEFAULT_WAIT);
+    expect(waitOf({})).toEqual({ minMs: 0, maxMs: 0 });
     expect(DEFAULT_WAIT.minMs).toBeGreaterThan(0);
   });
 
