@@ -38,6 +38,8 @@ export interface RenderResult {
    * encoding `text` when the output is large. Absent when there is nothing to gain.
    */
   chunks?: () => Buffer[];
+  /** True when the whole output is the previous render's (same template and context): nothing it read changed. */
+  reused?: boolean;
 }
 
 /** A template that parsed and compiled; rendering it cannot fail on syntax any more. */
@@ -153,9 +155,10 @@ function evaluateSpec(spec: string): TemplateSpecification {
  * Long runs stand in the output as placeholders (each.ts): the text joins them when asked for, the chunks use
  * their encoded blocks.
  */
-function result(output: string, state: RenderState): RenderResult {
+function result(output: string, state: RenderState, reused = false): RenderResult {
   let lookups: Lookup[] | undefined;
   const get = {
+    ...(reused && { reused }),
     get lookups(): Lookup[] {
       return (lookups ??= passLookups(state));
     },
@@ -305,12 +308,17 @@ export class TemplateEngine {
       const root = ctx.context ?? {};
       const run = (): string => template(root, { data: { [DATA_KEY]: state } });
       let text: string;
+      let reused = false;
       try {
-        text = memo ? memo.render(root, run, (lookups) => lookups.forEach((l) => recordLookup(state, l.helper, l.arg, l.count))) : run();
+        const replay = (lookups: Lookup[]): void => {
+          reused = true;
+          for (const l of lookups) recordLookup(state, l.helper, l.arg, l.count);
+        };
+        text = memo ? memo.render(root, run, replay) : run();
       } catch (err) {
         throw renderError(path, err);
       }
-      if (state.dnsMisses.size === 0) return result(text, state);
+      if (state.dnsMisses.size === 0) return result(text, state, reused);
       if (pass >= MAX_PASSES) {
         log.warn({ template: path, names: [...state.dnsMisses.values()].map((r) => r.name) }, 'DNS names still unresolved after the last pass');
         return result(text, state);

@@ -120,7 +120,11 @@ describe('incremental rendering', () => {
 
     mirror.listed = [];
     mirror.set('/other', 'y');
-    expect((await template.render({ view: mirror, prefix: '' })).text).toBe('a:80;b:81;c:80;');
+    const again = await template.render({ view: mirror, prefix: '' });
+    expect(again.text).toBe('a:80;b:81;c:80;');
+    expect(again.reused).toBe(true);
     expect(mirror.listed).toEqual([]);
+    mirror.set('/services/c/1', JSON.stringify({ name: 'c', id: '1', host: '10.0.0.1', port: 82 }));
+    expect((await template.render({ view: mirror, prefix: '' })).reused).toBeUndefined();
   });
 });
