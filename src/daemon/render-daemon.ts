@@ -308,7 +308,7 @@ export class RenderDaemon {
     const { resource } = entry;
     try {
       if (!entry.template) throw new Error(entry.lastProblem ?? 'template not loaded');
-      const result = await entry.template.render({ view: this.source.view, prefix: resource.prefix, log: this.log });
+      const result = await entry.template.render({ view: this.source.view, prefix: resource.prefix, log: this.log, lookups: resource.minEndpoints > 0 });
       if (resource.minEndpoints > 0) {
         const short = result.lookups.find((l) => l.count < resource.minEndpoints);
         if (short) {

@@ -27,6 +27,8 @@ export interface RenderState {
   log: Logger;
   /** List lookups of this pass, deduplicated by helper+arg. */
   lookups: Lookup[];
+  /** False when nobody reads this pass's lookups: reused blocks do not collect theirs. */
+  wantLookups: boolean;
   /** Lookups of reused blocks not yet deduplicated into `lookups` (see {@link passLookups}): read only if asked for. */
   lookupsLater: Lookup[][][];
   /** Args of `lookups` per helper, so de-duplication stays O(1) with a thousand services (no key string built). */
@@ -62,7 +64,7 @@ export interface RenderState {
 }
 
 /** What outlives one pass (the engine's caches) plus what a pass is about; the rest starts empty each pass. */
-export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo' | 'token'>;
+export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo' | 'token' | 'wantLookups'>;
 
 /** A fresh state for one render pass. */
 export function newRenderState(base: RenderStateBase): RenderState {

@@ -202,7 +202,7 @@ function eachKept<K extends number | string>(
   if (items && again) {
     const { last: run, dirty } = again;
     for (const i of dirty) run.parts[i] = item(i, i as K, items[i]);
-    memo.endAgain(site, run, dirty, again.mark, replay, (chunks) => state.lookupsLater.push(chunks));
+    memo.endAgain(site, run, dirty, again.mark, replay, state.wantLookups ? (chunks) => state.lookupsLater.push(chunks) : undefined);
     return output(state, memo, run);
   }
   const parts: string[] = [];

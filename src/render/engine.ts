@@ -27,6 +27,11 @@ export interface RenderContext {
   log?: Logger;
   /** The template's root context (`this` at the top level): a file set's member name; `{}` when undefined. */
   context?: string;
+  /**
+   * False when the caller never reads the result's lookups (no `min_endpoints`): a render that reuses most of its
+   * output then skips gathering them. Default true.
+   */
+  lookups?: boolean;
 }
 
 /** The rendered text plus the list lookups it made (the `min_endpoints` guard checks the counts). */
@@ -172,7 +177,8 @@ function result(output: string, state: RenderState, reused = false): RenderResul
     },
     {
       ...Object.getOwnPropertyDescriptors(get),
-      text: { enumerable: true, get: () => (text ??= pieces.map((p) => (typeof p === 'string' ? p : p.parts.join(''))).join('')) },
+      // The runs' text from their bytes: what the file gets (the parts are the next render's by then).
+      text: { enumerable: true, get: () => (text ??= pieces.map((p) => (typeof p === 'string' ? p : Buffer.concat(p.blocks).toString('utf8'))).join('')) },
     },
   ) as RenderResult;
 }
@@ -302,7 +308,7 @@ export class TemplateEngine {
   private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext, memo: BlockMemo | undefined): Promise<RenderResult> {
     const log = ctx.log ?? this.log;
     const prefix = absolutePrefix(ctx.prefix);
-    const base = { file: path, prefix, log, token: this.token, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
+    const base = { file: path, prefix, log, token: this.token, wantLookups: ctx.lookups ?? true, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
     for (let pass = 1; ; pass++) {
       const state = newRenderState(memo ? { ...base, view: memo.view, memo } : { ...base, view: ctx.view });
       const root = ctx.context ?? {};

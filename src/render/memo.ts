@@ -77,9 +77,8 @@ export class Site {
 /** Parts per encoded block of a run's output (about 16 KiB for an nginx upstream of ten servers per part). */
 export const BLOCK = 64;
 
-/** What a run put into the output, as text parts and as bytes; fixed (the next render changes the run, not this). */
+/** What a run put into the output: its bytes, in blocks; fixed (the next render changes the run, not this). */
 export interface RunOutput {
-  parts: readonly string[];
   blocks: readonly Buffer[];
 }
 
@@ -89,7 +88,7 @@ export function runOutput(run: LastRun): RunOutput {
   const count = Math.ceil(parts.length / BLOCK);
   blocks.length = count;
   for (let b = 0; b < count; b++) blocks[b] ??= Buffer.from(parts.slice(b * BLOCK, (b + 1) * BLOCK).join(''), 'utf8');
-  return { parts: parts.slice(), blocks: blocks.slice() as Buffer[] };
+  return { blocks: blocks.slice() as Buffer[] };
 }
 
 /**
@@ -341,9 +340,9 @@ export class BlockMemo {
   /**
    * Ends a run that reused the last one as a whole and rendered only `dirty` again (see {@link dirtySince}): the
    * other items' reads go to the frame around it and their lookups to `replay`, as if they had run; outside a kept
-   * block their lookups go to `later` instead (a list per item, not yet deduplicated).
+   * block their lookups go to `later` instead (a list per item, not yet deduplicated), if anyone wants them.
    */
-  endAgain(site: Site, run: LastRun, dirty: ReadonlySet<number>, mark: number, replay: (l: Lookup) => void, later: (chunks: Lookup[][]) => void): void {
+  endAgain(site: Site, run: LastRun, dirty: ReadonlySet<number>, mark: number, replay: (l: Lookup) => void, later: ((chunks: Lookup[][]) => void) | undefined): void {
     site.lastUsed = this.renders;
     run.mark = mark;
     run.always = [];
@@ -362,13 +361,14 @@ export class BlockMemo {
       if (dirty.has(i)) continue;
       const entry = site.entries.get(items[i]) as Kept;
       if (!merge) {
+        if (!later) break;
         if (entry.lookups.length > 0) chunks.push(entry.lookups);
         continue;
       }
       for (const l of entry.lookups) replay(l);
       this.mergeDeps(parent, entry.deps);
     }
-    if (chunks.length > 0) later(chunks);
+    if (chunks.length > 0) later?.(chunks);
     if (parent?.reusable && parent.deps.size > MAX_DEPS) dropDeps(parent);
   }
 
