@@ -88,8 +88,8 @@ interface Kept {
 /** Set while a nested block copies its data frame, so the copy does not count as reading the position. */
 let copyingFrame = false;
 
-/** A data frame whose position fields mark the open frame as position-dependent when a template reads them. */
-function trackedFrame(hb: typeof HandlebarsNS, parent: Record<string, unknown>, memo: BlockMemo): ItemFrame & Record<string, unknown> {
+/** A data frame whose position fields call `read` when a template reads them. */
+function trackedFrame(hb: typeof HandlebarsNS, parent: Record<string, unknown>, read: () => void): ItemFrame & Record<string, unknown> {
   const frame = createFrame(hb, parent);
   const values: Record<string, unknown> = {};
   for (const name of ['key', 'index', 'first', 'last']) {
@@ -97,8 +97,7 @@ function trackedFrame(hb: typeof HandlebarsNS, parent: Record<string, unknown>, 
       enumerable: true,
       configurable: true,
       get() {
-        const top = memo.top;
-        if (top && !copyingFrame) top.positional = true;
+        if (!copyingFrame) read();
         return values[name];
       },
       set(v: unknown) {
@@ -169,7 +168,13 @@ function eachKept<K extends number | string>(
   valueOf: (key: K) => unknown,
   { state, memo, parent, program, items }: Kept,
 ): string {
-  const data = trackedFrame(hb, parentData, memo);
+  /** The frame of the item being rendered: what reading this block's position concerns. */
+  let current: Frame | undefined;
+  // Items that are not plain values have no frames: their positions follow from the list, read by the block around.
+  const data =
+    items && !items.some(plain)
+      ? (createFrame(hb, parentData) as ItemFrame & Record<string, unknown>)
+      : trackedFrame(hb, parentData, () => current && memo.positionRead(current));
   const blockParams = fn.blockParams ?? 0;
   const call: { data?: unknown; blockParams?: unknown[] } = { data };
   const siteName = `${parent.key}\0${program}`;
@@ -191,9 +196,11 @@ function eachKept<K extends number | string>(
       return reused.text;
     }
     const frame = memo.open(`${siteName}\0${valueKey(value) as string}`, value);
-    // `as |item i|` hands the block its position.
-    if (blockParams > 1) frame.positional = true;
+    // `as |item i|` hands the block, and every block inside it, its position.
+    if (blockParams > 1) frame.positional = frame.sealed = true;
+    current = frame;
     const text = flat(fn(value, call)); // a throw fails the render; the memo drops its open frames
+    current = undefined;
     memo.close(site, value, frame, text, frame.positional ? positionKey(key, i, last) : undefined);
     return text;
   };

@@ -25,8 +25,12 @@ export interface Frame {
   readonly deps: Map<string, number>;
   /** List lookups made inside the block, replayed when it is reused (`min_endpoints`). */
   readonly lookups: Lookup[];
-  /** False once the block called an untracked helper. */
+  /** False once the block called an untracked helper: neither it nor the blocks around it are kept. */
   reusable: boolean;
+  /** False once the block read the position of a block around it: it is not kept (the blocks around it may be). */
+  keep: boolean;
+  /** The block hands its position to the blocks inside it (`as |item i|`): none of them is kept. */
+  sealed: boolean;
   /** True once the block read its position (`@index` …): then reusable only at the same position. */
   positional: boolean;
 }
@@ -252,7 +256,8 @@ export class BlockMemo {
 
   /** Opens a frame for a block keyed `key` rendering with context `item`. */
   open(key: string, item: unknown): Frame {
-    const frame: Frame = { key, item, deps: new Map(), lookups: [], reusable: true, positional: false };
+    const sealed = this.top?.sealed === true;
+    const frame: Frame = { key, item, deps: new Map(), lookups: [], reusable: true, keep: !sealed, sealed, positional: false };
     this.view.frames.push(frame);
     return frame;
   }
@@ -263,7 +268,7 @@ export class BlockMemo {
    */
   close(site: Site, value: unknown, frame: Frame, text: string, position: string | undefined): void {
     this.view.frames.pop();
-    if (frame.reusable) {
+    if (frame.reusable && frame.keep) {
       const deps: (string | number)[] = [];
       for (const [path, version] of frame.deps) deps.push(path, version);
       if (!site.entries.has(value)) this.kept++;
@@ -374,6 +379,16 @@ export class BlockMemo {
 
   private mergeDeps(frame: Frame, deps: (string | number)[]): void {
     for (let d = 0; d < deps.length; d += 2) if (!frame.deps.has(deps[d] as string)) frame.deps.set(deps[d] as string, deps[d + 1] as number);
+  }
+
+  /**
+   * The block of `owner` read its position (`@index`, … or `@../index` from a block inside it): `owner` is kept only
+   * for its position, and the blocks open inside it are not kept at all (their keys do not hold the position).
+   */
+  positionRead(owner: Frame): void {
+    owner.positional = true;
+    const { frames } = this.view;
+    for (let i = frames.length - 1; i >= 0 && frames[i] !== owner; i--) (frames[i] as Frame).keep = false;
   }
 
   /** Marks every open frame as not reusable (an untracked helper ran). */

@@ -27,6 +27,9 @@ const FRAGMENTS = [
   '{{#each (gets "/services/*/*")}}{{key}};{{/each}}',
   '{{#each (services)}}{{#each (getvs (printf "/services/%s/*" this))}}{{#if @last}}{{this}}{{/if}}{{/each}}{{/each}}',
   '{{this}}|{{#each (service this)}}{{address}}{{/each}}',
+  '{{#each (services)}}{{#each (getvs "/cfg/*")}}{{@../index}}{{#if @../last}}L{{/if}}{{this}};{{/each}}{{/each}}',
+  '{{#each (services)}}{{#each (service this)}}{{@index}}{{@../first}}{{/each}}{{/each}}',
+  '{{#each (services) as |s i|}}{{#each (getvs "/cfg/*")}}{{i}}{{s}}{{this}};{{/each}}{{/each}}',
 ];
 
 type Change = { key: string; value: string | undefined };
@@ -93,7 +96,7 @@ describe('incremental rendering', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 
