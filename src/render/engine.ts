@@ -160,10 +160,9 @@ function evaluateSpec(spec: string): TemplateSpecification {
  * Long runs stand in the output as placeholders (each.ts): the text joins them when asked for, the chunks use
  * their encoded blocks.
  */
-function result(output: string, state: RenderState, reused = false): RenderResult {
+function result(output: string, state: RenderState): RenderResult {
   let lookups: Lookup[] | undefined;
   const get = {
-    ...(reused && { reused }),
     get lookups(): Lookup[] {
       return (lookups ??= passLookups(state));
     },
@@ -181,6 +180,21 @@ function result(output: string, state: RenderState, reused = false): RenderResul
       text: { enumerable: true, get: () => (text ??= pieces.map((p) => (typeof p === 'string' ? p : Buffer.concat(p.blocks).toString('utf8'))).join('')) },
     },
   ) as RenderResult;
+}
+
+/** The result of a render whose whole output was kept: its lookups deduplicated when first read. */
+function keptResult(text: string, kept: Lookup[]): RenderResult {
+  let lookups: Lookup[] | undefined;
+  return {
+    text,
+    reused: true,
+    get lookups(): Lookup[] {
+      if (lookups) return lookups;
+      const first = new Map<string, Lookup>();
+      for (const l of kept) if (!first.has(`${l.helper}\0${l.arg}`)) first.set(`${l.helper}\0${l.arg}`, l);
+      return (lookups = [...first.values()]);
+    },
+  };
 }
 
 /** The output between and around its run placeholders, and the runs in their places. */
@@ -309,22 +323,19 @@ export class TemplateEngine {
     const log = ctx.log ?? this.log;
     const prefix = absolutePrefix(ctx.prefix);
     const base = { file: path, prefix, log, token: this.token, wantLookups: ctx.lookups ?? true, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
+    const root = ctx.context ?? {};
+    const kept = memo?.whole(root);
+    if (kept) return keptResult(kept.text, kept.lookups);
     for (let pass = 1; ; pass++) {
       const state = newRenderState(memo ? { ...base, view: memo.view, memo } : { ...base, view: ctx.view });
-      const root = ctx.context ?? {};
       const run = (): string => template(root, { data: { [DATA_KEY]: state } });
       let text: string;
-      let reused = false;
       try {
-        const replay = (lookups: Lookup[]): void => {
-          reused = true;
-          for (const l of lookups) recordLookup(state, l.helper, l.arg, l.count);
-        };
-        text = memo ? memo.render(root, run, replay) : run();
+        text = memo ? memo.render(root, run) : run();
       } catch (err) {
         throw renderError(path, err);
       }
-      if (state.dnsMisses.size === 0) return result(text, state, reused);
+      if (state.dnsMisses.size === 0) return result(text, state);
       if (pass >= MAX_PASSES) {
         log.warn({ template: path, names: [...state.dnsMisses.values()].map((r) => r.name) }, 'DNS names still unresolved after the last pass');
         return result(text, state);

@@ -203,20 +203,20 @@ export class BlockMemo {
   }
 
   /**
-   * Renders through the memo: the whole output when nothing it read has changed, else `run` inside a root frame
-   * keyed by the root context (`{}` or a file set member's name). `replay` gets a reused output's lookups.
+   * Starts a render: the whole output kept for the root context (`{}` or a file set member's name) when nothing it
+   * read has changed, with its lookups (not deduplicated); else undefined, and {@link render} runs it.
    */
-  render(root: unknown, run: () => string, replay: (lookups: Lookup[]) => void): string {
+  whole(root: unknown): { text: string; lookups: Lookup[] } | undefined {
     this.renders++;
     this.usedThisRender = 0;
     this.view.frames = [];
+    return this.reuse(this.site('r'), valueKey(root) ?? '', undefined);
+  }
+
+  /** Runs a render {@link whole} found nothing kept for, inside a root frame, keeping its output when it may be. */
+  render(root: unknown, run: () => string): string {
     const site = this.site('r');
     const rootValue = valueKey(root) ?? '';
-    const reused = this.reuse(site, rootValue, undefined);
-    if (reused) {
-      replay(reused.lookups);
-      return reused.text; // nothing else was used: no sweep
-    }
     const frame = this.open(`r${rootValue}`, root);
     let text: string;
     try {
