@@ -51,6 +51,19 @@ export interface RenderResult {
 export interface CompiledTemplate {
   readonly path: string;
   render(ctx: RenderContext): Promise<RenderResult>;
+  /**
+   * At once, without rendering: the result when the whole output of the last render for this context is still
+   * current (nothing it read changed), else undefined. Spares a file set's unchanged members a render each.
+   */
+  kept(ctx: RenderContext): RenderResult | undefined;
+  /**
+   * The root contexts (file set members) whose output a change since the last call may concern: those whose kept
+   * output read a changed key or a folder above one, and those whose output was not kept. Undefined when that
+   * cannot be told (the first call, a view that does not tell its changes, too many changes): then any may be.
+   */
+  changedContexts(view: KeyView): Set<string> | undefined;
+  /** Forgets the root contexts not in `keep` (a file set's vanished members). */
+  retain(keep: ReadonlySet<string>): void;
 }
 
 /** Options for {@link TemplateEngine}. */
@@ -212,25 +225,69 @@ function splitRuns(output: string, state: RenderState): (string | RunOutput)[] {
 
 /**
  * One template's memos (memo.ts): one per key space and root context, so the members of a file set (one render per
- * name) each keep their own outputs. Memos of roots no longer rendered are dropped.
+ * name) each keep their own outputs; and which root contexts' whole outputs read which paths, to tell which of them
+ * a change can concern.
  */
 class Memos {
-  private readonly byRoot = new Map<string, { memo: BlockMemo; used: number }>();
-  private renders = 0;
+  private readonly byRoot = new Map<string, BlockMemo>();
+  /** Path → root contexts whose kept output read it. */
+  private readonly readers = new Map<string, Set<string>>();
+  /** Root contexts whose last output was not kept: any change may concern them. */
+  private readonly unkept = new Set<string>();
+  private since: { view: KeyView; mark: number } | undefined;
 
   /** The memo for this render; undefined when the view keeps no versions (nothing to compare with). */
   of(ctx: RenderContext): BlockMemo | undefined {
     const { view } = ctx;
     if (!versioned(view)) return undefined;
     const key = ctx.context ?? '';
-    let slot = this.byRoot.get(key);
-    if (!slot || slot.memo.view.target !== view) this.byRoot.set(key, (slot = { memo: new BlockMemo(view), used: 0 }));
-    slot.used = ++this.renders;
-    // Roots not rendered for two rounds of every root are gone (a file set's vanished member).
-    if (this.renders % Math.max(64, this.byRoot.size) === 0) {
-      for (const [k, s] of this.byRoot) if (s.used < this.renders - 2 * this.byRoot.size) this.byRoot.delete(k);
+    let memo = this.byRoot.get(key);
+    if (!memo || memo.view.target !== view) this.byRoot.set(key, (memo = new BlockMemo(view)));
+    return memo;
+  }
+
+  /** After a render for `context`: what its whole output read, if it was kept. */
+  rendered(context: string | undefined, memo: BlockMemo): void {
+    const key = context ?? '';
+    const paths = memo.rootPaths(context ?? {});
+    if (!paths) {
+      this.unkept.add(key);
+      return;
     }
-    return slot.memo;
+    this.unkept.delete(key);
+    for (const path of paths) {
+      const readers = this.readers.get(path);
+      if (readers) readers.add(key);
+      else this.readers.set(path, new Set([key]));
+    }
+  }
+
+  /** See {@link CompiledTemplate.changedContexts}. */
+  changed(view: KeyView): Set<string> | undefined {
+    const since = this.since;
+    const mark = view.changeMark;
+    this.since = mark === undefined ? undefined : { view, mark };
+    if (since?.view !== view) return undefined;
+    const keys = view.changedSince?.(since.mark);
+    if (!keys) return undefined;
+    const out = new Set(this.unkept);
+    for (const key of keys) {
+      for (let p = key.replace(/\/+$/, ''); ; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
+        for (const context of this.readers.get(p) ?? []) out.add(context);
+        if (p === '') break;
+      }
+    }
+    return out;
+  }
+
+  /** Forgets every root context but `keep`. */
+  retain(keep: ReadonlySet<string>): void {
+    for (const key of this.byRoot.keys()) if (!keep.has(key)) this.byRoot.delete(key);
+    for (const key of this.unkept) if (!keep.has(key)) this.unkept.delete(key);
+    for (const [path, readers] of this.readers) {
+      for (const key of readers) if (!keep.has(key)) readers.delete(key);
+      if (readers.size === 0) this.readers.delete(path);
+    }
   }
 }
 
@@ -276,8 +333,23 @@ export class TemplateEngine {
 
   private compiled(path: string, template: HandlebarsTemplateDelegate): CompiledTemplate {
     const memos = this.incremental ? new Memos() : undefined;
-    const render = (ctx: RenderContext): Promise<RenderResult> => this.renderPasses(path, template, ctx, memos?.of(ctx));
-    return { path, render };
+    const render = async (ctx: RenderContext): Promise<RenderResult> => {
+      const memo = memos?.of(ctx);
+      const result = await this.renderPasses(path, template, ctx, memo);
+      if (memo && !result.reused) memos?.rendered(ctx.context, memo);
+      return result;
+    };
+    const kept = (ctx: RenderContext): RenderResult | undefined => {
+      const whole = memos?.of(ctx)?.whole(ctx.context ?? {});
+      return whole && keptResult(whole.text, whole.lookups);
+    };
+    return {
+      path,
+      render,
+      kept,
+      changedContexts: (view) => memos?.changed(view),
+      retain: (keep) => memos?.retain(keep),
+    };
   }
 
   /** As compileTemplate, through the cache: a template compiled before (same text, options, Handlebars) is only evaluated. */

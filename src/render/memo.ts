@@ -213,6 +213,15 @@ export class BlockMemo {
     return this.reuse(this.site('r'), valueKey(root) ?? '', undefined);
   }
 
+  /** The paths the kept whole output for `root` read (normalized), or undefined when it is not kept. */
+  rootPaths(root: unknown): string[] | undefined {
+    const entry = this.site('r').entries.get(valueKey(root) ?? '');
+    if (!entry) return undefined;
+    const paths: string[] = [];
+    for (let d = 0; d < entry.deps.length; d += 2) paths.push(normal(entry.deps[d] as string));
+    return paths;
+  }
+
   /** Runs a render {@link whole} found nothing kept for, inside a root frame, keeping its output when it may be. */
   render(root: unknown, run: () => string): string {
     const site = this.site('r');

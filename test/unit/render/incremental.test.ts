@@ -100,6 +100,35 @@ describe('incremental rendering', () => {
     );
   });
 
+  it('names every root context a change can concern: the others still render what they rendered last', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...FRAGMENTS), { minLength: 1, maxLength: 3 }),
+        fc.array(change, { maxLength: 12 }),
+        fc.array(fc.array(change, { minLength: 0, maxLength: 3 }), { minLength: 1, maxLength: 10 }),
+        async (fragments, initial, steps) => {
+          const source = fragments.join('\n');
+          const full = new TemplateEngine({ incremental: false }).compileTemplate('full.tmpl', source);
+          const incremental = new TemplateEngine().compileTemplate('incremental.tmpl', source);
+          const mirror = new Mirror();
+          for (const c of initial) apply(mirror, c);
+          const last = new Map<string, unknown>();
+          for (const batch of [[], ...steps]) {
+            for (const c of batch) apply(mirror, c);
+            const changed = incremental.changedContexts(mirror);
+            for (const context of SERVICES) {
+              const want = await outcome(full, mirror, context);
+              if (changed && !changed.has(context) && last.has(context)) expect(want).toEqual(last.get(context));
+              else last.set(context, await outcome(incremental, mirror, context));
+              expect(last.get(context)).toEqual(want);
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('reads again only the folder that changed, and nothing when no key it read changed', async () => {
     /** A mirror counting the folders listed (what a block that runs again asks for). */
     class Counting extends Mirror {
