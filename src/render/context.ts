@@ -61,10 +61,12 @@ export interface RenderState {
   runs: RunOutput[];
   /** The engine's secret in placeholders: store values cannot spell one. */
   token: string;
+  /** False when long runs must stay text in the output (a template calling partials). */
+  wholeRuns: boolean;
 }
 
 /** What outlives one pass (the engine's caches) plus what a pass is about; the rest starts empty each pass. */
-export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo' | 'token' | 'wantLookups'>;
+export type RenderStateBase = Pick<RenderState, 'file' | 'view' | 'prefix' | 'log' | 'dns' | 'records' | 'serviceDirs' | 'serviceLists' | 'memo' | 'token' | 'wantLookups' | 'wholeRuns'>;
 
 /** A fresh state for one render pass. */
 export function newRenderState(base: RenderStateBase): RenderState {

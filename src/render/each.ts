@@ -237,7 +237,7 @@ const WHOLE_RUN = BLOCK;
  * block of the file instead of joining and encoding all of it.
  */
 function output(state: RenderState, memo: BlockMemo, run: LastRun): string {
-  if (memo.view.frames.length !== 1 || run.parts.length < WHOLE_RUN) return (run.text ??= run.parts.join(''));
+  if (!state.wholeRuns || memo.view.frames.length !== 1 || run.parts.length < WHOLE_RUN) return (run.text ??= run.parts.join(''));
   // The output holds a placeholder: the render as a whole is not kept (its reads are this run's, kept per item).
   memo.untracked();
   state.runs.push(runOutput(run));

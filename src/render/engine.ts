@@ -81,6 +81,9 @@ export interface TemplateEngineOptions {
   incremental?: boolean;
 }
 
+/** A partial call (`{{> name}}`, `{{#> name}}`, with whitespace control). */
+const PARTIAL_CALL = /\{\{~?#?\s*>/;
+
 /** A pass that finds new DNS names triggers another; chained lookups get at most this many passes. */
 const MAX_PASSES = 3;
 
@@ -328,14 +331,16 @@ export class TemplateEngine {
     } catch (err) {
       throw compileError(this.hb, path, source, err);
     }
-    return this.compiled(path, template);
+    return this.compiled(path, source, template);
   }
 
-  private compiled(path: string, template: HandlebarsTemplateDelegate): CompiledTemplate {
+  private compiled(path: string, source: string, template: HandlebarsTemplateDelegate): CompiledTemplate {
     const memos = this.incremental ? new Memos() : undefined;
+    // A partial indents the text it returns line by line when called indented: a run inside one must be text.
+    const wholeRuns = !PARTIAL_CALL.test(source);
     const render = async (ctx: RenderContext): Promise<RenderResult> => {
       const memo = memos?.of(ctx);
-      const result = await this.renderPasses(path, template, ctx, memo);
+      const result = await this.renderPasses(path, template, ctx, memo, wholeRuns);
       if (memo && !result.reused) memos?.rendered(ctx.context, memo);
       return result;
     };
@@ -359,7 +364,7 @@ export class TemplateEngine {
     const stored = await cache.get(key);
     if (stored !== undefined) {
       try {
-        return this.compiled(path, this.hb.template(evaluateSpec(stored)));
+        return this.compiled(path, source, this.hb.template(evaluateSpec(stored)));
       } catch (err) {
         this.log.debug({ template: path, err: errorMessage(err) }, 'template cache entry dropped');
         await cache.drop(key);
@@ -373,7 +378,7 @@ export class TemplateEngine {
     }
     const template = this.hb.template(evaluateSpec(spec));
     await cache.put(key, spec);
-    return this.compiled(path, template);
+    return this.compiled(path, source, template);
   }
 
   /** Reads and compiles a template file; a missing or unreadable file is a TemplateError naming it. */
@@ -391,10 +396,10 @@ export class TemplateEngine {
   }
 
   /** Renders; when helpers missed DNS answers, resolves them and renders again (bounded). */
-  private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext, memo: BlockMemo | undefined): Promise<RenderResult> {
+  private async renderPasses(path: string, template: HandlebarsTemplateDelegate, ctx: RenderContext, memo: BlockMemo | undefined, wholeRuns: boolean): Promise<RenderResult> {
     const log = ctx.log ?? this.log;
     const prefix = absolutePrefix(ctx.prefix);
-    const base = { file: path, prefix, log, token: this.token, wantLookups: ctx.lookups ?? true, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
+    const base = { file: path, prefix, log, token: this.token, wholeRuns, wantLookups: ctx.lookups ?? true, dns: this.dns, records: this.records, serviceDirs: this.serviceDirs, serviceLists: this.serviceLists };
     const root = ctx.context ?? {};
     const kept = memo?.whole(root);
     if (kept) return keptResult(kept.text, kept.lookups);

@@ -207,7 +207,7 @@ describe('registerHelpers on a bare Handlebars instance', () => {
     registerHelpers(hb);
     const t = hb.compile('{{getv "/k"}}', { noEscape: true });
     const state = (v: KeyView): RenderState =>
-      newRenderState({ file: 'bare.tmpl', view: v, prefix: '', log: silentLogger, dns: new DnsCache(), records: new Map(), serviceDirs: new Map(), serviceLists: new Map(), token: 't', wantLookups: true });
+      newRenderState({ file: 'bare.tmpl', view: v, prefix: '', log: silentLogger, dns: new DnsCache(), records: new Map(), serviceDirs: new Map(), serviceLists: new Map(), token: 't', wantLookups: true, wholeRuns: true });
     expect(t({}, { data: { [DATA_KEY]: state(new MapView({ '/k': 'one' })) } })).toBe('one');
     expect(t({}, { data: { [DATA_KEY]: state(new MapView({ '/k': 'two' })) } })).toBe('two');
     expect(() => t({})).toThrow(/getv: called outside a sidekick render/);

@@ -30,6 +30,7 @@ const FRAGMENTS = [
   '{{#each (services)}}{{#each (getvs "/cfg/*")}}{{@../index}}{{#if @../last}}L{{/if}}{{this}};{{/each}}{{/each}}',
   '{{#each (services)}}{{#each (service this)}}{{@index}}{{@../first}}{{/each}}{{/each}}',
   '{{#each (services) as |s i|}}{{#each (getvs "/cfg/*")}}{{i}}{{s}}{{this}};{{/each}}{{/each}}',
+  '{{#*inline "p"}}\n{{#each (services)}}\n{{this}}\n{{/each}}\n{{/inline}}\n  {{> p}}\n',
 ];
 
 type Change = { key: string; value: string | undefined };
