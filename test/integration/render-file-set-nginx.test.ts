@@ -156,8 +156,9 @@ describe('file set → nginx', () => {
         .if('/services/web/a', 'Version', '>', 0)
         .then(c.put('/services/web/a').value(record('web', 'a', backends.web1 as Backend)), c.put('/services/extra/a').value(record('extra', 'a', backends.db1 as Backend)))
         .commit();
-      const failed = await waitFor(() => logs.lines.slice(from).find((l) => l.msg === 'resource not applied; destination left as it was') ?? false);
-      expect(String(failed.err)).toMatch(/check command exited with code 1: .*duplicate upstream "extra"/);
+      const notApplied = () => logs.lines.slice(from).find((l) => l.msg === 'resource not applied; destination left as it was');
+      await waitFor(() => notApplied() !== undefined);
+      expect(String(notApplied()?.err)).toMatch(/check command exited with code 1: .*duplicate upstream "extra"/);
       await daemon.idle();
       expect(await files()).toEqual(before);
       expect(await reloads()).toBe(reloaded);
