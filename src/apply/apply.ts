@@ -8,13 +8,21 @@ import { runCommand } from './commands.js';
 import { startAtRuntime, type RuntimeApply } from './haproxy-runtime.js';
 import { assemble, discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
 import { reloadActionOf, type ReloadAction } from './reload.js';
+import { applyFileSet, type SetSwap } from './file-set.js';
 
 /** A resource with the text its template produced. */
 export interface Rendered {
   resource: ResourceConfig;
+  /** The file's text; unused for a file set, which gives `files`. */
   text: string;
   /** The text's bytes in pieces (see RenderResult.chunks): used instead of encoding `text` when present. */
   chunks?: () => Buffer[];
+  /** A file set (resource.fileSet): each member's text, by member name. */
+  files?: ReadonlyMap<string, string>;
+  /** A file set's members whose file stays as it is (their render failed or fell short of min_endpoints). */
+  held?: ReadonlySet<string>;
+  /** A file set's members whose file already holds their output (nothing they read changed): kept, not compared. */
+  same?: ReadonlySet<string>;
   /** A reload of this resource failed with no previous file to put back: reload even if the bytes are unchanged. */
   reloadOwed?: boolean;
 }
@@ -60,6 +68,8 @@ interface Swapped {
   resource: ResourceConfig;
   /** What dest held before; undefined when there was nothing (a first render, or only an owed reload). */
   previous: FileState | undefined;
+  /** A file set: puts every file of the set back (undefined when nothing of it existed before). */
+  undo?: SetSwap['undo'];
   /** A membership change already live on haproxy through its runtime API, to finish instead of a reload. */
   runtime?: RuntimeApply;
 }
@@ -133,6 +143,10 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
   const swapped: Swapped[] = [];
   for (const item of items) {
     const name = item.resource.name;
+    if (item.files !== undefined || item.resource.fileSet !== undefined) {
+      await applySetItem(item, swapped, outcomes, opts);
+      continue;
+    }
     try {
       const r = await stageCheckSwap(item, opts);
       if (r.status === 'swapped') {
@@ -156,6 +170,34 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
   }
   if (!opts.syncOnly) await reloadSwapped(await finishRuntime(swapped, outcomes), outcomes, opts);
   return items.map((i) => outcomes.get(i.resource.name) as ApplyOutcome);
+}
+
+/** Applies one file set (see file-set.ts) into the batch: its swap joins the reloads like a single file's. */
+async function applySetItem(item: Rendered, swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, opts: ApplyOptions): Promise<void> {
+  const { resource, files } = item;
+  const name = resource.name;
+  const fileSet = resource.fileSet;
+  try {
+    if (!fileSet || !files) throw new Error(fileSet ? 'a file set rendered without its member files' : 'member files given for a resource that is not a file set');
+    const r = await applyFileSet({ resource: { ...resource, fileSet }, files, ...(item.held && { held: item.held }), ...(item.same && { same: item.same }) }, opts);
+    if (r.status === 'swapped') {
+      // As for a single file: a set never loaded (first render, reload owed) has nothing known good to put back.
+      const undo = item.reloadOwed || r.swap.first ? undefined : r.swap.undo;
+      swapped.push({ resource, previous: undefined, ...(undo && { undo }) });
+      outcomes.set(name, { resource: name, status: 'applied' });
+      opts.log.info({ resource: name, dest: resource.dest, changed: r.swap.changed, removed: r.swap.removed }, 'destination updated');
+    } else if (r.status === 'unchanged' && item.reloadOwed) {
+      swapped.push({ resource, previous: undefined });
+      outcomes.set(name, { resource: name, status: 'applied' });
+    } else {
+      outcomes.set(name, { resource: name, status: r.status });
+      if (r.status === 'unchanged') opts.log[opts.reportUnchanged ? 'info' : 'debug']({ resource: name, dest: resource.dest }, 'destination unchanged');
+    }
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    outcomes.set(name, { resource: name, status: 'failed', error });
+    opts.log.error({ resource: name, dest: resource.dest, err: error.message }, 'resource not applied; destination left as it was');
+  }
 }
 
 /**
@@ -214,7 +256,7 @@ async function rollBack(
   outcomes: Map<string, ApplyOutcome>,
   log: Logger,
 ): Promise<void> {
-  const restorable = group.filter((g): g is Swapped & { previous: FileState } => g.previous !== undefined);
+  const restorable = group.filter((g) => g.previous !== undefined || g.undo !== undefined);
   const report = [`reload failed: ${errorMessage(err)}`];
   let reloadedAgain = false;
   if (restorable.length === 0) {
@@ -223,8 +265,12 @@ async function rollBack(
   } else {
     log.error({ resources: names, err: errorMessage(err) }, 'reload failed; restoring the previous files');
     for (const g of restorable) {
+      if (g.undo) {
+        for (const problem of await g.undo()) report.push(`restoring ${g.resource.dest} failed: ${problem}`);
+        continue;
+      }
       try {
-        await restore(g.resource.dest, g.previous);
+        if (g.previous) await restore(g.resource.dest, g.previous);
       } catch (restoreErr) {
         report.push(`restoring ${g.resource.dest} failed: ${errorMessage(restoreErr)}`);
       }
@@ -242,7 +288,7 @@ async function rollBack(
   for (const g of group) {
     const name = g.resource.name;
     const error = new Error(`${name}: ${report.join('; ')}`, { cause: err });
-    if (g.previous !== undefined) outcomes.set(name, { resource: name, status: 'rolled-back', error });
+    if (g.previous !== undefined || g.undo !== undefined) outcomes.set(name, { resource: name, status: 'rolled-back', error });
     else if (reloadedAgain) outcomes.set(name, { resource: name, status: 'applied' }); // the second reload loaded it too
     else outcomes.set(name, { resource: name, status: 'failed', error, reloadOwed: true });
   }

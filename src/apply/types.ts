@@ -15,6 +15,20 @@ export interface ReloadSignal {
   container?: string;
 }
 
+/**
+ * A resource rendering one file per member: `dest`'s file name holds `{{service}}` or `{{key}}`, and member `m`
+ * is written to `dir/before + m + after` (see apply/file-set.ts).
+ */
+export interface FileSet {
+  /** `service`: the services the `services` helper lists; `key`: the child names under the resource's one key. */
+  member: 'service' | 'key';
+  /** The folder of every member's file (dest's directory part). */
+  dir: string;
+  /** The file name around the placeholder. */
+  before: string;
+  after: string;
+}
+
 /** One template resource: confd's [template] plus sidekick's additions. */
 export interface ResourceConfig {
   /** Name for logs and errors: the TOML/YAML file name plus index, e.g. "nginx.toml". */
@@ -23,8 +37,10 @@ export interface ResourceConfig {
   origin: string;
   /** Absolute path of the template file. */
   src: string;
-  /** Absolute path of the destination file. */
+  /** Absolute path of the destination file; for a file set, the pattern as written (`/etc/nginx/upstreams/{{service}}.conf`). */
   dest: string;
+  /** Set when dest names one file per member. */
+  fileSet?: FileSet;
   /** Keys (prefixes) the template reads, relative to `prefix`. */
   keys: string[];
   /** Prefix prepended to every key, both for watching and in template helpers (global prefix + resource prefix). */

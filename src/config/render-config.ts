@@ -1,7 +1,7 @@
 // `sidekick render` configuration: confd's flags, CONFD_*/SIDEKICK_* env and a --config file, merged and validated.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { validateInstanceId } from '../registry/record.js';
 import { parseDuration } from '../util/duration.js';
@@ -154,12 +154,35 @@ export async function loadRenderConfig(opts: RenderOptions, env: NodeJS.ProcessE
 // Two resources writing one file would fight over it: keep the first, report the others.
 function dropDuplicateDests(resources: ResourceConfig[], problems: string[]): ResourceConfig[] {
   const byDest = new Map<string, ResourceConfig>();
+  const sets: ResourceConfig[] = [];
   return resources.filter((r) => {
     const first = byDest.get(r.dest);
+    // A file set against every set kept so far; another file set also against every single file.
+    const overlap = first ? undefined : (r.fileSet ? [...byDest.values()] : sets).find((s) => mayWriteSameFile(s, r) || mayWriteSameFile(r, s));
     if (first) problems.push(`${r.name}: dest: ${r.dest} is already written by ${first.name}; skipped`);
-    else byDest.set(r.dest, r);
-    return !first;
+    else if (overlap) problems.push(`${r.name}: dest: ${r.dest} may name the same files as ${overlap.name}'s ${overlap.dest}; skipped`);
+    else {
+      byDest.set(r.dest, r);
+      if (r.fileSet) sets.push(r);
+    }
+    return !first && !overlap;
   });
+}
+
+/** True when some file a file set `s` may write is also `r`'s: its dest, or one of its members' files. */
+function mayWriteSameFile(s: ResourceConfig, r: ResourceConfig): boolean {
+  const a = s.fileSet;
+  if (!a) return false;
+  const b = r.fileSet;
+  if (!b) {
+    if (dirname(r.dest) !== a.dir) return false;
+    const name = basename(r.dest);
+    return name.length > a.before.length + a.after.length && name.startsWith(a.before) && name.endsWith(a.after);
+  }
+  // before₁ + m₁ + after₁ = before₂ + m₂ + after₂ has a solution when one before starts the other and one after ends the other.
+  const nested = (x: string, y: string, at: 'start' | 'end'): boolean =>
+    at === 'start' ? x.startsWith(y) || y.startsWith(x) : x.endsWith(y) || y.endsWith(x);
+  return a.dir === b.dir && nested(a.before, b.before, 'start') && nested(a.after, b.after, 'end');
 }
 
 function parseInterval(value: string | number, fail: (msg: string) => ConfigError): number {

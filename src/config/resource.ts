@@ -9,7 +9,8 @@ import { ConfigError, errorMessage } from '../util/errors.js';
 import { inside, realInside } from '../util/paths.js';
 import { keyPath } from '../util/key-path.js';
 import { closest, describe, isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, type Issue, type Locator } from './diagnostics.js';
-import type { ReloadSignal, ResourceConfig, WaitConfig } from '../apply/types.js';
+import type { FileSet, ReloadSignal, ResourceConfig, WaitConfig } from '../apply/types.js';
+import { substitutePlaceholders } from '../apply/commands.js';
 
 /** The largest uid or gid: 2^32 − 1 is chown's "leave unchanged". */
 export const MAX_ID = 2 ** 32 - 2;
@@ -124,6 +125,8 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   if (r.haproxy_socket !== undefined && !posix.isAbsolute(r.haproxy_socket)) {
     issues.push({ path: ['haproxy_socket'], message: `haproxy_socket: must be the absolute path of haproxy's admin stats socket (e.g. "/run/haproxy/admin.sock"), got "${r.haproxy_socket}"` });
   }
+  const fileSet = posix.isAbsolute(r.dest) ? attempt('dest', () => parseFileSet(posix.normalize(r.dest))) : undefined;
+  if (fileSet) issues.push(...fileSetIssues(fileSet, r));
   const templates = join(ctx.confdir, 'templates');
   const src = attempt('src', () => resolveSrc(templates, r.src));
   const mode = r.mode === undefined ? undefined : attempt('mode', () => parseMode(r.mode, locator?.literal?.(['mode'])));
@@ -144,6 +147,7 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
     commandTimeoutMs: timeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
     minEndpoints: r.min_endpoints ?? 0,
   };
+  if (fileSet) resource.fileSet = fileSet;
   if (mode !== undefined) resource.mode = mode;
   if (uid !== undefined) resource.uid = uid;
   if (gid !== undefined) resource.gid = gid;
@@ -154,6 +158,50 @@ export function parseResourceObject(obj: unknown, origin: string, locator: Locat
   if (r.haproxy_socket) resource.haproxySocket = posix.normalize(r.haproxy_socket);
   if (wait) resource.wait = wait;
   return resource;
+}
+
+/**
+ * Reads a file set's dest: exactly one `{{service}}` or `{{key}}` in its file name (spaces inside the braces
+ * allowed). A dest without `{{` or `}}` is a single file (undefined); any other use of them is refused.
+ */
+export function parseFileSet(dest: string): FileSet | undefined {
+  if (!dest.includes('{{') && !dest.includes('}}')) return undefined;
+  const slash = dest.lastIndexOf('/');
+  const dir = dest.slice(0, slash + 1);
+  const name = dest.slice(slash + 1);
+  if (dir.includes('{{') || dir.includes('}}')) {
+    throw new Error(`dest: a placeholder may stand only in the file name, not in the folder ${JSON.stringify(dir)} (e.g. "/etc/nginx/upstreams/{{service}}.conf")`);
+  }
+  const found = [...name.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)];
+  const first = found[0];
+  if (!first) throw new Error(`dest: ${JSON.stringify(name)} has "{{" or "}}" but no placeholder; a file set's file name holds one {{service}} or {{key}}`);
+  if (found.length > 1) throw new Error(`dest: ${JSON.stringify(name)} has ${found.length} placeholders; a file set's file name holds exactly one, {{service}} or {{key}}`);
+  const member = first[1];
+  if (member !== 'service' && member !== 'key') {
+    throw new Error(`dest: unknown placeholder ${JSON.stringify(first[0])}; a file set's file name holds {{service}} (one file per service) or {{key}} (one per child of its key)`);
+  }
+  const before = name.slice(0, first.index);
+  const after = name.slice(first.index + first[0].length);
+  if (/[{}]/.test(before + after)) throw new Error(`dest: ${JSON.stringify(name)} has braces besides its placeholder; a file set's file name holds one {{service}} or {{key}}`);
+  return { member, dir: slash === 0 ? '/' : dest.slice(0, slash), before, after };
+}
+
+/** What a file set cannot be combined with. */
+function fileSetIssues(fileSet: FileSet, r: z.infer<typeof resourceSchema>): Issue[] {
+  const issues: Issue[] = [];
+  if (r.haproxy_socket !== undefined) {
+    issues.push({ path: ['haproxy_socket'], message: 'haproxy_socket: not with a file set (a dest with {{service}} or {{key}}): the runtime API follows one haproxy file; remove haproxy_socket' });
+  }
+  if (r.check_cmd !== undefined && substitutePlaceholders(r.check_cmd, '') !== r.check_cmd) {
+    issues.push({
+      path: ['check_cmd'],
+      message: 'check_cmd: a file set has no single staged file for {{.src}}: its check runs once with every file in place, so check the whole configuration (e.g. "nginx -t")',
+    });
+  }
+  if (fileSet.member === 'key' && r.keys.length !== 1) {
+    issues.push({ path: ['keys'], message: `keys: a {{key}} file set writes one file per child of its one key; got ${r.keys.length} keys` });
+  }
+  return issues;
 }
 
 /** Reads a file mode: "0644", "644", "0o644", or a number as typed (TOML 644 or 0o644, YAML 0644). */

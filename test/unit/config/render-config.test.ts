@@ -192,6 +192,30 @@ resources:
     ]);
   });
 
+  it('skips a resource that may write a file a file set writes, or a file set overlapping another', async () => {
+    await put('templates/a.tmpl', 'x');
+    await put(
+      'sidekick.yaml',
+      `confdir: .
+resources:
+  - { src: a.tmpl, dest: "/etc/nginx/up/{{service}}.conf", keys: [/services] }
+  - { src: a.tmpl, dest: /etc/nginx/up/web.conf, keys: [/a] }
+  - { src: a.tmpl, dest: /etc/nginx/up/.conf, keys: [/a] }
+  - { src: a.tmpl, dest: /etc/nginx/up/web.cfg, keys: [/a] }
+  - { src: a.tmpl, dest: "/etc/nginx/up/x-{{key}}.conf", keys: [/hosts] }
+  - { src: a.tmpl, dest: "/etc/nginx/up/{{key}}.cfg", keys: [/hosts] }
+  - { src: a.tmpl, dest: "/etc/nginx/other/{{key}}.conf", keys: [/hosts] }
+`,
+    );
+    const cfg = await load({ config: 'sidekick.yaml' });
+    expect(cfg.resources.map((r) => r.dest)).toEqual(['/etc/nginx/up/{{service}}.conf', '/etc/nginx/up/.conf', '/etc/nginx/up/web.cfg', '/etc/nginx/other/{{key}}.conf']);
+    expect(cfg.problems).toEqual([
+      "sidekick.yaml[1]: dest: /etc/nginx/up/web.conf may name the same files as sidekick.yaml[0]'s /etc/nginx/up/{{service}}.conf; skipped",
+      "sidekick.yaml[4]: dest: /etc/nginx/up/x-{{key}}.conf may name the same files as sidekick.yaml[0]'s /etc/nginx/up/{{service}}.conf; skipped",
+      "sidekick.yaml[5]: dest: /etc/nginx/up/{{key}}.cfg may name the same files as sidekick.yaml[3]'s /etc/nginx/up/web.cfg; skipped",
+    ]);
+  });
+
   it('reports a YAML syntax error with file:line:col', async () => {
     await put('sidekick.yaml', 'backend: etcd\nnodes: [http://a:2379\nprefix: /x\n');
     expect(await configError(load({ config: 'sidekick.yaml' }))).toMatch(/^sidekick\.yaml:3:1: invalid YAML: /);

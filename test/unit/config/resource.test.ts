@@ -329,3 +329,60 @@ describe('hostile or mistyped resources are refused at load, naming the file and
     );
   });
 });
+
+describe('file sets: one file per member', () => {
+  const set = (dest: string, rest = 'keys = ["/services"]\n'): string => `[template]\nsrc = "upstream.tmpl"\ndest = "${dest}"\n${rest}`;
+
+  it('reads {{service}} and {{key}} in the file name: the folder and the name around the placeholder', () => {
+    const r = parseTomlResource(file('up.toml'), set('/etc/nginx/upstreams/{{service}}.conf', 'keys = ["/services"]\ncheck_cmd = "nginx -t"\n'), ctx);
+    expect(r.dest).toBe('/etc/nginx/upstreams/{{service}}.conf');
+    expect(r.fileSet).toEqual({ member: 'service', dir: '/etc/nginx/upstreams', before: '', after: '.conf' });
+    expect(r.checkCmd).toBe('nginx -t');
+    expect(parseTomlResource(file('h.toml'), set('/etc/app//hosts/host-{{ key }}', 'keys = ["/hosts"]\n'), ctx).fileSet).toEqual({
+      member: 'key',
+      dir: '/etc/app/hosts',
+      before: 'host-',
+      after: '',
+    });
+    expect(parseTomlResource(file('r.toml'), set('/{{service}}.conf'), ctx).fileSet).toEqual({ member: 'service', dir: '/', before: '', after: '.conf' });
+  });
+
+  it('a dest without "{{" or "}}" is one file, braces or not', () => {
+    const r = parseTomlResource(file('x.toml'), set('/etc/app/{a}.conf'), ctx);
+    expect(r.fileSet).toBeUndefined();
+    expect(r.dest).toBe('/etc/app/{a}.conf');
+  });
+
+  it('refuses any other placeholder, two of them, one in the folder, stray braces: at dest\'s line', () => {
+    expect(tomlError('x.toml', set('/etc/nginx/{{name}}.conf'))).toBe(
+      'conf.d/x.toml:3: dest: unknown placeholder "{{name}}"; a file set\'s file name holds {{service}} (one file per service) or {{key}} (one per child of its key)',
+    );
+    expect(tomlError('x.toml', set('/etc/nginx/{{service}}-{{key}}.conf'))).toBe(
+      'conf.d/x.toml:3: dest: "{{service}}-{{key}}.conf" has 2 placeholders; a file set\'s file name holds exactly one, {{service}} or {{key}}',
+    );
+    expect(tomlError('x.toml', set('/etc/{{service}}/upstream.conf'))).toBe(
+      'conf.d/x.toml:3: dest: a placeholder may stand only in the file name, not in the folder "/etc/{{service}}/" (e.g. "/etc/nginx/upstreams/{{service}}.conf")',
+    );
+    expect(tomlError('x.toml', set('/etc/nginx/{{service}}.conf}'))).toBe(
+      'conf.d/x.toml:3: dest: "{{service}}.conf}" has braces besides its placeholder; a file set\'s file name holds one {{service}} or {{key}}',
+    );
+    expect(tomlError('x.toml', set('/etc/nginx/{{service.conf'))).toBe(
+      'conf.d/x.toml:3: dest: "{{service.conf" has "{{" or "}}" but no placeholder; a file set\'s file name holds one {{service}} or {{key}}',
+    );
+  });
+
+  it('refuses haproxy_socket, a check_cmd with {{.src}}, and {{key}} without exactly one key: at their lines', () => {
+    expect(tomlError('x.toml', set('/etc/haproxy/{{service}}.cfg', 'keys = ["/services"]\nhaproxy_socket = "/run/haproxy.sock"\n'))).toBe(
+      'conf.d/x.toml:5: haproxy_socket: not with a file set (a dest with {{service}} or {{key}}): the runtime API follows one haproxy file; remove haproxy_socket',
+    );
+    const noSrc =
+      'check_cmd: a file set has no single staged file for {{.src}}: its check runs once with every file in place, so check the whole configuration (e.g. "nginx -t")';
+    expect(tomlError('x.toml', set('/etc/nginx/{{service}}.conf', 'keys = ["/services"]\ncheck_cmd = "nginx -t -c {{.src}}"\n'))).toBe(`conf.d/x.toml:5: ${noSrc}`);
+    expect(tomlError('x.toml', set('/etc/nginx/{{service}}.conf', 'keys = ["/services"]\ncheck_cmd = "check {{ src }}"\n'))).toBe(`conf.d/x.toml:5: ${noSrc}`);
+    expect(tomlError('x.toml', set('/etc/app/{{key}}.conf', 'keys = ["/a", "/b"]\n'))).toBe(
+      'conf.d/x.toml:4: keys: a {{key}} file set writes one file per child of its one key; got 2 keys',
+    );
+    // {{service}} may read other keys besides /services.
+    expect(parseTomlResource(file('x.toml'), set('/etc/nginx/{{service}}.conf', 'keys = ["/services", "/vhosts"]\n'), ctx).keys).toEqual(['/services', '/vhosts']);
+  });
+});

@@ -1,9 +1,11 @@
 // The render daemon's start → first render → follow sequence, in process: a scripted source, a real template and
 // destination file. Changes that land while the first render runs must not be lost.
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RenderConfig } from '../../../src/config/types.js';
+import type { ResourceConfig } from '../../../src/apply/types.js';
+import { captureLogger } from '../../support/logs.js';
 import { RenderDaemon, type BatchReport } from '../../../src/daemon/render-daemon.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { waitFor } from '../../support/procs.js';
@@ -127,5 +129,86 @@ describe('min_endpoints', () => {
     await waitFor(() => errors.length === 2, 5000);
     expect(errors[1]).toBe('app.toml: min_endpoints: service "/app/web tag=v2" has 0 entries, fewer than 1; keeping the last good file');
     expect(await dest()).toBe('127.0.0.1:8081;|\n');
+  });
+});
+
+describe('RenderDaemon with a file set', () => {
+  const record = (name: string, id: string, port: number): string => JSON.stringify({ name, id, host: '127.0.0.1', port, tags: [], meta: {} });
+  const setConfig = (extra: Partial<ResourceConfig> = {}): RenderConfig =>
+    appConfig(
+      app.dir,
+      appResource(app.dir, {
+        src: join(app.dir, 'upstream.tmpl'),
+        dest: join(app.dir, 'up', '{{service}}.conf'),
+        fileSet: { member: 'service', dir: join(app.dir, 'up'), before: '', after: '.conf' },
+        keys: ['/services'],
+        ...extra,
+      }),
+      false,
+    );
+  const upstream = 'upstream {{this}} {\n{{#each (service this)}}\n  server {{address}};\n{{/each}}\n}\n';
+
+  it('renders one file per service, the member as the root context; a vanished service loses its file', async () => {
+    await mkdir(join(app.dir, 'up'));
+    await writeFile(join(app.dir, 'upstream.tmpl'), upstream);
+    const source = new ScriptedSource();
+    source.view.set('/services/web/a', record('web', 'a', 8001));
+    source.view.set('/services/api/a', record('api', 'a', 9001));
+    source.view.set('/services/empty/a', 'not a record');
+    daemon = new RenderDaemon({ config: setConfig(), log: silentLogger, source });
+    await daemon.start();
+    expect((await daemon.renderAll())[0]?.status).toBe('applied');
+    expect(await readFile(join(app.dir, 'up/web.conf'), 'utf8')).toBe('upstream web {\n  server 127.0.0.1:8001;\n}\n');
+    expect((await readdir(join(app.dir, 'up'))).sort()).toEqual(['.sidekick-app.toml.files', 'api.conf', 'web.conf']);
+    source.view.delete('/services/api/a');
+    expect((await daemon.renderAll())[0]?.status).toBe('applied');
+    expect((await readdir(join(app.dir, 'up'))).sort()).toEqual(['.sidekick-app.toml.files', 'web.conf']);
+  });
+
+  it('min_endpoints per member: a short member keeps its file and the outcome names it; no member at all removes nothing', async () => {
+    await mkdir(join(app.dir, 'up'));
+    await writeFile(join(app.dir, 'upstream.tmpl'), upstream);
+    const source = new ScriptedSource();
+    for (const id of ['a', 'b']) {
+      source.view.set(`/services/web/${id}`, record('web', id, 8000));
+      source.view.set(`/services/api/${id}`, record('api', id, 9000));
+    }
+    const logs = captureLogger();
+    daemon = new RenderDaemon({ config: setConfig({ minEndpoints: 2 }), log: logs.log, source });
+    await daemon.start();
+    await daemon.renderAll();
+    const apiBefore = await readFile(join(app.dir, 'up/api.conf'), 'utf8');
+    source.view.delete('/services/api/b');
+    source.view.set('/services/web/b', record('web', 'b', 8002));
+    const [out] = await daemon.renderAll();
+    expect(out?.status).toBe('failed');
+    expect(out?.error?.message).toMatch(/^member api: min_endpoints: service "api" has 1 entries, fewer than 2; keeping its last file \(the other members applied\)$/);
+    expect(await readFile(join(app.dir, 'up/api.conf'), 'utf8')).toBe(apiBefore);
+    expect(await readFile(join(app.dir, 'up/web.conf'), 'utf8')).toContain('127.0.0.1:8002');
+    expect(logs.lines.filter((l) => l.msg === 'file set members not rendered; their files left as they were')).toHaveLength(1);
+    for (const key of ['/services/web/a', '/services/web/b', '/services/api/a']) source.view.delete(key);
+    const [none] = await daemon.renderAll();
+    expect(none?.error?.message).toMatch(/min_endpoints: the file set has no members \(no service has an instance\); keeping the last good files, none removed/);
+    expect((await readdir(join(app.dir, 'up'))).sort()).toEqual(['.sidekick-app.toml.files', 'api.conf', 'web.conf']);
+  });
+
+  it('{{key}}: one file per child of its key; an unsafe child name is skipped with one warning however often it renders', async () => {
+    await mkdir(join(app.dir, 'up'));
+    await writeFile(join(app.dir, 'upstream.tmpl'), 'host {{this}} = {{getv (printf "/hosts/%s" this)}}\n');
+    const source = new ScriptedSource();
+    source.view.set('/hosts/one', '1');
+    source.view.set('/hosts/two', '2');
+    source.view.set('/hosts/..', 'climb');
+    source.view.set('/hosts/a b', 'space');
+    const logs = captureLogger();
+    const config = setConfig({ keys: ['/hosts'], dest: join(app.dir, 'up', 'h-{{key}}'), fileSet: { member: 'key', dir: join(app.dir, 'up'), before: 'h-', after: '' } });
+    daemon = new RenderDaemon({ config, log: logs.log, source });
+    await daemon.start();
+    expect((await daemon.renderAll())[0]?.status).toBe('applied');
+    await daemon.renderAll();
+    expect((await readdir(join(app.dir, 'up'))).sort()).toEqual(['.sidekick-app.toml.files', 'h-one', 'h-two']);
+    expect(await readFile(join(app.dir, 'up/h-two'), 'utf8')).toBe('host two = 2\n');
+    const skipped = logs.lines.filter((l) => l.msg === 'file set member skipped: its name cannot name a file');
+    expect(skipped.map((l) => l.storeKey).sort()).toEqual(['/hosts/..', '/hosts/a b']);
   });
 });

@@ -1,11 +1,13 @@
 // The shipped templates (templates/nginx, templates/haproxy) through the real engine, without processes:
 // the vhost rule case by case, and a property: whatever the store holds, every rendered line is one of the
 // template's own shapes with only whitelisted characters where store values land.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TemplateEngine, type CompiledTemplate } from '../../../src/render/engine.js';
 import { MapView } from './fixtures.js';
+import { parseTomlResource } from '../../../src/config/resource.js';
 
 const TEMPLATES = join(import.meta.dirname, '../../../templates');
 const engine = new TemplateEngine();
@@ -186,5 +188,17 @@ describe('whatever the store holds, only the templates’ own line shapes come o
     // The generators reach the interesting part: valid instances with vhosts, and servers.
     expect(seen.names).toBeGreaterThan(30);
     expect(seen.servers).toBeGreaterThan(30);
+  });
+});
+
+describe('templates/nginx/upstream-set.toml: a file set of upstreams', () => {
+  it('loads as a {{service}} file set and renders one upstream per member, the member as the root context', async () => {
+    const path = join(TEMPLATES, 'nginx/upstream-set.toml');
+    const resource = parseTomlResource(path, await readFile(path, 'utf8'), { confdir: join(TEMPLATES, '..'), globalPrefix: '' });
+    expect(resource.fileSet).toEqual({ member: 'service', dir: '/etc/nginx/upstreams', before: '', after: '.conf' });
+    expect(resource.src).toBe(join(TEMPLATES, 'nginx/upstream.conf.tmpl'));
+    const member = await engine.loadTemplateFile(resource.src);
+    const view = store('web', [{ id: 'b' }, { id: 'a' }]);
+    expect((await member.render({ view, prefix: '', context: 'web' })).text).toBe('upstream web {\n    server 10.0.0.2:80;\n    server 10.0.0.1:80;\n    keepalive 16;\n}\n');
   });
 });
