@@ -12,7 +12,7 @@ import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { absolutePrefix } from '../util/key-path.js';
-import { DATA_KEY, newRenderState, passLookups, recordLookup, type CachedRecord, type Lookup, type RenderState } from './context.js';
+import { DATA_KEY, newRenderState, passLookups, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { BlockMemo, versioned, type RunOutput } from './memo.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
 import { registerHelpers } from './helpers.js';
