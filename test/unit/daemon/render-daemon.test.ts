@@ -165,6 +165,26 @@ describe('RenderDaemon with a file set', () => {
     expect((await readdir(join(app.dir, 'up'))).sort()).toEqual(['.sidekick-app.toml.files', 'web.conf']);
   });
 
+  it('a change renders and compares only the members it can concern: the others are neither rendered nor read', async () => {
+    await mkdir(join(app.dir, 'up'));
+    await writeFile(join(app.dir, 'upstream.tmpl'), upstream);
+    const source = new ScriptedSource();
+    source.view.set('/services/web/a', record('web', 'a', 8001));
+    source.view.set('/services/api/a', record('api', 'a', 9001));
+    daemon = new RenderDaemon({ config: setConfig(), log: silentLogger, source });
+    await daemon.start();
+    await daemon.renderAll();
+    // Not read again while nothing web's file was rendered from changes: a hand edit shows it.
+    await writeFile(join(app.dir, 'up/web.conf'), 'edited by hand\n');
+    source.view.set('/services/api/a', record('api', 'a', 9002));
+    expect((await daemon.renderAll())[0]?.status).toBe('applied');
+    expect(await readFile(join(app.dir, 'up/api.conf'), 'utf8')).toContain('127.0.0.1:9002');
+    expect(await readFile(join(app.dir, 'up/web.conf'), 'utf8')).toBe('edited by hand\n');
+    source.view.set('/services/web/a', record('web', 'a', 8002));
+    expect((await daemon.renderAll())[0]?.status).toBe('applied');
+    expect(await readFile(join(app.dir, 'up/web.conf'), 'utf8')).toBe('upstream web {\n  server 127.0.0.1:8002;\n}\n');
+  });
+
   it('min_endpoints per member: a short member keeps its file and the outcome names it; no member at all removes nothing', async () => {
     await mkdir(join(app.dir, 'up'));
     await writeFile(join(app.dir, 'upstream.tmpl'), upstream);
