@@ -8,14 +8,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Etcd3 } from 'etcd3';
-import { sidekickArgv } from '../test/support/cli.js';
+import { NODE_FLAGS, SIDEKICK } from '../test/support/cli.js';
 import { startEtcd, testClient } from '../test/support/etcd.js';
 import { tempDir } from '../test/support/tmp.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '0,1000,10000,100000').split(',').map(Number);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 40);
-/** Node flags added before the binary's own (to compare V8 settings), e.g. BENCH_NODE_FLAGS=--max-semi-space-size=2. */
+/** Node flags added after the binary's own, which they override (to compare V8 settings): BENCH_NODE_FLAGS=--max-semi-space-size=16. */
 const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Puts per etcd transaction (etcd's default --max-txn-ops is 128) and transactions in flight while loading. */
 const TXN_OPS = 100;
@@ -139,8 +139,8 @@ async function measure(size: number, kind: ResourceKind, endpoint: string, clien
   await writeFile(join(confdir, 'templates', src), kind.template);
   await writeFile(join(confdir, 'conf.d/bench.toml'), kind.toml({ src, dest }));
   const spawned = performance.now();
-  const argv = sidekickArgv(['render', '--watch', '--confdir', confdir, '--node', endpoint, '--log-level', 'info']);
-  const proc = execa('node', [...EXTRA_NODE_FLAGS, ...argv], {
+  const argv = [...NODE_FLAGS, ...EXTRA_NODE_FLAGS, SIDEKICK, 'render', '--watch', '--confdir', confdir, '--node', endpoint, '--log-level', 'info'];
+  const proc = execa('node', argv, {
     reject: false,
     stdin: 'ignore',
   });
@@ -257,9 +257,8 @@ async function main(): Promise<void> {
     }
     console.log('\nkind | records | floor p50 | change → file p50 / p99 | CPU per change | RSS (peak) | initial render');
     for (const r of rows) {
-      console.log(
-        `${r.kind} | ${r.size} | ${ms(pct(r.floor, 50))} | ${ms(pct(r.latency, 50))} / ${ms(pct(r.latency, 99))} | ${ms(r.cpuMsPerChange)} | ${r.rssMb} (${r.peakMb}) MB | ${ms(r.readToFileMs)}`,
-      );
+      const changes = r.size > 0 ? `${ms(pct(r.latency, 50))} / ${ms(pct(r.latency, 99))} | ${ms(r.cpuMsPerChange)}` : '– | –';
+      console.log(`${r.kind} | ${r.size} | ${ms(pct(r.floor, 50))} | ${changes} | ${r.rssMb} (${r.peakMb}) MB | ${ms(r.readToFileMs)}`);
     }
   } finally {
     client.close();
