@@ -1,158 +1,265 @@
-// Benchmark: change → new config file in place, at 1,000 services × 10 instances (10,000 keys) in a real etcd.
-// Prints p50/p99 over the changes, the etcd put → watch-event floor measured in the same run, and RSS.
-// Run: npm run bench:render   (targets: p50 ≤ 15 ms, p99 ≤ 50 ms, RSS ≤ 150 MB)
-import { Writable } from 'node:stream';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
-import { sidekickArgv } from '../test/support/cli.js';
+// Benchmark: the growth curve of a real `sidekick render --watch` against a real etcd, at 1,000 / 10,000 / 100,000
+// records (services × 10 instances). Per size and resource kind: change → new file in place (p50/p99), the
+// renderer's CPU per change, its RSS holding the records, its initial render, and the etcd put → watch floor, each
+// beside its target. An empty `render --watch` (0 records) gives Node's own baseline.
+// Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_INSTANCES=10 BENCH_CHANGES=40 BENCH_NODE_FLAGS=…)
+import { createInterface } from 'node:readline';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RenderConfig } from '../src/config/types.js';
-import { etcdRenderConfig } from '../test/support/config.js';
-import { RenderDaemon } from '../src/daemon/render-daemon.js';
-import { createLogger } from '../src/util/log.js';
+import { execa } from 'execa';
+import type { Etcd3 } from 'etcd3';
+import { NODE_FLAGS, SIDEKICK } from '../test/support/cli.js';
 import { startEtcd, testClient } from '../test/support/etcd.js';
 import { tempDir } from '../test/support/tmp.js';
 
-const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
+const SIZES = (process.env.BENCH_SIZES ?? '0,1000,10000,100000').split(',').map(Number);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 60);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 40);
+/** Node flags added after the binary's own, which they override (to compare V8 settings): BENCH_NODE_FLAGS=--max-semi-space-size=16. */
+const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+/** Puts per etcd transaction (etcd's default --max-txn-ops is 128) and transactions in flight while loading. */
+const TXN_OPS = 100;
+const TXN_PARALLEL = 8;
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const CLK_TCK = 100;
 
-const TEMPLATE = `{{#each (services)}}
+/** A kind of resource to measure: its TOML (given the template's and destination's paths) and its template. */
+export interface ResourceKind {
+  name: string;
+  toml: (paths: { src: string; dest: string }) => string;
+  template: string;
+  /** Whether what the resource wrote at `dest` holds `text` (a file; a file set would look into its files). */
+  holds: (dest: string, text: string) => Promise<boolean>;
+}
+
+/** One file, an upstream per service and a server per instance; `wait = "0"`: no burst window, render at once. */
+export const ONE_FILE: ResourceKind = {
+  name: 'one file',
+  toml: ({ src, dest }) => `[template]\nsrc = "${src}"\ndest = "${dest}"\nkeys = ["/services"]\nwait = "0"\n`,
+  template: `{{#each (services)}}
 upstream {{this}} {
 {{#each (service this)}}
   server {{address}};
 {{/each}}
 }
 {{/each}}
-`;
+`,
+  holds: async (dest, text) => (await readFile(dest, 'utf8')).includes(text),
+};
+
+const KINDS: ResourceKind[] = [ONE_FILE];
+
+/** What one size and kind measured. */
+interface Row {
+  kind: string;
+  size: number;
+  floor: number[];
+  latency: number[];
+  cpuMsPerChange: number;
+  rssMb: number;
+  peakMb: number;
+  spawnToFileMs: number;
+  readToFileMs: number;
+}
 
 const pct = (xs: number[], p: number): number => {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 };
-const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
+const ms = (n: number): string => `${n.toFixed(1)} ms`;
+let changeSeq = 0;
+const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
 
 function recordValue(svc: number, inst: number, port: number): string {
   return JSON.stringify({ name: `svc${svc}`, id: `i${inst}`, host: `10.0.${svc % 250}.${inst + 1}`, port, tags: ['v1'], meta: {} });
 }
 
-/** Runs the real binary against the same etcd and template and reads its resident memory from /proc. */
-async function cliRss(endpoint: string, dir: string): Promise<{ rss: number; peak: number }> {
-  await mkdir(join(dir, 'cli/conf.d'), { recursive: true });
-  await mkdir(join(dir, 'cli/templates'), { recursive: true });
-  await writeFile(join(dir, 'cli/templates/upstreams.tmpl'), TEMPLATE);
-  const dest = join(dir, 'cli/upstreams.conf');
-  await writeFile(join(dir, 'cli/conf.d/bench.toml'), `[template]\nsrc = "upstreams.tmpl"\ndest = "${dest}"\nkeys = ["/services"]\n`);
-  const proc = execa('node', sidekickArgv(['render', '--watch', '--confdir', join(dir, 'cli'), '--node', endpoint, '--log-level', 'warn']), {
+/** Puts records `from` … `to - 1` (service = record / INSTANCES), in transactions of TXN_OPS, TXN_PARALLEL at once. */
+async function load(client: Etcd3, from: number, to: number): Promise<void> {
+  let next = from;
+  const worker = async (): Promise<void> => {
+    while (next < to) {
+      const start = next;
+      next = Math.min(to, next + TXN_OPS);
+      const success = [];
+      for (let n = start; n < next; n++) {
+        const svc = Math.floor(n / INSTANCES);
+        const inst = n % INSTANCES;
+        success.push({ request_put: { key: Buffer.from(`/services/svc${svc}/i${inst}`), value: Buffer.from(recordValue(svc, inst, 8000 + inst)) } });
+      }
+      await client.kv.txn({ compare: [], success, failure: [] });
+    }
+  };
+  await Promise.all(Array.from({ length: TXN_PARALLEL }, worker));
+}
+
+/** etcd put → watch event in the bench's own process, on a key no resource reads. */
+async function floor(client: Etcd3, n: number): Promise<number[]> {
+  const out: number[] = [];
+  const watch = await client.watch().key('/bench/floor').create();
+  let resolve: (() => void) | undefined;
+  watch.on('put', () => resolve?.());
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await new Promise<void>((r) => {
+      resolve = r;
+      void client.put('/bench/floor').value(String(i)).exec(); // builders are lazy: exec() sends
+    });
+    out.push(performance.now() - t);
+  }
+  await watch.cancel();
+  return out;
+}
+
+/** utime + stime of a process, in ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name in parentheses (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+}
+
+async function memory(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
+}
+
+/**
+ * Runs the real binary with one resource of `kind` over the `size` records already in etcd, then changes one record
+ * CHANGES times, each waited for until the renderer logs the destination updated and the new port is in it.
+ */
+async function measure(size: number, kind: ResourceKind, endpoint: string, client: Etcd3, dir: string): Promise<Row> {
+  const confdir = join(dir, `${kind.name.replace(/\W+/g, '-')}-${size}`);
+  await mkdir(join(confdir, 'conf.d'), { recursive: true });
+  await mkdir(join(confdir, 'templates'), { recursive: true });
+  const src = 'bench.tmpl';
+  const dest = join(confdir, 'out');
+  await writeFile(join(confdir, 'templates', src), kind.template);
+  await writeFile(join(confdir, 'conf.d/bench.toml'), kind.toml({ src, dest }));
+  const spawned = performance.now();
+  const argv = [...NODE_FLAGS, ...EXTRA_NODE_FLAGS, SIDEKICK, 'render', '--watch', '--confdir', confdir, '--node', endpoint, '--log-level', 'info'];
+  const proc = execa('node', argv, {
     reject: false,
+    stdin: 'ignore',
+  });
+  const pid = proc.pid as number;
+  let onUpdated: (() => void) | undefined;
+  let readAt = 0;
+  let firstAt = 0;
+  const first = new Promise<void>((resolve) => {
+    createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+      if (line.includes('initial read done')) {
+        readAt = performance.now();
+        // No records, nothing to render (min_endpoints): the process holding an empty mirror is the baseline.
+        if (size === 0) resolve();
+      }
+      if (!line.includes('destination updated')) return;
+      if (firstAt === 0) {
+        firstAt = performance.now();
+        resolve();
+      } else onUpdated?.();
+    });
   });
   try {
-    for (let i = 0; i < 300 && !(await stat(dest).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 1000));
-    const status = await readFile(`/proc/${proc.pid}/status`, 'utf8');
-    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-    return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${kind.name} at ${size}: no first render within 120 s`)), 120_000);
+    });
+    await Promise.race([first, timeout]).finally(() => clearTimeout(timer));
+    await sleep(1000);
+    const mem = await memory(pid);
+    const floorMs = await floor(client, CHANGES);
+    const latency: number[] = [];
+    const services = Math.max(1, size / INSTANCES);
+    const cpu0 = await cpuMs(pid);
+    for (let i = 0; i < CHANGES && size > 0; i++) {
+      const svc = (i * 37) % services;
+      const inst = i % INSTANCES;
+      const port = 20000 + changeSeq++; // a new value every change, across sizes and kinds
+      const t = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`change ${i} at ${size}: no render within 10 s`)), 10_000);
+        onUpdated = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        void client.put(`/services/svc${svc}/i${inst}`).value(recordValue(svc, inst, port)).exec();
+      });
+      latency.push(performance.now() - t);
+      if (!(await kind.holds(dest, `:${port};`))) throw new Error(`change ${i} at ${size} not in the rendered output`);
+    }
+    const cpuMsPerChange = size > 0 ? ((await cpuMs(pid)) - cpu0) / CHANGES : NaN;
+    return {
+      kind: kind.name,
+      size,
+      floor: floorMs,
+      latency,
+      cpuMsPerChange,
+      rssMb: mem.rss,
+      peakMb: mem.peak,
+      spawnToFileMs: firstAt - spawned,
+      readToFileMs: readAt > 0 ? firstAt - readAt : NaN,
+    };
   } finally {
     proc.kill('SIGTERM');
     await proc;
   }
 }
 
+/** Targets by size (records): change → file p50 over the floor's p50, RSS, initial render. */
+function targets(size: number): { overFloor?: number; rss?: number; initial?: number } {
+  if (size === 10_000) return { overFloor: 3, rss: 90 };
+  if (size === 100_000) return { overFloor: 10, rss: 200, initial: 1500 };
+  return {};
+}
+
+function print(r: Row): void {
+  const t = targets(r.size);
+  const mark = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? ' ✓' : ' ✗');
+  const fp50 = pct(r.floor, 50);
+  const p50 = pct(r.latency, 50);
+  const p99 = pct(r.latency, 99);
+  console.log(`\n${r.kind}, ${r.size.toLocaleString('en')} records:`);
+  console.log(`  etcd put → watch event (floor):  p50 ${ms(fp50)}  p99 ${ms(pct(r.floor, 99))}`);
+  if (r.size > 0) {
+    const limit = t.overFloor === undefined ? '' : `   (target p50 ≤ floor p50 + ${t.overFloor} ms = ${ms(fp50 + t.overFloor)}${mark(p50 <= fp50 + t.overFloor)})`;
+    console.log(`  change → new file in place:      p50 ${ms(p50)}  p99 ${ms(p99)}${limit}`);
+    console.log(`  p99 / p50: ${(p99 / p50).toFixed(1)}   (target ≤ 3${mark(p99 <= 3 * p50)})`);
+    console.log(`  renderer CPU per change (its utime + stime over the changes, /proc/<pid>/stat, 10 ms ticks): ${ms(r.cpuMsPerChange)}`);
+  }
+  const rssTarget = t.rss === undefined ? '' : `   (target ≤ ${t.rss} MB${mark(r.rssMb <= t.rss)})`;
+  console.log(`  RSS of sidekick render --watch, 1 s after its first render: ${r.rssMb} MB, peak ${r.peakMb} MB${rssTarget}`);
+  const initTarget = t.initial === undefined ? '' : `   (target ≤ ${t.initial} ms${mark(r.readToFileMs <= t.initial)})`;
+  console.log(`  initial render (initial read done → file in place): ${ms(r.readToFileMs)}${initTarget}; spawn → file in place: ${ms(r.spawnToFileMs)}`);
+}
+
 async function main(): Promise<void> {
   const { dir, cleanup } = await tempDir('sidekick-bench-');
   const etcd = await startEtcd();
   const client = testClient(etcd.endpoint);
+  const rows: Row[] = [];
   try {
-    process.stdout.write(`loading ${SERVICES * INSTANCES} keys… `);
-    const started = performance.now();
-    for (let s = 0; s < SERVICES; s++) {
-      await Promise.all(
-        Array.from({ length: INSTANCES }, (_, i) => client.put(`/services/svc${s}/i${i}`).value(recordValue(s, i, 8000 + i))),
-      );
+    let loaded = 0;
+    for (const size of [...SIZES].sort((a, b) => a - b)) {
+      if (size > loaded) {
+        const t = performance.now();
+        await load(client, loaded, size);
+        console.log(`\nloaded records ${loaded.toLocaleString('en')} … ${size.toLocaleString('en')} into etcd in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        loaded = size;
+      }
+      for (const kind of KINDS) {
+        const row = await measure(size, kind, etcd.endpoint, client, dir);
+        rows.push(row);
+        print(row);
+      }
     }
-    console.log(`${((performance.now() - started) / 1000).toFixed(1)} s`);
-
-    await writeFile(join(dir, 'upstreams.tmpl'), TEMPLATE);
-    const dest = join(dir, 'upstreams.conf');
-    const config: RenderConfig = etcdRenderConfig(etcd.endpoint, dir, [
-        {
-          name: 'bench',
-          origin: 'bench',
-          src: join(dir, 'upstreams.tmpl'),
-          dest,
-          keys: ['/services'],
-          prefix: '',
-          commandTimeoutMs: 30_000,
-          minEndpoints: 0,
-        },
-      ]);
-    let onApplied: (() => void) | undefined;
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        if (chunk.includes('destination updated')) onApplied?.();
-        cb();
-      },
-    });
-    const daemon = new RenderDaemon({ config, log: createLogger({ level: 'info', destination: sink }) });
-    const t0 = performance.now();
-    await daemon.start();
-    await daemon.renderAll();
-    console.log(`initial read + first render: ${fmt(performance.now() - t0)}`);
-
-    // Floor: etcd put → watch event, same etcd, same process, same run, on a key no resource reads (a key the
-    // daemon watches would start a render per put, and the floor would include them).
-    const floor: number[] = [];
-    const floorWatch = await client.watch().key('/bench/floor').create();
-    let floorResolve: (() => void) | undefined;
-    floorWatch.on('put', () => floorResolve?.());
-    for (let i = 0; i < CHANGES; i++) {
-      const t = performance.now();
-      await new Promise<void>((resolve) => {
-        floorResolve = resolve;
-        void client.put('/bench/floor').value(String(i)).exec(); // builders are lazy: exec() sends
-      });
-      floor.push(performance.now() - t);
+    console.log('\nkind | records | floor p50 | change → file p50 / p99 | CPU per change | RSS (peak) | initial render');
+    for (const r of rows) {
+      const changes = r.size > 0 ? `${ms(pct(r.latency, 50))} / ${ms(pct(r.latency, 99))} | ${ms(r.cpuMsPerChange)}` : '– | –';
+      console.log(`${r.kind} | ${r.size} | ${ms(pct(r.floor, 50))} | ${changes} | ${r.rssMb} (${r.peakMb}) MB | ${ms(r.readToFileMs)}`);
     }
-    await floorWatch.cancel();
-
-    daemon.follow();
-    // Split each change into put → mirror updated (etcd + watch) and mirror → file in place (sidekick).
-    let changedAt = 0;
-    daemon.source.on('change', () => {
-      changedAt = performance.now();
-    });
-    const own: number[] = [];
-
-    // Change → file in place: the daemon logs "destination updated" right after the rename over dest.
-    const lat: number[] = [];
-    for (let i = 0; i < CHANGES; i++) {
-      const svc = (i * 37) % SERVICES;
-      const inst = i % INSTANCES;
-      const port = 20000 + i;
-      const t = performance.now();
-      await new Promise<void>((resolve) => {
-        onApplied = resolve;
-        void client.put(`/services/svc${svc}/i${inst}`).value(recordValue(svc, inst, port)).exec();
-      });
-      const done = performance.now();
-      lat.push(done - t);
-      own.push(done - changedAt);
-      await daemon.idle();
-      const text = await readFile(dest, 'utf8');
-      if (!text.includes(`:${port};`)) throw new Error(`change ${i} not in the rendered file`);
-    }
-    const rssMb = process.memoryUsage().rss / 1024 / 1024;
-    await daemon.close();
-    const daemonRss = await cliRss(etcd.endpoint, dir);
-
-    const size = (await readFile(dest)).length;
-    console.log(`keys: ${SERVICES * INSTANCES}, rendered file: ${(size / 1024).toFixed(0)} KiB, changes: ${CHANGES}`);
-    console.log(`etcd put → watch event (floor): p50 ${fmt(pct(floor, 50))}  p99 ${fmt(pct(floor, 99))}`);
-    console.log(`change → new file in place:    p50 ${fmt(pct(lat, 50))}  p99 ${fmt(pct(lat, 99))}   (target p50 ≤ 15 ms, p99 ≤ 50 ms)`);
-    console.log(`of which watch event → file in place: p50 ${fmt(pct(own, 50))}  p99 ${fmt(pct(own, 99))}`);
-    console.log(`sidekick's own share (p50 − floor p50): ${fmt(pct(lat, 50) - pct(floor, 50))}; ratio to floor: ${(pct(lat, 50) / pct(floor, 50)).toFixed(1)}×`);
-    console.log(`RSS of \`sidekick render --watch\` on its own with ${SERVICES * INSTANCES} keys: ${daemonRss.rss} MB, peak ${daemonRss.peak} MB (target ≤ 150 MB)`);
-    console.log(`RSS of this bench process (in-process daemon + its own etcd client and loader): ${rssMb.toFixed(0)} MB`);
   } finally {
     client.close();
     await etcd.cleanup();

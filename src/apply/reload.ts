@@ -1,6 +1,5 @@
 // Reload actions: a command, or a signal to a pid file's process or to a container.
 import { readFile } from 'node:fs/promises';
-import Docker from 'dockerode';
 import type { ResourceConfig } from './types.js';
 import { sleep } from '../util/backoff.js';
 import { CommandError, errorMessage } from '../util/errors.js';
@@ -124,6 +123,8 @@ async function signalPidFile(pidFile: string, signal: NodeJS.Signals, where: str
 }
 
 async function signalContainer(container: string, signal: NodeJS.Signals, where: string, timeoutMs: number): Promise<void> {
+  // Loaded here, not at start-up: dockerode and its SSH client cost a render daemon ~25 MB of RSS it rarely needs.
+  const { default: Docker } = await import('dockerode');
   const docker = new Docker({ timeout: timeoutMs });
   try {
     await docker.getContainer(container).kill({ signal });

@@ -16,6 +16,9 @@ export interface EtcdSourceOptions extends EtcdConnectOptions {
   log?: Logger;
 }
 
+/** Keys per range request of a full read. */
+const READ_PAGE = 5000;
+
 /** One watched prefix and how far the mirror has applied it. */
 interface Watch {
   readonly prefix: string;
@@ -134,19 +137,41 @@ export class EtcdSource extends EventEmitter<SourceEvents> implements Source {
     client?.close();
   }
 
-  /** Full read of one prefix (optionally at a revision); entries outside the path prefix are dropped. */
+  /**
+   * Full read of one prefix (optionally at a revision); entries outside the path prefix are dropped. Read in pages
+   * of READ_PAGE keys at one revision: a decoded response holds several objects and buffers per key, so one
+   * response for 100,000 keys would raise the process's memory for good by far more than the mirror needs.
+   */
   private async readPrefix(prefix: string, revision?: number): Promise<{ entries: Entry[]; revision: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readPages(prefix, revision);
+      } catch (err) {
+        // The revision of the first page compacted before the last one was read: read again, at a new revision.
+        if (revision !== undefined || attempt >= 3 || !/compacted/i.test(errorMessage(err))) throw err;
+      }
+    }
+  }
+
+  private async readPages(prefix: string, revision?: number): Promise<{ entries: Entry[]; revision: number }> {
     const client = this.requireClient();
     const range = prefixRange(prefix);
-    const builder = client.getAll().inRange(range);
-    if (revision) builder.revision(revision);
-    const res = await builder.exec();
     const entries: Entry[] = [];
-    for (const kv of res.kvs) {
-      const key = kv.key.toString();
-      if (keyUnder(key, prefix)) entries.push([key, kv.value.toString()]);
+    let rev = revision;
+    let start: string | Buffer = range.start;
+    for (;;) {
+      const builder = client.getAll().inRange({ start, end: range.end }).limit(READ_PAGE);
+      if (rev) builder.revision(rev);
+      const res = await builder.exec();
+      rev ??= Number(res.header.revision);
+      for (const kv of res.kvs) {
+        const key = kv.key.toString();
+        if (keyUnder(key, prefix)) entries.push([key, kv.value.toString()]);
+      }
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || !last) return { entries, revision: rev };
+      start = Buffer.concat([last.key, Buffer.from([0])]); // the next key after the last one read
     }
-    return { entries, revision: Number(res.header.revision) };
   }
 
   private requireClient(): Etcd3 {

@@ -7,6 +7,11 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The folder holding `path`: everything before its last "/" ("" for "/a"). */
+function parentOf(path: string): string {
+  return path.slice(0, Math.max(0, path.lastIndexOf('/')));
+}
+
 /** First index in sorted `arr` whose element is >= `target` (code-unit order, like `<`). */
 function lowerBound(arr: readonly string[], target: string): number {
   let lo = 0;
@@ -27,7 +32,11 @@ export class Mirror implements KeyView {
   private readonly values = new Map<string, string>();
   /** Every key, sorted by JS string order. */
   private readonly keys: string[] = [];
-  /** Change counter per path: bumped for a changed key and every folder above it (see `version`). */
+  /**
+   * Change counter per folder (a path with keys below it, "" while there are any): bumped whenever a key at or
+   * below it changes. A key that is no folder answers with its folder's counter (see `version`), so the map
+   * holds an entry per folder, not per key.
+   */
   private readonly versions = new Map<string, number>();
   private tick = 0;
   private clearedAt = 0;
@@ -51,15 +60,28 @@ export class Mirror implements KeyView {
     const i = lowerBound(this.keys, key);
     if (this.keys[i] === key) this.keys.splice(i, 1);
     this.touch(key);
+    this.prune(key);
     return true;
   }
 
   /**
-   * A number that changes whenever anything at or below the path `prefix` changes: lets helpers reuse
-   * what they derived from a folder (parsed service instances) until that folder changes.
+   * A number that changes whenever anything at or below the path `prefix` changes: lets helpers and the engine
+   * reuse what they derived from a path (parsed service instances, a block's output) until it changes. A key's
+   * number is its folder's, so it also changes when a sibling does (a redundant re-render, never a stale one); a
+   * path with nothing at or below it answers the same number until something appears there.
    */
   version(prefix: string): number {
-    return this.versions.get(normalizePrefix(prefix)) ?? this.clearedAt;
+    let path = normalizePrefix(prefix);
+    const own = this.versions.get(path);
+    if (own !== undefined) return own;
+    if (!this.values.has(path)) return this.clearedAt;
+    // A key and no folder: the nearest folder above it (its parent, bumped with it).
+    while (path !== '') {
+      path = parentOf(path);
+      const v = this.versions.get(path);
+      if (v !== undefined) return v;
+    }
+    return this.clearedAt;
   }
 
   /** Distinct names directly below the path `prefix` (folders or keys), in key order; skips whole folders. */
@@ -93,21 +115,40 @@ export class Mirror implements KeyView {
     return this.changes.slice(mark - this.changesFrom);
   }
 
+  /** Bumps every folder above `key`, and `key` itself when it is a folder too; remembers the change. */
   private touch(key: string): void {
     const tick = ++this.tick;
     this.changes.push(key);
-    // Remembered for at least as many changes as there are keys: older revisions see "everything changed".
+    // Remembered for at least as many changes as there are keys: older marks see "everything changed".
     if (this.changes.length > 2 * Math.max(1024, this.values.size)) {
       const drop = this.changes.length >> 1;
       this.changes = this.changes.slice(drop);
       this.changesFrom += drop;
     }
-    let path = normalizePrefix(key);
-    for (;;) {
+    if (this.versions.has(key)) this.versions.set(key, tick);
+    let path = key;
+    while (path !== '') {
+      path = parentOf(path);
       this.versions.set(path, tick);
-      if (path === '') return;
-      path = path.slice(0, Math.max(0, path.lastIndexOf('/')));
     }
+  }
+
+  /** After `key` left the index: drops the entries of the folders above it that hold no key any more. */
+  private prune(key: string): void {
+    let path = key;
+    while (path !== '') {
+      path = parentOf(path);
+      if (this.hasBelow(path)) return;
+      this.versions.delete(path);
+    }
+  }
+
+  /** Whether some key sits below the folder `path` ("" : whether there is any key). */
+  private hasBelow(path: string): boolean {
+    if (path === '') return this.keys.length > 0;
+    const below = `${path}/`;
+    const next = this.keys[lowerBound(this.keys, below)];
+    return next !== undefined && next.startsWith(below);
   }
 
   /** The value at `key`, or undefined. */
@@ -138,14 +179,22 @@ export class Mirror implements KeyView {
    * prefix are ignored. Returns the keys that actually changed (added, modified or removed), sorted.
    */
   replacePrefix(prefix: string, entries: Iterable<Entry>): string[] {
+    const changed: string[] = [];
+    if (!this.hasAny(prefix)) {
+      // Nothing there yet (a first load): no diff to make, so no copy of the entries either.
+      for (const [k, v] of entries) if (keyUnder(k, prefix) && this.values.get(k) !== v) {
+        this.values.set(k, v);
+        changed.push(k);
+      }
+      return this.reindex(changed, []);
+    }
     const fresh = new Map<string, string>();
     for (const [k, v] of entries) if (keyUnder(k, prefix)) fresh.set(k, v);
     const gone = this.keysUnder(prefix).filter((k) => !fresh.has(k));
     let added = 0;
     for (const k of fresh.keys()) if (!this.values.has(k)) added++;
-    // Many structural changes (a first load): update the map, then sort the index once instead of splicing.
+    // Many structural changes: update the map, then sort the index once instead of splicing.
     const bulk = gone.length + added > 64;
-    const changed: string[] = [];
     for (const k of gone) {
       if (bulk) this.values.delete(k);
       else this.delete(k);
@@ -157,13 +206,35 @@ export class Mirror implements KeyView {
       else this.set(k, v);
       changed.push(k);
     }
-    if (bulk) {
-      for (const k of changed) this.touch(k);
+    return bulk ? this.reindex(changed, gone) : changed.sort(compare);
+  }
+
+  /** Whether any key sits at or below the path `prefix`. */
+  private hasAny(prefix: string): boolean {
+    const p = normalizePrefix(prefix);
+    return this.values.has(p) || this.hasBelow(p);
+  }
+
+  /**
+   * After a bulk update of `values` (`changed` keys set or deleted, `gone` among them deleted): rebuilds the
+   * sorted index, bumps the versions and drops the folders left empty. Returns `changed` sorted, each key once.
+   */
+  private reindex(changed: string[], gone: string[]): string[] {
+    for (const k of changed) this.touch(k);
+    if (changed.length > 64) {
       this.keys.length = 0;
       for (const k of this.values.keys()) this.keys.push(k);
       this.keys.sort(compare);
+    } else {
+      for (const k of changed) {
+        const i = lowerBound(this.keys, k);
+        if (this.keys[i] !== k && this.values.has(k)) this.keys.splice(i, 0, k);
+      }
     }
-    return changed.sort(compare);
+    for (const k of gone) this.prune(k);
+    changed.sort(compare);
+    // The same key twice in `entries` (a source never sends that) is one change.
+    return changed.filter((k, i) => k !== changed[i - 1]);
   }
 
   /** Drops every key. */

@@ -3,6 +3,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TemplateEngine } from '../../../src/render/engine.js';
+import { Mirror } from '../../../src/store/mirror.js';
 import type { KeyView } from '../../../src/store/types.js';
 import { tempDir } from '../../support/tmp.js';
 import { captureLog, MapView } from './fixtures.js';
@@ -119,5 +120,44 @@ describe('fileExists is confined to the sandbox', () => {
 
   it('without a sandbox it is always false', async () => {
     expect(await render(`{{fileExists "/etc/passwd"}} {{fileExists "${join(sandbox, 'certs', 'web.pem')}"}}`, { v: new MapView() })).toBe('false false');
+  });
+});
+
+describe('instances across renders of one engine', () => {
+  const rec = (id: string, port: number, node?: string): string => JSON.stringify({ host: '10.0.0.1', port, ...(node && { node }), id });
+  const list = '{{#each (service "web")}}{{id}}={{address}};{{/each}}';
+
+  it('follow every change of a versioned view (the mirror): changed, emptied and refilled folders', async () => {
+    const e = new TemplateEngine();
+    const m = new Mirror();
+    m.set('/services/web/a', rec('a', 1));
+    m.set('/services/web/b', rec('b', 2));
+    m.set('/services/db/a', rec('a', 3));
+    expect(await render(list, { v: m, e })).toBe('a=10.0.0.1:1;b=10.0.0.1:2;');
+    m.set('/services/web/b', rec('b', 4));
+    expect(await render(list, { v: m, e })).toBe('a=10.0.0.1:1;b=10.0.0.1:4;');
+    m.delete('/services/web/a');
+    m.delete('/services/web/b');
+    expect(await render(list, { v: m, e })).toBe('');
+    m.set('/services/web/a', rec('a', 1));
+    expect(await render(list, { v: m, e })).toBe('a=10.0.0.1:1;');
+  });
+
+  it('follow every change of a view without versions', async () => {
+    const e = new TemplateEngine();
+    const v = new MapView({ '/services/web/a': rec('a', 1) });
+    expect(await render(list, { v, e })).toBe('a=10.0.0.1:1;');
+    const changed = new MapView({ '/services/web/a': rec('a', 2) });
+    expect(await render(list, { v: changed, e })).toBe('a=10.0.0.1:2;');
+    expect(await render(list, { v: new MapView({}), e })).toBe('');
+  });
+
+  it('carry the record fields in their order, then address and key', async () => {
+    const m = new Mirror();
+    m.set('/services/web/a', rec('a', 1));
+    m.set('/services/web/b', rec('b', 2, 'n1'));
+    expect(await render('{{#each (service "web")}}{{#each this}}{{@key}},{{/each}};{{/each}}', { v: m })).toBe(
+      'name,id,host,port,tags,meta,address,key,;name,id,host,port,tags,meta,node,address,key,;',
+    );
   });
 });

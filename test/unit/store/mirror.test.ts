@@ -1,5 +1,6 @@
 // Mirror: sorted listing, path-prefix semantics, replacePrefix diffs, and scale.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { Mirror } from '../../../src/store/mirror.js';
 
 describe('Mirror', () => {
@@ -124,5 +125,83 @@ describe('Mirror.version and Mirror.children', () => {
     expect(m.children('/s')).toEqual(['api', 'db', 'web-2', 'web']);
     expect(m.children('/s/web')).toEqual(['a', 'b']);
     expect(m.children('/none')).toEqual([]);
+  });
+
+  it('a key changes its version on every set, delete and re-creation; a path with nothing there keeps its own', () => {
+    const m = new Mirror();
+    const none = m.version('/s/web/z');
+    m.set('/s/web/a', '1');
+    const a1 = m.version('/s/web/a');
+    expect(m.version('/s/web/z')).toBe(none);
+    m.set('/s/web/a', '2');
+    const a2 = m.version('/s/web/a');
+    expect(a2).not.toBe(a1);
+    m.delete('/s/web/a');
+    const gone = m.version('/s/web/a');
+    expect(gone).not.toBe(a2);
+    m.set('/s/db/a', '1'); // elsewhere: the missing key keeps its number
+    expect(m.version('/s/web/a')).toBe(gone);
+    m.set('/s/web/a', '1');
+    expect(m.version('/s/web/a')).not.toBe(gone);
+  });
+
+  it('a key that is a folder too changes with itself and with the keys below it', () => {
+    const m = new Mirror();
+    m.set('/s', 'v');
+    m.set('/s/x', 'v');
+    const v1 = m.version('/s');
+    m.set('/s', 'w');
+    const v2 = m.version('/s');
+    expect(v2).not.toBe(v1);
+    m.set('/s/x', 'w');
+    const v3 = m.version('/s');
+    expect(v3).not.toBe(v2);
+    m.delete('/s/x');
+    expect(m.version('/s')).not.toBe(v3);
+  });
+
+  it('keeps a counter per folder, not per key, and drops a folder left empty', () => {
+    const m = new Mirror();
+    m.replacePrefix('/s', Array.from({ length: 1000 }, (_, i): [string, string] => [`/s/svc${i % 10}/i${i}`, 'v']));
+    m.set('/s/svc0/i0', 'w');
+    // Private, read for this test only: the folders "", "/s" and "/s/svc0" … "/s/svc9".
+    const versions = (m as unknown as { versions: Map<string, number> }).versions;
+    expect(versions.size).toBe(12);
+    for (let i = 0; i < 1000; i += 10) m.delete(`/s/svc0/i${i}`);
+    expect(versions.has('/s/svc0')).toBe(false);
+    m.replacePrefix('/s', []);
+    expect(versions.size).toBe(0);
+  });
+
+  it('replacePrefix on an empty prefix returns each added key once, sorted', () => {
+    const m = new Mirror();
+    m.set('/other', 'x');
+    expect(m.replacePrefix('/p', [['/p/b', '1'], ['/p/a', '1'], ['/p/a', '2'], ['/q', '1']])).toEqual(['/p/a', '/p/b']);
+    expect(m.list('/')).toEqual([['/other', 'x'], ['/p/a', '2'], ['/p/b', '1']]);
+  });
+
+  it('version changes whenever the entries at or below a path change (random operations)', () => {
+    const keyArb = fc.constantFrom('/a', '/a/b', '/a/b/c', '/a/c', '/a/c/', '/b', '/b/x', '/ab', '/a-b/c');
+    const paths = ['', '/a', '/a/b', '/a/b/c', '/a/c', '/a/c/', '/b', '/b/x', '/ab', '/a-b', '/a-b/c', '/zz'];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), key: keyArb, value: fc.constantFrom('1', '2') }),
+      fc.record({ kind: fc.constant('delete' as const), key: keyArb }),
+      fc.record({ kind: fc.constant('replace' as const), prefix: fc.constantFrom('/a', '/b', ''), keys: fc.array(keyArb, { maxLength: 80 }) }),
+      fc.record({ kind: fc.constant('clear' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const m = new Mirror();
+        for (const o of ops) {
+          const before = paths.map((p) => ({ p, list: JSON.stringify(m.list(p)), version: m.version(p) }));
+          if (o.kind === 'set') m.set(o.key, o.value);
+          else if (o.kind === 'delete') m.delete(o.key);
+          else if (o.kind === 'replace') m.replacePrefix(o.prefix, o.keys.map((k, i): [string, string] => [k, String(i % 2)]));
+          else m.clear();
+          for (const b of before) if (JSON.stringify(m.list(b.p)) !== b.list) expect(m.version(b.p), `${b.p} after ${JSON.stringify(o)}`).not.toBe(b.version);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
