@@ -28,8 +28,10 @@ export interface ResourceKind {
   name: string;
   toml: (paths: { src: string; dest: string }) => string;
   template: string;
-  /** Whether what the resource wrote at `dest` holds `text` (a file; a file set would look into its files). */
-  holds: (dest: string, text: string) => Promise<boolean>;
+  /** Whether what the resource wrote at `dest` holds `text` from a change to `service`. */
+  holds: (dest: string, text: string, service: string) => Promise<boolean>;
+  /** Makes what `dest` needs before the renderer starts (a file set's folder). */
+  prepare?: (dest: string) => Promise<void>;
 }
 
 /** One file, an upstream per service and a server per instance; `wait = "0"`: no burst window, render at once. */
@@ -47,7 +49,23 @@ upstream {{this}} {
   holds: async (dest, text) => (await readFile(dest, 'utf8')).includes(text),
 };
 
-const KINDS: ResourceKind[] = [ONE_FILE];
+/** A file set: one file per service (`dest = "…/{{service}}.conf"`), the upstream of that service only. */
+export const FILE_SET: ResourceKind = {
+  name: 'file per service',
+  toml: ({ src, dest }) => `[template]\nsrc = "${src}"\ndest = "${dest}/{{service}}.conf"\nkeys = ["/services"]\nwait = "0"\n`,
+  template: `upstream {{this}} {
+{{#each (service this)}}
+  server {{address}};
+{{/each}}
+}
+`,
+  holds: async (dest, text, service) => (await readFile(join(dest, `${service}.conf`), 'utf8')).includes(text),
+  prepare: async (dest) => {
+    await mkdir(dest, { recursive: true });
+  },
+};
+
+const KINDS: ResourceKind[] = [ONE_FILE, FILE_SET];
 
 /** What one size and kind measured. */
 interface Row {
@@ -138,6 +156,7 @@ async function measure(size: number, kind: ResourceKind, endpoint: string, clien
   const dest = join(confdir, 'out');
   await writeFile(join(confdir, 'templates', src), kind.template);
   await writeFile(join(confdir, 'conf.d/bench.toml'), kind.toml({ src, dest }));
+  await kind.prepare?.(dest);
   const spawned = performance.now();
   const argv = [...NODE_FLAGS, ...EXTRA_NODE_FLAGS, SIDEKICK, 'render', '--watch', '--confdir', confdir, '--node', endpoint, '--log-level', 'info'];
   const proc = execa('node', argv, {
@@ -188,7 +207,7 @@ async function measure(size: number, kind: ResourceKind, endpoint: string, clien
         void client.put(`/services/svc${svc}/i${inst}`).value(recordValue(svc, inst, port)).exec();
       });
       latency.push(performance.now() - t);
-      if (!(await kind.holds(dest, `:${port};`))) throw new Error(`change ${i} at ${size} not in the rendered output`);
+      if (!(await kind.holds(dest, `:${port};`, `svc${svc}`))) throw new Error(`change ${i} at ${size} not in the rendered output`);
     }
     const cpuMsPerChange = size > 0 ? ((await cpuMs(pid)) - cpu0) / CHANGES : NaN;
     return {

@@ -398,7 +398,8 @@ export class RenderDaemon {
     // What a change can concern; the others' files already hold their output (incremental rendering, engine.ts).
     const changed = template.changedContexts(view);
     const written = entry.members?.written;
-    if (written && [...written].some((name) => !names.includes(name))) template.retain(new Set(names));
+    const listed = new Set(names);
+    if (written && [...written].some((name) => !listed.has(name))) template.retain(listed);
     for (const name of names) {
       if (changed && written?.has(name) && !changed.has(name)) {
         out.same.add(name);
