@@ -11,7 +11,7 @@ import Handlebars from 'handlebars';
 import type { KeyView } from '../store/types.js';
 import { TemplateError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { absolutePrefix } from '../util/key-path.js';
+import { absolutePrefix, pathAndAbove } from '../util/key-path.js';
 import { DATA_KEY, newRenderState, passLookups, type CachedRecord, type Lookup, type RenderState } from './context.js';
 import { BlockMemo, versioned, type RunOutput } from './memo.js';
 import { DnsCache, type DnsCacheOptions } from './dns.js';
@@ -274,12 +274,7 @@ class Memos {
     const keys = view.changedSince?.(since.mark);
     if (!keys) return undefined;
     const out = new Set(this.unkept);
-    for (const key of keys) {
-      for (let p = key.replace(/\/+$/, ''); ; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
-        for (const context of this.readers.get(p) ?? []) out.add(context);
-        if (p === '') break;
-      }
-    }
+    for (const key of keys) for (const p of pathAndAbove(key)) for (const context of this.readers.get(p) ?? []) out.add(context);
     return out;
   }
 

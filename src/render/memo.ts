@@ -10,6 +10,7 @@
 // - a block is cached only where its context is the value it iterates, inside a cached frame, so everything
 //   it can see through `../` or block parameters is part of its key.
 import type { Entry, KeyView } from '../store/types.js';
+import { normalizePrefix, pathAndAbove } from '../util/key-path.js';
 import type { Lookup } from './context.js';
 
 /** Helpers whose answer does not come from the key space: a block calling one is never reused. */
@@ -101,12 +102,7 @@ export function runOutput(run: LastRun): RunOutput {
  */
 export const MAX_DEPS = 256;
 
-/** A path as the mirror versions it: no trailing "/", the root "". */
-function normal(path: string): string {
-  let p = path;
-  while (p.endsWith('/')) p = p.slice(0, -1);
-  return p;
-}
+
 
 /**
  * A view that forwards to the key space and notes each path read in the innermost open frame. One per template and
@@ -116,7 +112,15 @@ export class TrackingView implements KeyView {
   /** The open frames of the render in progress, innermost last. */
   frames: Frame[] = [];
 
-  constructor(readonly target: KeyView & { version(prefix: string): number }) {}
+  constructor(readonly target: KeyView & { version(prefix: string): number }) {
+    const { children } = target;
+    if (children) {
+      this.children = (prefix) => {
+        this.note(prefix);
+        return children.call(target, prefix);
+      };
+    }
+  }
 
   get size(): number {
     return this.target.size;
@@ -145,10 +149,8 @@ export class TrackingView implements KeyView {
     return this.target.version(prefix);
   }
 
-  children(prefix: string): string[] {
-    this.note(prefix);
-    return this.target.children ? this.target.children(prefix) : childNames(this.target, prefix);
-  }
+  /** Present when the key space has its own index of names (the mirror); helpers list the folder otherwise. */
+  readonly children?: (prefix: string) => string[];
 }
 
 /** Notes item i's reads in the run's index by path (an item without a kept output is rendered every time). */
@@ -160,7 +162,7 @@ function indexItem(run: LastRun, i: number, entry: Kept | undefined): void {
   const { deps } = entry;
   run.deps += deps.length / 2;
   for (let d = 0; d < deps.length; d += 2) {
-    const path = normal(deps[d] as string);
+    const path = normalizePrefix(deps[d] as string);
     const at = run.byPath.get(path);
     if (!at) run.byPath.set(path, [i]);
     else if (at[at.length - 1] !== i) at.push(i);
@@ -172,17 +174,6 @@ function dropDeps(frame: Frame): void {
   frame.reusable = false;
   frame.deps.clear();
   frame.lookups.length = 0;
-}
-
-/** Names directly below `prefix`, from a listing (a view without its own index). */
-function childNames(view: KeyView, prefix: string): string[] {
-  const base = prefix.replace(/\/+$/, '');
-  const names = new Set<string>();
-  for (const [key] of view.list(prefix)) {
-    const rest = key.slice(base.length + 1);
-    if (rest) names.add(rest.split('/', 1)[0] as string);
-  }
-  return [...names];
 }
 
 /** Whether a view can be tracked: it versions its paths (the mirror does). */
@@ -218,7 +209,7 @@ export class BlockMemo {
     const entry = this.site('r').entries.get(valueKey(root) ?? '');
     if (!entry) return undefined;
     const paths: string[] = [];
-    for (let d = 0; d < entry.deps.length; d += 2) paths.push(normal(entry.deps[d] as string));
+    for (let d = 0; d < entry.deps.length; d += 2) paths.push(normalizePrefix(entry.deps[d] as string));
     return paths;
   }
 
@@ -326,10 +317,7 @@ export class BlockMemo {
     if (!changed || changed.length > items.length) return undefined;
     const dirty = new Set(last.always);
     for (const key of changed) {
-      for (let p = normal(key); ; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
-        for (const i of last.byPath.get(p) ?? []) dirty.add(i);
-        if (p === '') break;
-      }
+      for (const p of pathAndAbove(key)) for (const i of last.byPath.get(p) ?? []) dirty.add(i);
     }
     return { last, dirty, mark: target.changeMark ?? 0 };
   }
@@ -403,11 +391,6 @@ export class BlockMemo {
   /** Marks every open frame as not reusable (an untracked helper ran). */
   untracked(): void {
     for (const frame of this.view.frames) frame.reusable = false;
-  }
-
-  /** Number of kept outputs (tests and benches). */
-  get size(): number {
-    return this.kept;
   }
 }
 

@@ -1,15 +1,10 @@
 // The in-memory copy of the key space: a Map for lookups plus a sorted key array for prefix listing.
-import { keyUnder, normalizePrefix } from '../util/key-path.js';
+import { keyUnder, normalizePrefix, parentOf } from '../util/key-path.js';
 import type { Entry, KeyView } from './types.js';
 
 /** Code-unit order, the order `list` returns (Array#sort's default, spelled out). */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** The folder holding `path`: everything before its last "/" ("" for "/a"). */
-function parentOf(path: string): string {
-  return path.slice(0, Math.max(0, path.lastIndexOf('/')));
 }
 
 /** First index in sorted `arr` whose element is >= `target` (code-unit order, like `<`). */

@@ -3,6 +3,18 @@
 // is "". `keyPath` is the form for a configured or displayed path, where the root is written "/".
 import { posix } from 'node:path';
 
+/** The folder holding `path`: everything before its last "/" ("" for "/a"). */
+export function parentOf(path: string): string {
+  return path.slice(0, Math.max(0, path.lastIndexOf('/')));
+}
+
+/** `key` in canonical form and every folder above it, up to the root "": the paths a change to `key` is under. */
+export function* pathAndAbove(key: string): Generator<string> {
+  let p = normalizePrefix(key);
+  yield p;
+  while (p !== '') yield (p = parentOf(p));
+}
+
 /**
  * A store-level prefix in canonical form: trailing "/" dropped, nothing else changed (store keys need not start
  * with "/"). "" and "/" (and "//") are the root, "".
