@@ -495,7 +495,14 @@ function writtenMembers(item: Rendered | undefined, outcome: ApplyOutcome): Set<
 /** What apply gets: the text is joined only if apply asks for it (a diff, haproxy's runtime API); the file takes the chunks. */
 function renderedOf(resource: ResourceConfig, result: RenderResult, reloadOwed: boolean): Rendered {
   const { chunks } = result;
-  return Object.defineProperty({ resource, reloadOwed, ...(chunks && { chunks }) }, 'text', { enumerable: true, get: () => result.text }) as Rendered;
+  return {
+    resource,
+    reloadOwed,
+    ...(chunks && { chunks }),
+    get text() {
+      return result.text;
+    },
+  };
 }
 
 function failed(resource: string, message: string): ApplyOutcome {

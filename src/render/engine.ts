@@ -178,24 +178,26 @@ function evaluateSpec(spec: string): TemplateSpecification {
  */
 function result(output: string, state: RenderState): RenderResult {
   let lookups: Lookup[] | undefined;
-  const get = {
-    get lookups(): Lookup[] {
-      return (lookups ??= passLookups(state));
-    },
-  };
-  if (state.runs.length === 0) return Object.defineProperties({ text: output }, Object.getOwnPropertyDescriptors(get)) as RenderResult;
+  if (state.runs.length === 0) {
+    return {
+      text: output,
+      get lookups() {
+        return (lookups ??= passLookups(state));
+      },
+    };
+  }
   const pieces = splitRuns(output, state);
   let text: string | undefined;
-  return Object.defineProperties(
-    {
-      chunks: (): Buffer[] => pieces.flatMap((p) => (typeof p === 'string' ? [Buffer.from(p, 'utf8')] : p.blocks)),
+  return {
+    // The runs' text from their bytes: what the file gets (the parts are the next render's by then).
+    get text() {
+      return (text ??= pieces.map((p) => (typeof p === 'string' ? p : Buffer.concat(p.blocks).toString('utf8'))).join(''));
     },
-    {
-      ...Object.getOwnPropertyDescriptors(get),
-      // The runs' text from their bytes: what the file gets (the parts are the next render's by then).
-      text: { enumerable: true, get: () => (text ??= pieces.map((p) => (typeof p === 'string' ? p : Buffer.concat(p.blocks).toString('utf8'))).join('')) },
+    get lookups() {
+      return (lookups ??= passLookups(state));
     },
-  ) as RenderResult;
+    chunks: () => pieces.flatMap((p) => (typeof p === 'string' ? [Buffer.from(p, 'utf8')] : p.blocks)),
+  };
 }
 
 /** The result of a render whose whole output was kept: its lookups deduplicated when first read. */
