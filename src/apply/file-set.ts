@@ -142,7 +142,7 @@ export async function applyFileSet(item: SetRender, opts: SetApplyOptions): Prom
   };
   try {
     // The manifest lists every member written before a file is: a crash in between leaves no file unknown to it.
-    const union = manifestText(new Set([...manifest.names, ...kept]));
+    const union = listed && manifest.state ? manifest.state.content : manifestText(new Set([...manifest.names, ...kept]));
     if (!manifest.state?.content.equals(union)) {
       await writeFile(manifestFile, union);
       undoSteps.push(putBackManifest);
