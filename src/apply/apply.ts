@@ -6,7 +6,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { runCommand } from './commands.js';
 import { startAtRuntime, type RuntimeApply } from './haproxy-runtime.js';
-import { assemble, discard, type FileState, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
+import { assemble, discard, type FileState, FolderSyncs, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
 import { reloadActionOf, type ReloadAction } from './reload.js';
 import { applyFileSet, type SetSwap } from './file-set.js';
 
@@ -21,8 +21,8 @@ export interface Rendered {
   files?: ReadonlyMap<string, string>;
   /** A file set's members whose file stays as it is (their render failed or fell short of min_endpoints). */
   held?: ReadonlySet<string>;
-  /** A file set's members whose file already holds their output (nothing they read changed): kept, not compared. */
-  same?: ReadonlySet<string>;
+  /** A file set's members: those in `files` and `held`, and those whose file already holds their output (see SetRender.members). */
+  members?: ReadonlySet<string>;
   /** A reload of this resource failed with no previous file to put back: reload even if the bytes are unchanged. */
   reloadOwed?: boolean;
 }
@@ -81,6 +81,7 @@ interface Swapped {
 async function stageCheckSwap(
   item: Rendered,
   opts: ApplyOptions,
+  folders: FolderSyncs,
 ): Promise<{ status: 'unchanged' | 'noop' } | { status: 'swapped'; previous: FileState | undefined; runtime?: RuntimeApply }> {
   const { resource } = item;
   const content = assemble(resource.dest, item.chunks ? item.chunks() : item.text);
@@ -115,7 +116,7 @@ async function stageCheckSwap(
         throw err;
       }
     }
-    await swapIn(staged, resource.dest, content);
+    await swapIn(staged, resource.dest, content, folders);
     swapped = true; // the staged name is dest now: nothing left to remove
     return { status: 'swapped', previous: current, ...(runtime && { runtime }) };
   } catch (err) {
@@ -141,14 +142,15 @@ async function putBack(resource: ResourceConfig, runtime: RuntimeApply, log: Log
 export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise<ApplyOutcome[]> {
   const outcomes = new Map<string, ApplyOutcome>();
   const swapped: Swapped[] = [];
+  const folders = new FolderSyncs();
   for (const item of items) {
     const name = item.resource.name;
     if (item.files !== undefined || item.resource.fileSet !== undefined) {
-      await applySetItem(item, swapped, outcomes, opts);
+      await applySetItem(item, swapped, outcomes, { ...opts, folders });
       continue;
     }
     try {
-      const r = await stageCheckSwap(item, opts);
+      const r = await stageCheckSwap(item, opts, folders);
       if (r.status === 'swapped') {
         // While a reload is owed, dest's file was never loaded: nothing known good to put back.
         swapped.push({ resource: item.resource, previous: item.reloadOwed ? undefined : r.previous, ...(r.runtime && { runtime: r.runtime }) });
@@ -168,18 +170,21 @@ export async function applyBatch(items: Rendered[], opts: ApplyOptions): Promise
       opts.log.error({ resource: name, dest: item.resource.dest, err: error.message }, 'resource not applied; destination left as it was');
     }
   }
+  // The renames' folders are made durable while the reloads run: the files are in place already.
+  const synced = folders.flush();
   if (!opts.syncOnly) await reloadSwapped(await finishRuntime(swapped, outcomes), outcomes, opts);
+  for (const problem of await synced) opts.log.warn({ problem }, 'files in place, but a crash may still bring back their previous version');
   return items.map((i) => outcomes.get(i.resource.name) as ApplyOutcome);
 }
 
 /** Applies one file set (see file-set.ts) into the batch: its swap joins the reloads like a single file's. */
-async function applySetItem(item: Rendered, swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, opts: ApplyOptions): Promise<void> {
+async function applySetItem(item: Rendered, swapped: Swapped[], outcomes: Map<string, ApplyOutcome>, opts: ApplyOptions & { folders: FolderSyncs }): Promise<void> {
   const { resource, files } = item;
   const name = resource.name;
   const fileSet = resource.fileSet;
   try {
     if (!fileSet || !files) throw new Error(fileSet ? 'a file set rendered without its member files' : 'member files given for a resource that is not a file set');
-    const r = await applyFileSet({ resource: { ...resource, fileSet }, files, ...(item.held && { held: item.held }), ...(item.same && { same: item.same }) }, opts);
+    const r = await applyFileSet({ resource: { ...resource, fileSet }, files, ...(item.held && { held: item.held }), ...(item.members && { members: item.members }) }, opts);
     if (r.status === 'swapped') {
       // As for a single file: a set never loaded (first render, reload owed) has nothing known good to put back.
       const undo = item.reloadOwed || r.swap.first ? undefined : r.swap.undo;

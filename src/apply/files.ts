@@ -21,12 +21,12 @@ export interface FileAttrs {
 }
 
 /**
- * What this process last swapped in at each dest, with the file's identity right after: while a stat of dest
+ * What this process last swapped in or read at each dest, with the file's identity then: while a stat of dest
  * still gives the same inode, size, mtime and ctime (ns), it holds those bytes and they need not be read again
  * (a 270 KiB config is re-read on every change otherwise). Any write, chmod, chown or replacement by someone
  * else changes the ctime at least, and the file is read as before.
  */
-const swappedIn = new Map<string, { id: string; state: FileState }>();
+const known = new Map<string, { id: string; state: FileState }>();
 
 const identity = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}:${st.uid}:${st.gid}`;
 const fileState = (content: Buffer, st: BigIntStats): FileState => ({ content, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) });
@@ -44,7 +44,7 @@ const spare = new Map<string, Buffer[]>();
  */
 export function assemble(dest: string, content: string | readonly Buffer[]): Buffer {
   const size = typeof content === 'string' ? Buffer.byteLength(content, 'utf8') : content.reduce((n, b) => n + b.length, 0);
-  const live = swappedIn.get(dest)?.state.content.buffer;
+  const live = known.get(dest)?.state.content.buffer;
   const pair = spare.get(dest) ?? [];
   spare.set(dest, pair);
   const free = pair.filter((b) => b.buffer !== live);
@@ -99,7 +99,10 @@ async function readRegular(dest: string): Promise<FileState> {
     const st = await fh.stat({ bigint: true });
     await refuseUnlessRegular(dest, st);
     if (st.size > MAX_DEST_BYTES) throw new ConfigError(`is ${st.size} bytes, more than the ${MAX_DEST_BYTES} sidekick reads back; not replaced`, { where: `dest ${dest}` });
-    return fileState(await fh.readFile({ signal: AbortSignal.timeout(READ_DEADLINE_MS) }), st);
+    const state = fileState(await fh.readFile({ signal: AbortSignal.timeout(READ_DEADLINE_MS) }), st);
+    // Identified by the stat taken before the read: a write racing it changes the mtime, and the file is read again.
+    known.set(dest, { id: identity(st), state });
+    return state;
   } finally {
     await fh.close();
   }
@@ -115,8 +118,8 @@ export async function readCurrent(dest: string): Promise<FileState | undefined> 
     throw err;
   }
   await refuseUnlessRegular(dest, st);
-  const known = swappedIn.get(dest);
-  if (known?.id === identity(st)) return known.state;
+  const last = known.get(dest);
+  if (last?.id === identity(st)) return last.state;
   return readRegular(dest);
 }
 
@@ -177,20 +180,56 @@ async function missingFolder(dest: string, cause: Error): Promise<Error> {
   return new ConfigError(`folder ${dir} does not exist (create it, or correct dest)`, { where: `dest ${dest}`, cause });
 }
 
-/** Renames staged (holding `content`) over dest and fsyncs the folder so the swap survives a crash. */
-export async function swapIn(staged: string, dest: string, content: Buffer): Promise<void> {
-  swappedIn.delete(dest);
-  await rename(staged, dest);
-  const dir = await open(dirname(dest), 'r');
+/**
+ * Folders whose entries a rename changed, each fsynced once so the renames survive a crash. Apply defers them: a
+ * file is in place (and loadable) from its rename; a crash before the folder's fsync leaves the previous complete
+ * file, which the next start renders over. A batch of files in one folder then costs one folder fsync.
+ */
+export class FolderSyncs {
+  private readonly folders = new Set<string>();
+
+  add(folder: string): void {
+    this.folders.add(folder);
+  }
+
+  /** Fsyncs every folder added since the last call; resolves with what failed, in words (nothing is thrown). */
+  async flush(): Promise<string[]> {
+    const folders = [...this.folders];
+    this.folders.clear();
+    const problems: string[] = [];
+    await Promise.all(
+      folders.map((folder) =>
+        syncFolder(folder).catch((err: NodeJS.ErrnoException) => {
+          problems.push(`fsync of folder ${folder}: ${err.code ?? err.message}`);
+        }),
+      ),
+    );
+    return problems;
+  }
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  const dir = await open(folder, 'r');
   try {
     await dir.sync();
   } finally {
     await dir.close();
   }
+}
+
+/**
+ * Renames staged (holding `content`) over dest, then fsyncs its folder so the swap survives a crash: at once, or
+ * with `folders` when the caller flushes them after its batch.
+ */
+export async function swapIn(staged: string, dest: string, content: Buffer, folders?: FolderSyncs): Promise<void> {
+  known.delete(dest);
+  await rename(staged, dest);
+  if (folders) folders.add(dirname(dest));
+  else await syncFolder(dirname(dest));
   const st = await lstat(dest, { bigint: true });
   // Remembered only when dest is plausibly still our file (a writer racing the rename would show in the size).
   if (st.size !== BigInt(content.length)) return;
-  swappedIn.set(dest, { id: identity(st), state: fileState(content, st) });
+  known.set(dest, { id: identity(st), state: fileState(content, st) });
 }
 
 /** Puts back what dest held before, byte for byte, with the same mode and owner. */

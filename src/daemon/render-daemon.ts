@@ -5,7 +5,6 @@ import type { RenderConfig } from '../config/types.js';
 import type { ResourceConfig } from '../apply/types.js';
 import { applyBatch, type ApplyOutcome, type ReloadResult, type Rendered } from '../apply/apply.js';
 import { isDone } from '../apply/status.js';
-import { memberNameProblem } from '../apply/file-set.js';
 import { Quiescence, waitOf } from '../apply/quiescence.js';
 import { isAckKey } from '../drain/acks.js';
 import type { AckPublisher } from '../drain/publisher.js';
@@ -16,7 +15,7 @@ import { nextDelay, sleep } from '../util/backoff.js';
 import { errorMessage, GuardError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { prefixesOf, watchedPrefixes, resourcesAffectedBy } from './prefixes.js';
-import { keyPath, normalizePrefix } from '../util/key-path.js';
+import { FileSetRenderer, type SetOutput, type SetState, writtenMembers } from './file-set-render.js';
 
 /** What one render pass did, for /metrics. */
 export interface BatchReport {
@@ -62,33 +61,12 @@ interface ResourceState {
   changedAt: number | undefined;
   /** A reload owed since it failed with no previous file (see applyBatch): the retry timer and its backoff delay. */
   owed?: { timer: NodeJS.Timeout; delayMs: number };
-  /**
-   * A file set: the member problems last reported, the unsafe key names already warned about, and the members whose
-   * files hold what their template rendered last (the set's last apply went through); undefined: compare them all.
-   */
-  members?: { lastProblem: string | undefined; warned: Set<string>; written?: Set<string> };
+  /** A file set: what its rendering keeps between passes. */
+  members?: SetState;
 }
 
 /** What rendering one resource gave: a file's text, or a file set's member files. */
 type RenderOutput = { result: RenderResult } | SetOutput;
-
-/** A file set's render: each member's text; members not rendered keep their file, with why. */
-interface SetOutput {
-  files: Map<string, string>;
-  held: Set<string>;
-  /** Members nothing they read has changed since their file was written: neither rendered nor compared. */
-  same: Set<string>;
-  problems: string[];
-}
-
-/**
- * A file set's members, through the engine so the logic is the helpers' own: the names `services` lists, or what
- * `ls` lists below the resource's key (its context). "/" separates them: no service or child name holds one.
- */
-const MEMBER_TEMPLATES = {
-  service: '{{#each (services)}}{{this}}/{{/each}}',
-  key: '{{#each (ls this)}}{{this}}/{{/each}}',
-} as const;
 
 /** First and longest delay between retries of an owed reload (the service may take a while to be started). */
 const OWED_RELOAD_RETRY_MS = { first: 1000, max: 30_000 };
@@ -109,17 +87,14 @@ export class RenderDaemon {
   private closed = false;
   /** Outcome of the most recent apply per resource (for /healthz and onetime's exit code). */
   readonly outcomes = new Map<string, ApplyOutcome>();
-  private readonly memberTemplates: Record<keyof typeof MEMBER_TEMPLATES, CompiledTemplate>;
+  private readonly sets: FileSetRenderer;
 
   constructor(private readonly opts: RenderDaemonOptions) {
     const { config } = opts;
     this.log = opts.log.child({ component: 'render' });
     this.engine = new TemplateEngine({ log: this.log, sandboxDir: opts.sandboxDir, cacheDir: opts.templateCache });
     this.source = opts.source ?? createSource(config.backend, watchedPrefixes(config.resources), opts.log);
-    this.memberTemplates = {
-      service: this.engine.compileTemplate('(file set members: services)', MEMBER_TEMPLATES.service),
-      key: this.engine.compileTemplate('(file set members: ls)', MEMBER_TEMPLATES.key),
-    };
+    this.sets = new FileSetRenderer(this.engine, this.log, (resource, lookups) => this.shortLookup(resource, lookups));
     this.resources = config.resources.map((resource) => {
       const entry: ResourceState = {
         resource,
@@ -260,15 +235,15 @@ export class RenderDaemon {
     // The mirror may move on while this pass runs; what it renders holds every change up to here.
     const revision = this.source.revision;
     try {
-      const memberProblems = new Map<ResourceConfig, string[]>();
+      const setOutputs = new Map<ResourceState, SetOutput>();
       for (const entry of batch) {
         const out = await this.renderResource(entry);
         const reloadOwed = entry.owed !== undefined;
         if (out === undefined) results.set(entry.resource.name, this.outcomes.get(entry.resource.name) as ApplyOutcome);
         else if ('result' in out) rendered.push(renderedOf(entry.resource, out.result, reloadOwed));
         else {
-          rendered.push({ resource: entry.resource, text: '', files: out.files, held: out.held, same: out.same, reloadOwed });
-          if (out.problems.length > 0) memberProblems.set(entry.resource, out.problems);
+          rendered.push({ resource: entry.resource, text: '', files: out.files, held: out.held, members: out.members, reloadOwed });
+          setOutputs.set(entry, out);
         }
       }
       if (rendered.length === 0) return;
@@ -287,10 +262,13 @@ export class RenderDaemon {
         results.set(o.resource, o);
         const entry = batch.find((s) => s.resource === rendered[i]?.resource);
         if (entry) this.followOwedReload(entry, o);
-        if (entry?.members) entry.members.written = writtenMembers(rendered[i], o);
-        const problems = entry && memberProblems.get(entry.resource);
+        const set = entry && setOutputs.get(entry);
+        if (!entry?.members || !set) continue;
+        const through = o.status === 'applied' || o.status === 'unchanged';
+        entry.members.written = through ? writtenMembers(set) : undefined;
+        const { problems } = set;
         // The other members were applied; the resource is not all it should be until these render again.
-        if (problems && (o.status === 'applied' || o.status === 'unchanged')) {
+        if (problems.length > 0 && through) {
           const partial = failed(o.resource, `${problems.join('; ')} (the other members applied)`);
           this.outcomes.set(o.resource, partial);
           results.set(o.resource, partial);
@@ -356,8 +334,8 @@ export class RenderDaemon {
     const { resource } = entry;
     try {
       if (!entry.template) throw new Error(entry.lastProblem ?? 'template not loaded');
-      if (resource.fileSet) {
-        const out = await this.renderSet(entry, entry.template, resource.fileSet.member);
+      if (resource.fileSet && entry.members) {
+        const out = await this.sets.render(this.source.view, resource, entry.members, entry.template, resource.fileSet.member);
         this.report(entry, undefined);
         return out;
       }
@@ -379,73 +357,6 @@ export class RenderDaemon {
     if (resource.minEndpoints <= 0) return undefined;
     const short = lookups.find((l) => l.count < resource.minEndpoints);
     return short && `${short.helper} "${short.arg}" has ${short.count} entries, fewer than ${resource.minEndpoints}`;
-  }
-
-  /**
-   * Renders a file set member by member, the member name as the template's root context. A member whose render
-   * fails or falls short of min_endpoints keeps its file; the others proceed. No member at all with min_endpoints
-   * set is refused as a whole: the last good files stay.
-   */
-  private async renderSet(entry: ResourceState, template: CompiledTemplate, kind: 'service' | 'key'): Promise<SetOutput> {
-    const { resource } = entry;
-    const view = this.source.view;
-    const names = await this.membersOf(entry, kind);
-    if (names.length === 0 && resource.minEndpoints > 0) {
-      const what = kind === 'service' ? 'no service has an instance' : `nothing is listed under ${resource.keys[0] ?? '?'}`;
-      throw new GuardError(`min_endpoints: the file set has no members (${what}); keeping the last good files, none removed`, { where: resource.name });
-    }
-    const out: SetOutput = { files: new Map(), held: new Set(), same: new Set(), problems: [] };
-    // What a change can concern; the others' files already hold their output (incremental rendering, engine.ts).
-    const changed = template.changedContexts(view);
-    const written = entry.members?.written;
-    const listed = new Set(names);
-    if (written && [...written].some((name) => !listed.has(name))) template.retain(listed);
-    for (const name of names) {
-      if (changed && written?.has(name) && !changed.has(name)) {
-        out.same.add(name);
-        continue;
-      }
-      try {
-        const result = await template.render({ view, prefix: resource.prefix, log: this.log, context: name });
-        const short = this.shortLookup(resource, result.lookups);
-        if (short) throw new GuardError(`min_endpoints: ${short}; keeping its last file`);
-        out.files.set(name, result.text);
-      } catch (err) {
-        out.held.add(name);
-        out.problems.push(`member ${name}: ${errorMessage(err)}`);
-      }
-    }
-    this.reportMembers(entry, out.problems);
-    return out;
-  }
-
-  /** The member names of a set, unsafe ones dropped with one warning each (per name, not per render). */
-  private async membersOf(entry: ResourceState, kind: 'service' | 'key'): Promise<string[]> {
-    const { resource } = entry;
-    const context = kind === 'key' ? resource.keys[0] : undefined;
-    const listed = await this.memberTemplates[kind].render({ view: this.source.view, prefix: resource.prefix, log: this.log, ...(context !== undefined && { context }) });
-    const names: string[] = [];
-    for (const name of listed.text.split('/')) {
-      if (name === '') continue;
-      const problem = memberNameProblem(name);
-      if (!problem) names.push(name);
-      else if (entry.members && !entry.members.warned.has(name)) {
-        entry.members.warned.add(name);
-        // Not `key`: the logger redacts fields named key (TLS keys).
-        this.log.warn({ resource: resource.name, storeKey: `${normalizePrefix(keyPath(resource.prefix, context ?? ''))}/${name}`, reason: problem }, 'file set member skipped: its name cannot name a file');
-      }
-    }
-    return names;
-  }
-
-  /** Says which members kept their file, once per distinct set of problems. */
-  private reportMembers(entry: ResourceState, problems: string[]): void {
-    if (!entry.members) return;
-    const problem = problems.length > 0 ? problems.join('; ') : undefined;
-    if (problem === entry.members.lastProblem) return;
-    if (problem) this.log.error({ resource: entry.resource.name, err: problem }, 'file set members not rendered; their files left as they were');
-    else this.log.info({ resource: entry.resource.name }, 'file set members recovered');
-    entry.members.lastProblem = problem;
   }
 
   private report(entry: ResourceState, problem: string | undefined): void {
@@ -482,14 +393,6 @@ export class RenderDaemon {
     this.log.info({ template: path, ok: ok.every(Boolean) }, 'template changed');
     this.enqueue(entries.filter((_, i) => ok[i]));
   }
-}
-
-/** A file set's members whose files hold their last output after this apply; undefined when that is not known. */
-function writtenMembers(item: Rendered | undefined, outcome: ApplyOutcome): Set<string> | undefined {
-  if (!item?.files || (outcome.status !== 'applied' && outcome.status !== 'unchanged')) return undefined;
-  const written = new Set(item.same);
-  for (const name of item.files.keys()) written.add(name);
-  return written;
 }
 
 /** What apply gets: the text is joined only if apply asks for it (a diff, haproxy's runtime API); the file takes the chunks. */

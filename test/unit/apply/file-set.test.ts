@@ -124,6 +124,43 @@ describe('applyBatch with a file set', () => {
     expect(await snapshot()).toEqual({ '.sidekick-up.toml.files': '644 api\nweb\n', 'api.conf': '644 a1\n', 'web.conf': '644 w2\n' });
   });
 
+  it('members not rendered keep their file and stay listed; the same member set again leaves the manifest unread and untouched', async () => {
+    const r = setResource();
+    const members = new Set(['web', 'api']);
+    await applyBatch([item(r, { web: 'w1\n', api: 'a1\n' }, { members })], opts());
+    const before = { web: await mtime(file('web')), manifest: await mtime(manifestPath(r)) };
+    // Only api rendered: web's file already holds its output.
+    const [out] = await applyBatch([item(r, { api: 'a2\n' }, { members })], opts());
+    expect(out?.status).toBe('applied');
+    expect(await snapshot()).toEqual({ '.sidekick-up.toml.files': '644 api\nweb\n', 'api.conf': '644 a2\n', 'web.conf': '644 w1\n' });
+    expect(await mtime(file('web'))).toBe(before.web);
+    expect(await mtime(manifestPath(r))).toBe(before.manifest);
+  });
+
+  it('a manifest changed by someone else is read again even for the same member set: the files it lists that are gone from the set go', async () => {
+    const r = setResource();
+    const members = new Set(['web']);
+    await applyBatch([item(r, { web: 'w1\n' }, { members })], opts());
+    await writeFile(file('old'), 'an earlier member\n');
+    await writeFile(manifestPath(r), 'old\nweb\n');
+    const [out] = await applyBatch([item(r, {}, { members })], opts());
+    expect(out?.status).toBe('applied');
+    expect(await snapshot()).toEqual({ '.sidekick-up.toml.files': '644 web\n', 'web.conf': '644 w1\n' });
+  });
+
+  it('many files written and removed at once are all put back when the check fails', async () => {
+    const r = setResource();
+    const names = Array.from({ length: 60 }, (_, i) => `svc${i}`);
+    await applyBatch([item(r, Object.fromEntries(names.map((n) => [n, `${n} v1\n`])))], opts());
+    const before = await snapshot();
+    expect(Object.keys(before)).toHaveLength(61);
+    // 40 rewritten, 10 new, 20 removed: all of it in flight together, then the check refuses it.
+    const next = Object.fromEntries([...names.slice(0, 40).map((n) => [n, `${n} v2\n`]), ...Array.from({ length: 10 }, (_, i) => [`new${i}`, 'new\n'])]);
+    const [out] = await applyBatch([item({ ...r, checkCmd: `${fixtures}/fail.sh 3` }, next)], opts());
+    expect(out?.status).toBe('failed');
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('a failed check puts every file back byte for byte: changed restored, new removed, removed re-created', async () => {
     const reloads = join(dir, 'reloads');
     const r = setResource({ reloadCmd: `${fixtures}/record.sh ${reloads} reload` });
