@@ -4,7 +4,7 @@ import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, stat, symlink,
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyBatch } from '../../../src/apply/apply.js';
-import { MAX_DEST_BYTES, readCurrent } from '../../../src/apply/files.js';
+import { FolderSyncs, MAX_DEST_BYTES, readCurrent } from '../../../src/apply/files.js';
 import type { ResourceConfig } from '../../../src/apply/types.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { applyResource } from '../../support/config.js';
@@ -115,5 +115,26 @@ describe('the bytes of a render, in reused buffers', () => {
     const before = (await stat(r.dest)).mtimeMs;
     expect((await run(['2:', 'six', '\n']))[0]?.status).toBe('unchanged');
     expect((await stat(r.dest)).mtimeMs).toBe(before);
+  });
+});
+
+describe('folder fsyncs after a batch', () => {
+  it('each folder once; one that cannot be opened is reported by path and errno, not thrown', async () => {
+    const folders = new FolderSyncs();
+    folders.add(dir);
+    folders.add(dir);
+    folders.add(join(dir, 'gone'));
+    expect(await folders.flush()).toEqual([`fsync of folder ${join(dir, 'gone')}: ENOENT`]);
+    // Flushed folders are forgotten: the next batch starts empty.
+    expect(await folders.flush()).toEqual([]);
+  });
+
+  it('a file read once is not read again while its identity holds; a change by someone else is seen', async () => {
+    const path = join(dir, 'read.conf');
+    await writeFile(path, 'v1\n');
+    const first = await readCurrent(path);
+    expect((await readCurrent(path))?.content).toBe(first?.content);
+    await writeFile(path, 'v2\n');
+    expect((await readCurrent(path))?.content.toString()).toBe('v2\n');
   });
 });
