@@ -2,7 +2,7 @@
 // records (services × 10 instances). Per size and resource kind: change → new file in place (p50/p99), the
 // renderer's CPU per change, its RSS holding the records, its initial render, and the etcd put → watch floor, each
 // beside its target. An empty `render --watch` (0 records) gives Node's own baseline.
-// Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_INSTANCES=10 BENCH_CHANGES=40 BENCH_NODE_FLAGS=…)
+// Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_KINDS=file,set BENCH_INSTANCES=10 BENCH_CHANGES=40 BENCH_NODE_FLAGS=…)
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,7 +65,12 @@ export const FILE_SET: ResourceKind = {
   },
 };
 
-const KINDS: ResourceKind[] = [ONE_FILE, FILE_SET];
+/** The kinds to measure: `file` (one file) and `set` (a file per service). */
+const KINDS: ResourceKind[] = (process.env.BENCH_KINDS ?? 'file,set').split(',').map((k) => {
+  const kind = ({ file: ONE_FILE, set: FILE_SET } as Record<string, ResourceKind>)[k.trim()];
+  if (!kind) throw new Error(`BENCH_KINDS: "${k}" is not a kind; expected file or set`);
+  return kind;
+});
 
 /** What one size and kind measured. */
 interface Row {
