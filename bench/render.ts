@@ -2,7 +2,7 @@
 // records (services × 10 instances). Per size and resource kind: change → new file in place (p50/p99), the
 // renderer's CPU per change, its RSS holding the records, its initial render, and the etcd put → watch floor, each
 // beside its target. An empty `render --watch` (0 records) gives Node's own baseline.
-// Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_KINDS=file,set BENCH_INSTANCES=10 BENCH_CHANGES=40 BENCH_NODE_FLAGS=…)
+// Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_KINDS=file,set BENCH_INSTANCES=10 BENCH_CHANGES=100 BENCH_NODE_FLAGS=…)
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { tempDir } from '../test/support/tmp.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '0,1000,10000,100000').split(',').map(Number);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 10);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 40);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 100);
 /** Node flags added after the binary's own, which they override (to compare V8 settings): BENCH_NODE_FLAGS=--max-semi-space-size=16. */
 const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 /** Puts per etcd transaction (etcd's default --max-txn-ops is 128) and transactions in flight while loading. */
