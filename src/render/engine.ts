@@ -235,8 +235,8 @@ function splitRuns(output: string, state: RenderState): (string | RunOutput)[] {
  */
 class Memos {
   private readonly byRoot = new Map<string, BlockMemo>();
-  /** Path → root contexts whose kept output read it. */
-  private readonly readers = new Map<string, Set<string>>();
+  /** Path → root contexts whose kept output read it: one context as itself (the usual case: a member's own keys), more as a set. */
+  private readonly readers = new Map<string, string | Set<string>>();
   /** Root contexts whose last output was not kept: any change may concern them. */
   private readonly unkept = new Set<string>();
   private since: { view: KeyView; mark: number } | undefined;
@@ -262,8 +262,9 @@ class Memos {
     this.unkept.delete(key);
     for (const path of paths) {
       const readers = this.readers.get(path);
-      if (readers) readers.add(key);
-      else this.readers.set(path, new Set([key]));
+      if (readers === undefined || readers === key) this.readers.set(path, key);
+      else if (typeof readers === 'string') this.readers.set(path, new Set([readers, key]));
+      else readers.add(key);
     }
   }
 
@@ -276,7 +277,13 @@ class Memos {
     const keys = view.changedSince?.(since.mark);
     if (!keys) return undefined;
     const out = new Set(this.unkept);
-    for (const key of keys) for (const p of pathAndAbove(key)) for (const context of this.readers.get(p) ?? []) out.add(context);
+    for (const key of keys) {
+      for (const p of pathAndAbove(key)) {
+        const readers = this.readers.get(p);
+        if (typeof readers === 'string') out.add(readers);
+        else for (const context of readers ?? []) out.add(context);
+      }
+    }
     return out;
   }
 
@@ -285,6 +292,10 @@ class Memos {
     for (const key of this.byRoot.keys()) if (!keep.has(key)) this.byRoot.delete(key);
     for (const key of this.unkept) if (!keep.has(key)) this.unkept.delete(key);
     for (const [path, readers] of this.readers) {
+      if (typeof readers === 'string') {
+        if (!keep.has(readers)) this.readers.delete(path);
+        continue;
+      }
       for (const key of readers) if (!keep.has(key)) readers.delete(key);
       if (readers.size === 0) this.readers.delete(path);
     }
