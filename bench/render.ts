@@ -1,7 +1,8 @@
 // Benchmark: the growth curve of a real `sidekick render --watch` against a real etcd, at 1,000 / 10,000 / 100,000
 // records (services × 10 instances). Per size and resource kind: change → new file in place (p50/p99), the
 // renderer's CPU per change, its RSS holding the records, its initial render, and the etcd put → watch floor, each
-// beside its target. An empty `render --watch` (0 records) gives Node's own baseline.
+// beside its target; for a file set, also the time its first render's files take to write without rendering. An
+// empty `render --watch` (0 records) gives Node's own baseline.
 // Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_KINDS=file,set BENCH_INSTANCES=10 BENCH_CHANGES=100 BENCH_NODE_FLAGS=…)
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -10,6 +11,8 @@ import { execa } from 'execa';
 import type { Etcd3 } from 'etcd3';
 import { NODE_FLAGS, SIDEKICK } from '../test/support/cli.js';
 import { startEtcd, testClient } from '../test/support/etcd.js';
+import { FolderSyncs, stageFile, swapIn } from '../src/apply/files.js';
+import { mapLimit } from '../src/util/parallel.js';
 import { tempDir } from '../test/support/tmp.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '0,1000,10000,100000').split(',').map(Number);
@@ -32,6 +35,8 @@ export interface ResourceKind {
   holds: (dest: string, text: string, service: string) => Promise<boolean>;
   /** Makes what `dest` needs before the renderer starts (a file set's folder). */
   prepare?: (dest: string) => Promise<void>;
+  /** How many files the first render writes, when more than one (a file set: one per service). */
+  files?: (services: number) => number;
 }
 
 /** One file, an upstream per service and a server per instance; `wait = "0"`: no burst window, render at once. */
@@ -63,6 +68,7 @@ export const FILE_SET: ResourceKind = {
   prepare: async (dest) => {
     await mkdir(dest, { recursive: true });
   },
+  files: (services) => services,
 };
 
 /** The kinds to measure: `file` (one file) and `set` (a file per service). */
@@ -83,6 +89,8 @@ interface Row {
   peakMb: number;
   spawnToFileMs: number;
   readToFileMs: number;
+  /** Writing the first render's files the way the renderer does, without rendering (a file set only). */
+  writeFloorMs?: number;
 }
 
 const pct = (xs: number[], p: number): number => {
@@ -135,6 +143,23 @@ async function floor(client: Etcd3, n: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * The first render's file I/O alone: `count` files of a member's size written as the renderer writes a set's files
+ * (staged, fsynced, renamed, 16 at a time through the same functions), into a folder of their own.
+ */
+async function writeFloor(dir: string, count: number): Promise<number> {
+  const folder = join(dir, `write-floor-${count}`);
+  await mkdir(folder, { recursive: true });
+  const content = Buffer.from(`upstream svc {\n${'  server 10.0.0.1:8000;\n'.repeat(INSTANCES)}}\n`);
+  const folders = new FolderSyncs();
+  const t = performance.now();
+  await mapLimit(Array.from({ length: count }, (_, i) => join(folder, `svc${i}.conf`)), 16, async (path) => {
+    await swapIn(await stageFile(path, content, { mode: 0o644 }), path, content, folders);
+  });
+  await folders.flush();
+  return performance.now() - t;
+}
+
 /** utime + stime of a process, in ms. */
 async function cpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -162,6 +187,8 @@ async function measure(size: number, kind: ResourceKind, endpoint: string, clien
   await writeFile(join(confdir, 'templates', src), kind.template);
   await writeFile(join(confdir, 'conf.d/bench.toml'), kind.toml({ src, dest }));
   await kind.prepare?.(dest);
+  const files = kind.files?.(Math.max(1, size / INSTANCES));
+  const writeFloorMs = files !== undefined && size > 0 ? await writeFloor(dir, files) : undefined;
   const spawned = performance.now();
   const argv = [...NODE_FLAGS, ...EXTRA_NODE_FLAGS, SIDEKICK, 'render', '--watch', '--confdir', confdir, '--node', endpoint, '--log-level', 'info'];
   const proc = execa('node', argv, {
@@ -225,6 +252,7 @@ async function measure(size: number, kind: ResourceKind, endpoint: string, clien
       peakMb: mem.peak,
       spawnToFileMs: firstAt - spawned,
       readToFileMs: readAt > 0 ? firstAt - readAt : NaN,
+      ...(writeFloorMs !== undefined && { writeFloorMs }),
     };
   } finally {
     proc.kill('SIGTERM');
@@ -257,6 +285,7 @@ function print(r: Row): void {
   console.log(`  RSS of sidekick render --watch, 1 s after its first render: ${r.rssMb} MB, peak ${r.peakMb} MB${rssTarget}`);
   const initTarget = t.initial === undefined ? '' : `   (target ≤ ${t.initial} ms${mark(r.readToFileMs <= t.initial)})`;
   console.log(`  initial render (initial read done → file in place): ${ms(r.readToFileMs)}${initTarget}; spawn → file in place: ${ms(r.spawnToFileMs)}`);
+  if (r.writeFloorMs !== undefined) console.log(`  its files alone, written as the renderer writes them without rendering: ${ms(r.writeFloorMs)}`);
 }
 
 async function main(): Promise<void> {
