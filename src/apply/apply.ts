@@ -1,6 +1,5 @@
 // Apply a batch of rendered resources: stage → skip if unchanged → check → swap, all of them first;
 // then one reload per distinct reload action, rolling the whole group back if it fails.
-import { createTwoFilesPatch } from 'diff';
 import type { ResourceConfig } from './types.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
@@ -90,6 +89,7 @@ async function stageCheckSwap(
   if (isUnchanged(current, content, attrs)) return { status: 'unchanged' };
   if (opts.noop) {
     const before = current?.content.toString('utf8') ?? '';
+    const { createTwoFilesPatch } = await import('diff'); // --noop only
     const patch = createTwoFilesPatch(resource.dest, resource.dest, before, item.text, 'current', 'rendered');
     (opts.writeDiff ?? ((p: string) => process.stdout.write(p)))(patch);
     return { status: 'noop' };

@@ -1,5 +1,4 @@
 // Check and reload commands: argv without a shell unless the operator's own line uses shell syntax.
-import { execa } from 'execa';
 import { parseCommand } from '../util/command-line.js';
 import { CommandError } from '../util/errors.js';
 
@@ -36,6 +35,8 @@ export interface CommandResult {
  */
 export async function runCommand(line: string, opts: RunOptions): Promise<CommandResult> {
   const parsed = parseCommand(line);
+  // Loaded on the first command: a renderer without check or reload never needs it (about 10 MB resident).
+  const { execa } = await import('execa');
   const started = performance.now();
   const common = {
     timeout: opts.timeoutMs,

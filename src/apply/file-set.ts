@@ -1,6 +1,5 @@
 // File sets: one file per member (service or key) in one folder, applied as a whole: unchanged files untouched,
 // changed and new ones swapped in, files of vanished members removed, then one check; a failure puts every file back.
-import { createTwoFilesPatch } from 'diff';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileSet, ResourceConfig } from './types.js';
@@ -173,6 +172,7 @@ export async function applyFileSet(item: SetRender, opts: SetApplyOptions): Prom
   }
   if (opts.noop) {
     const write = opts.writeDiff ?? ((p: string) => process.stdout.write(p));
+    const { createTwoFilesPatch } = await import('diff'); // --noop only
     for (const c of changes) write(createTwoFilesPatch(c.path, c.path, c.previous?.content.toString('utf8') ?? '', c.content.toString('utf8'), 'current', 'rendered'));
     for (const r of removals) write(createTwoFilesPatch(r.path, r.path, r.previous.content.toString('utf8'), '', 'current', 'removed'));
     return { status: 'noop' };

@@ -7,7 +7,7 @@ import { RenderDaemon } from '../daemon/render-daemon.js';
 import { templateCacheDir } from '../render/compile-cache.js';
 import { AckPublisher } from '../drain/publisher.js';
 import { createEtcdClient } from '../store/etcd-client.js';
-import { RenderStatus } from '../http/daemon-health.js';
+import type { RenderStatus } from '../http/daemon-health.js';
 import { parseListen, startObservability, type Observability } from '../http/server.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -88,7 +88,9 @@ async function startDaemon(
  */
 async function observe(listen: string | undefined, config: RenderConfig, log: Logger): Promise<{ obs: Observability; status: RenderStatus } | undefined> {
   const obs = await startObservability(listen, log, [config.backend.kind === 'etcd' ? config.backend.password : undefined]);
-  return obs && { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
+  if (!obs) return undefined;
+  const { RenderStatus } = await import('../http/daemon-health.js'); // with --listen only: it loads prom-client
+  return { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
 }
 
 /**

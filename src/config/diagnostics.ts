@@ -1,8 +1,9 @@
 // Diagnostics shared by the config loaders: where a field was written (TOML/YAML), and `file:line: message` errors.
 import type { TomlError } from 'smol-toml';
-import { isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
+import { yamlModule } from '../util/lazy-modules.js';
 
 /** A path into a parsed document, as zod reports it: ["wait", "min"], ["keys", 2]. */
 export type FieldPath = readonly PropertyKey[];
@@ -151,6 +152,7 @@ function editDistance(a: string, b: string): number {
 
 /** A Locator over a YAML document (or the subtree at `base`): the line of a key, or of the nearest enclosing node. */
 export function yamlLocator(doc: Document, lc: LineCounter, base: FieldPath = []): Locator {
+  const { isMap, isScalar, isSeq } = yamlModule();
   const find = (path: FieldPath): { node: unknown; pos: number | undefined } => {
     let node: unknown = doc.contents;
     let pos = doc.contents?.range?.[0];

@@ -1,11 +1,11 @@
 // --config: confd's confd.toml (its keys, unchanged) or our YAML (the same settings in snake_case plus `resources:`).
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { isPlainObject, issuesError, issuesFromZod, tomlErrorText, tomlLocator, yamlLocator, type Issue, type Locator } from './diagnostics.js';
+import { yamlModule } from '../util/lazy-modules.js';
 import { LAYERED_SETTINGS, type RenderSettings } from './render-settings.js';
 import type { SettingKind } from './settings-table.js';
 
@@ -107,6 +107,7 @@ export function parseConfigFile(path: string, text: string, cwd = process.cwd())
     }
     locator = tomlLocator(text);
   } else if (ext === '.yaml' || ext === '.yml' || ext === '.json') {
+    const { LineCounter, parseDocument } = yamlModule();
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
     const [first] = doc.errors;

@@ -8,7 +8,7 @@ import { formatAddress } from '../util/address.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Health } from './health.js';
-import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
+import type { MetricsRegistry } from './metrics.js';
 
 /** Where to listen: a host (name, IPv4, or IPv6 without brackets) and a port (0: any free one). */
 export interface ListenAddress {
@@ -120,6 +120,8 @@ export async function startObservability(listen: string | undefined, log: Logger
   if (listen === undefined || listen === '') return undefined;
   const where = parseListen(listen);
   const health = new Health(secrets);
+  // prom-client is loaded only for a process that serves /metrics (about 13 MB resident).
+  const { createMetricsRegistry } = await import('./metrics.js');
   const metrics = createMetricsRegistry({ processMetrics: true });
   const endpoint = await startHttpServer({ ...where, health, metrics, log });
   return { health, metrics, address: endpoint.address, close: () => endpoint.close() };

@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { LineCounter, parseDocument } from 'yaml';
 import { StoreError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { Mirror } from './mirror.js';
 import { keyUnder } from '../util/key-path.js';
+import { yamlModule } from '../util/lazy-modules.js';
 import type { Entry, Source, SourceEvents, SourceState } from './types.js';
 
 /** Options for {@link FileSource}. */
@@ -50,6 +50,7 @@ export async function readDataFile(file: string): Promise<Entry[]> {
     throw new StoreError(`cannot read data file: ${errorMessage(err)}`, { cause: err, where: file });
   }
   // YAML 1.2 is a superset of JSON, and its errors carry line positions; one parser serves both.
+  const { LineCounter, parseDocument } = yamlModule();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, lineCounter });
   const first = doc.errors[0];

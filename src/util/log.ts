@@ -1,7 +1,7 @@
 // One pino logger for the process; components take children so every line says where it came from.
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import { ConfigError, maskUrlCredentials } from './errors.js';
+import { prettyModule } from './lazy-modules.js';
 
 export type { Logger };
 
@@ -88,7 +88,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 
 /** The text format: pino-pretty on one line, synchronous (nothing lost at exit), to `destination` or stderr. */
 function textStream(destination: DestinationStream | undefined): DestinationStream {
-  return pretty({
+  return prettyModule()({
     colorize: false,
     translateTime: false,
     hideObject: true,
