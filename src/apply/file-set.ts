@@ -103,16 +103,18 @@ interface ManifestPlan {
   union: Buffer;
   /** Listed after the apply. */
   final: Buffer;
-  /** The members `final` lists. */
-  kept: ReadonlySet<string>;
   removals: Removal[];
 }
 
+/**
+ * Reads the manifest and plans it: without a read of its names when it is the file last written for this very member
+ * set (see `written`); else from what it lists, with the files of the members gone from the set to remove.
+ */
 async function planManifest(item: SetRender, held: ReadonlySet<string>, file: string): Promise<ManifestPlan> {
   const state = await readCurrent(file);
   const known = written.get(file);
   if (item.members && held.size === 0 && known && known.members === item.members && state?.content === known.content) {
-    return { state, union: state.content, final: state.content, kept: item.members, removals: [] };
+    return { state, union: state.content, final: state.content, removals: [] };
   }
   const listed = manifestNames(state);
   const members = item.members ?? new Set([...item.files.keys(), ...held]);
@@ -130,7 +132,7 @@ async function planManifest(item: SetRender, held: ReadonlySet<string>, file: st
   const same = state !== undefined && kept.size === listed.size && [...kept].every((n) => listed.has(n));
   const final = same ? state.content : manifestText(kept);
   const union = same ? state.content : manifestText(new Set([...listed, ...kept]));
-  return { state, union, final, kept, removals };
+  return { state, union, final, removals };
 }
 
 /**
