@@ -251,7 +251,7 @@ async function measure(size: number, kind: ResourceKind, endpoint: string, clien
       rssMb: mem.rss,
       peakMb: mem.peak,
       spawnToFileMs: firstAt - spawned,
-      readToFileMs: readAt > 0 ? firstAt - readAt : NaN,
+      readToFileMs: readAt > 0 && firstAt > 0 ? firstAt - readAt : NaN,
       ...(writeFloorMs !== undefined && { writeFloorMs }),
     };
   } finally {
