@@ -87,10 +87,11 @@ async function startDaemon(
  * /healthz never shows the etcd password (RenderStatus adds the one read again on SIGHUP).
  */
 async function observe(listen: string | undefined, config: RenderConfig, log: Logger): Promise<{ obs: Observability; status: RenderStatus } | undefined> {
+  if (listen === undefined || listen === '') return undefined;
+  // Loaded before the server answers, so /healthz is never served without its checks; only with --listen (it loads prom-client).
+  const { RenderStatus } = await import('../http/daemon-health.js');
   const obs = await startObservability(listen, log, [config.backend.kind === 'etcd' ? config.backend.password : undefined]);
-  if (!obs) return undefined;
-  const { RenderStatus } = await import('../http/daemon-health.js'); // with --listen only: it loads prom-client
-  return { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
+  return obs && { obs, status: new RenderStatus(obs.health, obs.metrics, config) };
 }
 
 /**
