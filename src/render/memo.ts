@@ -102,8 +102,6 @@ export function runOutput(run: LastRun): RunOutput {
  */
 export const MAX_DEPS = 256;
 
-
-
 /**
  * A view that forwards to the key space and notes each path read in the innermost open frame. One per template and
  * key space, so helpers' own caches keyed by view identity keep working across renders.
