@@ -1,9 +1,9 @@
 // Benchmark: the growth curve of a real `sidekick render --watch` against a real etcd, at 1,000 / 10,000 / 100,000
 // records (services × 10 instances). Per size and resource kind: change → new file in place (p50/p99), the
 // renderer's CPU per change, its RSS holding the records (soon after the first render, and settled after the changes
-// and an idle spell), its initial render, and the etcd put → watch floor, each
-// beside its target; for a file set, also the time its first render's files take to write without rendering. An
-// empty `render --watch` (0 records) gives Node's own baseline.
+// and an idle spell), its initial render, and the etcd put → watch floor, each beside its target; for a file set,
+// also the time its first render's files take to write without rendering. An empty `render --watch` (0 records)
+// gives Node's own baseline.
 // Run: npm run bench:render   (BENCH_SIZES=0,1000,10000,100000 BENCH_KINDS=file,set BENCH_INSTANCES=10 BENCH_CHANGES=100 BENCH_SETTLE_S=20 BENCH_NODE_FLAGS=…)
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import type { Etcd3 } from 'etcd3';
 import { NODE_FLAGS, SIDEKICK } from '../test/support/cli.js';
 import { startEtcd, testClient } from '../test/support/etcd.js';
 import { FolderSyncs, stageFile, swapIn } from '../src/apply/files.js';
+import { FILES_IN_FLIGHT } from '../src/apply/file-set.js';
 import { mapLimit } from '../src/util/parallel.js';
 import { tempDir } from '../test/support/tmp.js';
 
@@ -153,7 +154,7 @@ async function floor(client: Etcd3, n: number): Promise<number[]> {
 
 /**
  * The first render's file I/O alone: `count` files of a member's size written as the renderer writes a set's files
- * (staged, fsynced, renamed, 16 at a time through the same functions), into a folder of their own.
+ * (staged, fsynced, renamed, as many at a time, through the same functions), into a folder of their own.
  */
 async function writeFloor(dir: string, count: number): Promise<number> {
   const folder = join(dir, `write-floor-${count}`);
@@ -161,7 +162,7 @@ async function writeFloor(dir: string, count: number): Promise<number> {
   const content = Buffer.from(`upstream svc {\n${'  server 10.0.0.1:8000;\n'.repeat(INSTANCES)}}\n`);
   const folders = new FolderSyncs();
   const t = performance.now();
-  await mapLimit(Array.from({ length: count }, (_, i) => join(folder, `svc${i}.conf`)), 16, async (path) => {
+  await mapLimit(Array.from({ length: count }, (_, i) => join(folder, `svc${i}.conf`)), FILES_IN_FLIGHT, async (path) => {
     await swapIn(await stageFile(path, content, { mode: 0o644 }), path, content, folders);
   });
   await folders.flush();

@@ -81,7 +81,7 @@ interface Removal {
  * Files read, written or removed at once. Each is a chain of small system calls (open, write, fsync, rename…) that
  * libuv's threads run; enough in flight keeps them busy and lets the file system commit several fsyncs together.
  */
-const FILES_IN_FLIGHT = 16;
+export const FILES_IN_FLIGHT = 16;
 
 /**
  * Per manifest, the bytes this process last wrote there and the member set they list. While the manifest on disk is
