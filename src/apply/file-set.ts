@@ -1,10 +1,9 @@
 // File sets: one file per member (service or key) in one folder, applied as a whole: unchanged files untouched,
 // changed and new ones swapped in, files of vanished members removed, then one check; a failure puts every file back.
-import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileSet, ResourceConfig } from './types.js';
 import { runCommand } from './commands.js';
-import { discard, type FileAttrs, type FileState, type FolderSyncs, isUnchanged, readCurrent, restore, stageFile, swapIn, targetAttrs } from './files.js';
+import { discard, type FileAttrs, type FileState, type FolderSyncs, isUnchanged, readCurrent, removeFile, restore, stageFile, swapIn, targetAttrs } from './files.js';
 import { mapLimit } from '../util/parallel.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -243,14 +242,5 @@ async function writeStaged(path: string, content: Buffer, attrs: FileAttrs, fold
   } catch (err) {
     await discard(staged);
     throw err;
-  }
-}
-
-/** Removes a file, ignoring one that is already gone. */
-async function removeFile(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

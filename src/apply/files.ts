@@ -238,6 +238,16 @@ export async function restore(dest: string, previous: FileState): Promise<void> 
   await swapIn(staged, dest, previous.content);
 }
 
+/** Removes a file (a vanished file set member's), ignoring one that is already gone, and forgets what it held. */
+export async function removeFile(path: string): Promise<void> {
+  known.delete(path);
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 /** Removes a staging file, ignoring one that is already gone. */
 export async function discard(staged: string): Promise<void> {
   await unlink(staged).catch(() => undefined);
